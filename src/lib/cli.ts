@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import yargs, { type Argv } from 'yargs';
+import { ToolError, usageError } from './errors.js';
+import { EXIT } from './exit-codes.js';
+
+let cachedVersion: string | undefined;
+export function dvmVersion(): string {
+  if (!cachedVersion) {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'));
+    cachedVersion = String(pkg.version);
+  }
+  return cachedVersion;
+}
+
+/**
+ * A yargs parser with the shared conventions: strict options, --help and
+ * --version, and usage errors thrown as exit-2 ToolErrors instead of printed.
+ */
+export function parser(tool: string, argv: string[], usage: string): Argv {
+  return yargs(argv)
+    .scriptName(tool)
+    .usage(usage)
+    .strict()
+    .exitProcess(false)
+    .version(dvmVersion())
+    .help()
+    .alias('h', 'help')
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      if (err instanceof ToolError) throw err;
+      throw usageError('usage', undefined, (msg ?? err?.message ?? 'invalid arguments').split('\n')[0] + ` (see '${tool} --help')`);
+    });
+}
+
+/** True when yargs already printed help or version and the tool should stop. */
+export function handledByYargs(args: { help?: unknown; version?: unknown }): boolean {
+  return Boolean(args.help || args.version);
+}
+
+/** Map any thrown value to the exit-code contract; the only place that does. */
+export function exitCodeFor(e: unknown): number {
+  return e instanceof ToolError ? e.exitCode : EXIT.INTERNAL;
+}
+
+export function messageFor(tool: string, e: unknown): string {
+  if (e instanceof ToolError) return `${tool}: ${e.message}`;
+  const detail = e instanceof Error ? (e.stack?.split('\n').slice(0, 2).join(' ') ?? e.message) : String(e);
+  return `${tool}: internal error: ${detail.replace(/\s+/g, ' ')}`;
+}
+
+/**
+ * Run a tool's main. Errors become one stderr line and an exit code; nothing
+ * calls process.exit, so stdout is always flushed. EPIPE on stdout (a reader
+ * that went away, e.g. `| head`) is silent.
+ */
+export function runTool(tool: string, main: (argv: string[]) => Promise<void>): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') return;
+    process.stderr.write(`${tool}: write 'stdout': ${err.code ?? err.message}\n`);
+    process.exitCode = EXIT.FAILED;
+  });
+  main(process.argv.slice(2)).then(
+    () => {
+      process.exitCode ??= EXIT.OK;
+    },
+    (e: unknown) => {
+      process.exitCode = exitCodeFor(e);
+      process.stderr.write(messageFor(tool, e) + '\n');
+    },
+  );
+}

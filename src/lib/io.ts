@@ -1,0 +1,41 @@
+import { text as streamText } from 'node:stream/consumers';
+import { invalidInput, usageError } from './errors.js';
+import { canonicalJson } from './canonical-json.js';
+import { validate } from './schema.js';
+
+export async function readStdinText(): Promise<string> {
+  if (process.stdin.isTTY) throw usageError('no input', 'stdin', 'pipe a document in (stdin is a terminal)');
+  return streamText(process.stdin);
+}
+
+/** Parse one JSON document and check its `format` is one of `accepted`. */
+export function parseDocument<T>(text: string, accepted: readonly string[], source = 'stdin'): T {
+  if (text.trim() === '') throw invalidInput('invalid input', source, 'empty, expected a JSON document');
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw invalidInput('invalid input', source, `not JSON (${(e as Error).message})`);
+  }
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw invalidInput('invalid input', source, 'expected a JSON object');
+  const format = (doc as { format?: unknown }).format;
+  if (typeof format !== 'string') throw invalidInput('invalid input', source, "no 'format' field");
+  if (!accepted.includes(format)) throw invalidInput('invalid input', source, `format '${format}' is not ${accepted.join(' or ')}`);
+  return validate<T>(format, doc, source);
+}
+
+export async function readDocument<T>(accepted: readonly string[]): Promise<T> {
+  return parseDocument<T>(await readStdinText(), accepted);
+}
+
+/** The only way tools write data: one canonical document on stdout. */
+export function writeDocument(doc: unknown): Promise<void> {
+  return writeStdout(canonicalJson(doc));
+}
+
+export function writeStdout(text: string): Promise<void> {
+  return new Promise((resolve) => {
+    // A closed downstream pipe is not an error worth a message (DESIGN.md §3).
+    process.stdout.write(text, () => resolve());
+  });
+}
