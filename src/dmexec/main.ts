@@ -8,7 +8,7 @@ import { loadNative } from './native.js';
 import { DmControl } from './control.js';
 import { queryState } from './query.js';
 import { dryRun, execute } from './execute.js';
-import type { Program } from './program.js';
+import { checkProgram, type Program } from './program.js';
 
 const USAGE = `Usage:
   $0 [--dry-run] < PROGRAM.json       run a dvm.dmexec/1 program, print dvm.dmexec-result/1
@@ -50,6 +50,7 @@ runTool('dmexec', async (argv) => {
   }
 
   const program = await readDocument<Program>([FORMATS.dmexec]);
+  checkProgram(program, null); // static checks first: bad input is exit 3 wherever we run
   if (args['dry-run']) {
     let ctl: DmControl | null = null;
     try {
