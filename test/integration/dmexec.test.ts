@@ -2,7 +2,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
-import { openSync, closeSync, existsSync } from 'node:fs';
+import { openSync, closeSync, existsSync, writeFileSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
 import { withLoops, readAt, writeAt, pattern, ourDmDevices, sh } from '../helpers/devices.js';
 import { dmexec, dmname, createSteps, SCOPE, uuid, program } from '../helpers/dm.js';
 import { runBin, assertOneLineError } from '../helpers/cli.js';
@@ -91,8 +92,14 @@ test('suspend, load, resume replaces a live table under a running writer without
     const name = dmname('swap');
     const r0 = await dmexec(createSteps(name, [{ start: 0, length: 65536, target: 'linear', params: `${a.mm} 2048` }]));
     assert.is(r0.exitCode, 0, r0.stderr);
-    const writer = execa('dd', ['if=/dev/zero', `of=/dev/mapper/${name}`, 'bs=4k', 'count=8192', 'oflag=direct', 'conv=notrunc,fsync', 'status=none'], { reject: false });
-    await new Promise((res) => setTimeout(res, 300));
+    const dir = path.dirname(a.file);
+    const flag = path.join(dir, 'writing');
+    const src = path.join(dir, 'w.bin');
+    writeFileSync(src, Buffer.alloc(1024 * 1024, 'W'));
+    writeFileSync(flag, '');
+    // Writes 1 MiB at a time, O_DIRECT, until the flag goes: it spans the table swap.
+    const writer = execa('sh', ['-c', `n=0; while [ -e ${flag} ]; do dd if=${src} of=/dev/mapper/${name} bs=64k oflag=direct conv=notrunc status=none || exit 1; n=$((n+1)); done; echo $n`], { reject: false });
+    await new Promise((res) => setTimeout(res, 500));
     // the new table is staged first; nothing loads while suspended
     const r = await dmexec([
       { op: 'load', name, table: [{ start: 0, length: 65536, target: 'linear', params: `${b.mm} 2048` }] },
@@ -100,11 +107,16 @@ test('suspend, load, resume replaces a live table under a running writer without
       { op: 'resume', name, on_error: [{ op: 'clear', name }, { op: 'resume', name }] },
     ]);
     assert.is(r.exitCode, 0, r.stderr);
+    await new Promise((res) => setTimeout(res, 500));
+    unlinkSync(flag);
     const w = await writer;
     assert.is(w.exitCode, 0, `writer failed: ${w.stderr}`);
     assert.is(w.stderr, '');
+    assert.ok(Number(w.stdout) >= 2, `the writer ran across the swap (${w.stdout} passes)`);
     assert.is(await sh('dmsetup', ['table', name]), `0 65536 linear ${b.mm} 2048\n`);
     assert.match(await sh('dmsetup', ['info', '-c', '--noheadings', '-o', 'attr', name]), /^L--w/);
+    assert.ok((await readAt(a.dev, 1 * MiB, 4096)).equals(Buffer.alloc(4096, 'W')), 'written through the old table');
+    assert.ok((await readAt(b.dev, 1 * MiB, 4096)).equals(Buffer.alloc(4096, 'W')), 'and through the new one');
   });
 });
 
