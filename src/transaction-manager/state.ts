@@ -5,7 +5,7 @@ import { validate } from '../lib/schema.js';
 import { checkVg } from '../lib/vg-check.js';
 import type { Envelope, Vg } from '../lib/vg-types.js';
 import type { Dev } from './device.js';
-import { readPv, scanRing, why, type Generation, type PvRead } from './pv.js';
+import { readPv, readSlot, scanRing, why, type Generation, type PvRead } from './pv.js';
 
 export interface Issue {
   path: string;
@@ -70,6 +70,21 @@ export function loadVg(vgName: string, devs: Dev[]): VgState {
   let headSeqno = 0;
   const hashes = new Map<number, { hash: Buffer; path: string }>();
   for (const pv of ours) {
+    // The commit write goes to the copy after the one holding the precommit.
+    // If that copy is damaged while the survivor holds {committed N,
+    // precommit N+1}, the commit write had begun, so every PV already had
+    // N+1 precommitted and the decision was to commit: count N+1 as committed.
+    const h = pv.header;
+    if (h?.committed && h.precommit && pv.headers[1 - h.copy] === null && h.precommit.seqno === h.committed.seqno + 1) {
+      try {
+        pv.committed = readSlot(pv.dev, mdaSizeOf(pv), vgIdOf(pv)!, h.precommit, 'precommit slot');
+        pv.header = { ...h, committed: h.precommit, precommit: null };
+        pv.recordError = null;
+        issues.push({ path: pv.dev.path, text: `header ${'AB'[1 - h.copy]} lost during the commit of generation ${h.precommit.seqno}; taken as committed` });
+      } catch {
+        // the precommitted record is not intact: stay at N
+      }
+    }
     const c = pv.header?.committed;
     if (!c) continue;
     const seen = hashes.get(c.seqno);
