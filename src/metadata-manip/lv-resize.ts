@@ -3,7 +3,7 @@ import { allocateOrFail, extentsText, needSpace, sizeBases, userLv, type Mutator
 import { freeMap } from './free-space.js';
 import { isPvArea, lastSegment, lvExtents, raidLegs, type Vg } from './model.js';
 import { parsePvArgs } from './pv-args.js';
-import { chunksToSegments, endsOf, mergeSegments, segmentAt, truncate } from './segments.js';
+import { chunksToSegments, endsOf, mergeSegments, prevOf, pvsInOrder, segmentAt, truncate } from './segments.js';
 import { toExtents } from './sizes.js';
 
 export interface ResizeOptions {
@@ -33,7 +33,8 @@ export function lvExtend(input: Vg, o: ResizeOptions): MutatorResult {
     if (delta < 1) throw failed(WHAT, o.name, 'not enough free space for one extent per leg');
     if (!size.approx) needSpace(vg, fm, delta * legs, WHAT, o.name);
     const legPvs = images.map((img, s) => new Set([img, metas[s]].flatMap((l) => l.segments.flatMap((g) => g.areas.filter(isPvArea).map((a) => a.pv)))));
-    const prev = images.map((img) => endsOf(img)?.[0] ?? { pv: '', pe: -1 });
+    // The legs seen as one LV: image s is slot s (LVM flattens the raid stack the same way).
+    const prev = { ends: images.map((img) => endsOf(img)?.[0] ?? { pv: '', pe: -1 }), used: images.flatMap((img, s) => pvsInOrder(img, s)) };
     const chunks = allocateOrFail(vg, fm, { areas: legs, perArea: delta, prev, legPvs, approx: size.approx }, WHAT, o.name);
     const got = chunks.reduce((n, c) => n + c.len, 0);
     images.forEach((img, s) => {
@@ -59,7 +60,7 @@ export function lvExtend(input: Vg, o: ResizeOptions): MutatorResult {
   if (delta < 1) throw failed(WHAT, o.name, `not enough free space for one extent on each of ${n} stripes`);
   if (!size.approx) needSpace(vg, fm, delta, WHAT, o.name);
   if (n > fm.order.length) throw failed(WHAT, o.name, `number of stripes (${n}) exceeds the number of allocatable physical volumes (${fm.order.length})`);
-  const chunks = allocateOrFail(vg, fm, { areas: n, perArea: delta / n, prev: endsOf(lv), approx: size.approx }, WHAT, o.name);
+  const chunks = allocateOrFail(vg, fm, { areas: n, perArea: delta / n, prev: prevOf(lv), approx: size.approx }, WHAT, o.name);
   lv.segments = mergeSegments([...lv.segments, ...chunksToSegments(chunks, current, last.stripe_size)]);
   return { vg, notes };
 }

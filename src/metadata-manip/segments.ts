@@ -45,6 +45,17 @@ export function endsOf(lv: Lv): PvArea[] | undefined {
   return (seg.areas as PvArea[]).map((a) => ({ pv: a.pv, pe: a.pe + len }));
 }
 
+/** Every (area index, PV) of an LV's segments in LV order: what an extend clings to. */
+export function pvsInOrder(lv: Lv, slot?: number): { slot: number; pv: string }[] {
+  return lv.segments.flatMap((seg) => seg.areas.flatMap((a, i) => (isPvArea(a) ? [{ slot: slot ?? i, pv: a.pv }] : [])));
+}
+
+/** An extend's view of the LV: where it ends and what it uses. */
+export function prevOf(lv: Lv): { ends: PvArea[]; used: { slot: number; pv: string }[] } | undefined {
+  const ends = endsOf(lv);
+  return ends && { ends, used: pvsInOrder(lv) };
+}
+
 /** Cut an LV's segments to `extents` (which falls on a whole-stripe boundary). */
 export function truncate(segs: Segment[], extents: number): Segment[] {
   const out: Segment[] = [];
