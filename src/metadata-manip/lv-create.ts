@@ -5,7 +5,7 @@ import { freeMap, type FreeMap } from './free-space.js';
 import { DEFAULT_REGION_SIZE, DEFAULT_STRIPE_SIZE, imageName, metaName, newLvId, type Lv, type Segment, type Vg } from './model.js';
 import { parsePvArgs } from './pv-args.js';
 import { chunksToSegments, mergeSegments } from './segments.js';
-import { requirePositive, toExtents } from './sizes.js';
+import { checkSign, requirePositive, toExtents } from './sizes.js';
 
 export interface CreateOptions {
   name: string;
@@ -31,6 +31,7 @@ export function lvCreate(input: Vg, o: CreateOptions): MutatorResult {
   if (!Number.isInteger(legs) || legs < 1 || legs > MAX_LEGS) throw usageError(WHAT, o.name, `--mirrors must be a whole number from 0 to ${MAX_LEGS - 1}`);
   if (stripes > 1 && legs > 1) throw usageError(WHAT, o.name, '--stripes with --mirrors (raid10) is not supported');
   if (o.stripeSize !== undefined && stripes === 1) throw usageError(WHAT, o.name, '--stripe-size needs --stripes 2 or more');
+  checkSign(o.size, ['']);
   const subs = legs > 1 ? Array.from({ length: legs }, (_, i) => [imageName(o.name, i), metaName(o.name, i)]).flat() : [];
   checkNewName(vg, o.name, WHAT, subs);
 

@@ -4,7 +4,7 @@ import { freeMap } from './free-space.js';
 import { isPvArea, lastSegment, lvExtents, raidLegs, type Vg } from './model.js';
 import { parsePvArgs } from './pv-args.js';
 import { chunksToSegments, endsOf, mergeSegments, prevOf, pvsInOrder, segmentAt, truncate } from './segments.js';
-import { toExtents } from './sizes.js';
+import { checkSign, toExtents } from './sizes.js';
 
 export interface ResizeOptions {
   name: string;
@@ -17,6 +17,7 @@ export function lvExtend(input: Vg, o: ResizeOptions): MutatorResult {
   const WHAT = 'cannot extend logical volume';
   const vg = structuredClone(input);
   const notes: string[] = [];
+  checkSign(o.size, ['', '+']);
   const lv = userLv(vg, o.name, WHAT);
   const current = lvExtents(lv);
   const fm = freeMap(vg, parsePvArgs(vg, o.pvs, WHAT));
@@ -70,6 +71,7 @@ export function lvReduce(input: Vg, o: ResizeOptions): MutatorResult {
   const WHAT = 'cannot reduce logical volume';
   const vg = structuredClone(input);
   const notes: string[] = [];
+  checkSign(o.size, ['', '-']);
   const lv = userLv(vg, o.name, WHAT);
   const current = lvExtents(lv);
   const bases = { FREE: 0, VG: vg.pvs.reduce((a, p) => a + p.pe_count, 0), PVS: vg.pvs.reduce((a, p) => a + p.pe_count, 0) };

@@ -19,13 +19,19 @@ export interface Extents {
  * A size argument in extents. Byte sizes round up to whole extents and say so
  * on `notes` (LVM prints "Rounding up size to full physical extent").
  */
-export function toExtents(text: string, extentSize: number, bases: SizeBases, notes: string[], allowed: ('' | '+' | '-')[]): Extents {
-  // Taking extents away rounds the amount down: never remove more than asked.
-  const spec: SizeSpec = parseSize(text);
+/** Usage before feasibility: a size of the wrong sign is refused before the VG is looked at. */
+export function checkSign(text: string, allowed: ('' | '+' | '-')[]): void {
+  const spec = parseSize(text);
   if (!allowed.includes(spec.sign)) {
     const want = allowed.filter((s) => s !== '').map((s) => `'${s}'`);
     throw usageError('invalid size', text, spec.sign ? `no '${spec.sign}' here${want.length ? ` (only ${want.join(' or ')})` : ''}` : 'a signed size is needed here');
   }
+}
+
+export function toExtents(text: string, extentSize: number, bases: SizeBases, notes: string[], allowed: ('' | '+' | '-')[]): Extents {
+  // Taking extents away rounds the amount down: never remove more than asked.
+  checkSign(text, allowed);
+  const spec: SizeSpec = parseSize(text);
   if (spec.kind === 'extents') return { sign: spec.sign, extents: spec.value, approx: false };
   if (spec.kind === 'percent') return { sign: spec.sign, extents: Math.floor((bases[spec.of] * spec.value) / 100), approx: true };
   const down = spec.sign === '-';
