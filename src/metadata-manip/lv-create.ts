@@ -35,8 +35,9 @@ export function lvCreate(input: Vg, o: CreateOptions): MutatorResult {
   const subs = legs > 1 ? Array.from({ length: legs }, (_, i) => [imageName(o.name, i), metaName(o.name, i)]).flat() : [];
   checkNewName(vg, o.name, WHAT, subs);
 
-  const fm = freeMap(vg, parsePvArgs(vg, o.pvs, WHAT));
-  const size = toExtents(o.size, vg.extent_size, sizeBases(vg, fm), notes, ['']);
+  const pvArgs = parsePvArgs(vg, o.pvs, WHAT);
+  const fm = freeMap(vg, pvArgs);
+  const size = toExtents(o.size, vg.extent_size, sizeBases(vg, pvArgs), notes, ['']);
   const taken = new Set(vg.lvs.map((l) => l.id));
   const lv: Lv = { id: newLvId(vg, o.name, taken), name: o.name, flags: [], segments: [] };
 

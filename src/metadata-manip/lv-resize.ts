@@ -20,8 +20,9 @@ export function lvExtend(input: Vg, o: ResizeOptions): MutatorResult {
   checkSign(o.size, ['', '+']);
   const lv = userLv(vg, o.name, WHAT);
   const current = lvExtents(lv);
-  const fm = freeMap(vg, parsePvArgs(vg, o.pvs, WHAT));
-  const size = toExtents(o.size, vg.extent_size, sizeBases(vg, fm), notes, ['', '+']);
+  const pvArgs = parsePvArgs(vg, o.pvs, WHAT);
+  const fm = freeMap(vg, pvArgs);
+  const size = toExtents(o.size, vg.extent_size, sizeBases(vg, pvArgs), notes, ['', '+'], true);
   let delta = size.sign === '+' ? size.extents : size.extents - current;
   if (delta < 1)
     throw failed(WHAT, o.name, size.sign === '+' ? 'size must be at least one extent' : `new size ${extentsText(vg, size.extents)} is not larger than the current ${extentsText(vg, current)}`);
@@ -75,7 +76,7 @@ export function lvReduce(input: Vg, o: ResizeOptions): MutatorResult {
   const lv = userLv(vg, o.name, WHAT);
   const current = lvExtents(lv);
   const bases = { FREE: 0, VG: vg.pvs.reduce((a, p) => a + p.pe_count, 0), PVS: vg.pvs.reduce((a, p) => a + p.pe_count, 0) };
-  const size = toExtents(o.size, vg.extent_size, bases, notes, ['', '-']);
+  const size = toExtents(o.size, vg.extent_size, bases, notes, ['', '-'], true);
   let target = size.sign === '-' ? current - size.extents : size.extents;
   if (target >= current) throw failed(WHAT, o.name, `new size ${extentsText(vg, Math.max(target, 0))} is not smaller than the current ${extentsText(vg, current)}`);
   if (target < 1) throw failed(WHAT, o.name, 'cannot reduce below one extent');

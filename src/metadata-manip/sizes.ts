@@ -28,12 +28,16 @@ export function checkSign(text: string, allowed: ('' | '+' | '-')[]): void {
   }
 }
 
-export function toExtents(text: string, extentSize: number, bases: SizeBases, notes: string[], allowed: ('' | '+' | '-')[]): Extents {
+export function toExtents(text: string, extentSize: number, bases: SizeBases, notes: string[], allowed: ('' | '+' | '-')[], resize = false): Extents {
   // Taking extents away rounds the amount down: never remove more than asked.
   checkSign(text, allowed);
   const spec: SizeSpec = parseSize(text);
   if (spec.kind === 'extents') return { sign: spec.sign, extents: spec.value, approx: false };
-  if (spec.kind === 'percent') return { sign: spec.sign, extents: Math.floor((bases[spec.of] * spec.value) / 100), approx: true };
+  if (spec.kind === 'percent') {
+    // As LVM: lvcreate rounds a percentage down, lvextend up (lvreduce down).
+    const exact = (bases[spec.of] * spec.value) / 100;
+    return { sign: spec.sign, extents: resize && spec.sign !== '-' ? Math.ceil(exact) : Math.floor(exact), approx: true };
+  }
   const down = spec.sign === '-';
   const extents = down ? Math.floor(spec.value / extentSize) : Math.ceil(spec.value / extentSize);
   if (extents * extentSize !== spec.value)

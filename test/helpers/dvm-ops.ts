@@ -9,9 +9,9 @@ export function applyDvm(vg: Vg, o: Op | { op: 'rename'; name: string; to: strin
   const pvs = 'pvs' in o && o.pvs ? o.pvs.map((i) => pvIds[i]) : undefined;
   switch (o.op) {
     case 'create':
-      return lvCreate(vg, { name: o.name, size: `${o.extents}e`, stripes: o.stripes, mirrors: o.mirrors, pvs }).vg;
+      return lvCreate(vg, { name: o.name, size: typeof o.extents === 'string' ? o.extents : `${o.extents}e`, stripes: o.stripes, mirrors: o.mirrors, pvs }).vg;
     case 'extend':
-      return lvExtend(vg, { name: o.name, size: `+${o.extents}e`, pvs }).vg;
+      return lvExtend(vg, { name: o.name, size: typeof o.extents === 'string' ? `+${o.extents}` : `+${o.extents}e`, pvs }).vg;
     case 'reduce':
       return lvReduce(vg, { name: o.name, size: `-${o.extents}e` }).vg;
     case 'remove':

@@ -168,8 +168,8 @@ export function dvmLayout(vg: Vg): string[] {
 
 /** One request, given to both LVM2 and dvm. Sizes in extents; PVs by index. */
 export type Op =
-  | { op: 'create'; name: string; extents: number; stripes?: number; mirrors?: number; pvs?: number[] }
-  | { op: 'extend'; name: string; extents: number; pvs?: number[] }
+  | { op: 'create'; name: string; extents: number | string; stripes?: number; mirrors?: number; pvs?: number[] }
+  | { op: 'extend'; name: string; extents: number | string; pvs?: number[] }
   | { op: 'reduce'; name: string; extents: number }
   | { op: 'remove'; name: string };
 
@@ -183,6 +183,7 @@ export function lvmArgs(sb: Lvm2Sandbox, o: Op): string[] {
     }
     case 'extend':
       return ['lvextend', '-q', '-l', `+${o.extents}`, lv, ...pvs];
+    // (a string size is a percentage such as 100%FREE, given to both as is)
     case 'reduce':
       return ['lvreduce', '-q', '-f', '-l', `-${o.extents}`, lv];
     case 'remove':

@@ -1,3 +1,5 @@
+// Manual: compare many seeded random sequences with LVM2 (root).
+//   node dist/test/helpers/lvm2-fuzz.js FIRST_SEED END_SEED LENGTH [s][p]   (s: stripes, p: --pv)
 import { compareSequence } from './compare-run.js';
 import { int, randomOp, rng } from './random-ops.js';
 import type { Op } from './lvm2.js';
