@@ -2,7 +2,7 @@ import { failed, usageError } from '../lib/errors.js';
 import { formatSize, parseAbsoluteSize, sectors } from '../lib/units.js';
 import { allocateOrFail, checkNewName, extentsText, needSpace, sizeBases, type MutatorResult } from './common.js';
 import { freeMap, type FreeMap } from './free-space.js';
-import { DEFAULT_REGION_SIZE, DEFAULT_STRIPE_SIZE, imageName, metaName, newLvId, type Lv, type Segment, type Vg } from './model.js';
+import { shallowCopy, DEFAULT_REGION_SIZE, DEFAULT_STRIPE_SIZE, imageName, metaName, newLvId, type Lv, type Segment, type Vg } from './model.js';
 import { parsePvArgs } from './pv-args.js';
 import { chunksToSegments, mergeSegments } from './segments.js';
 import { checkSign, requirePositive, toExtents } from './sizes.js';
@@ -23,7 +23,7 @@ const WHAT = 'cannot create logical volume';
 
 /** lv-create: a new linear, striped or raid1 LV, placed as LVM2 would place it. */
 export function lvCreate(input: Vg, o: CreateOptions): MutatorResult {
-  const vg = structuredClone(input);
+  const vg = shallowCopy(input);
   const notes: string[] = [];
   const stripes = o.stripes ?? 1;
   const legs = (o.mirrors ?? 0) + 1;

@@ -1,7 +1,7 @@
 import { failed } from '../lib/errors.js';
 import { allocateOrFail, extentsText, needSpace, sizeBases, userLv, type MutatorResult } from './common.js';
 import { freeMap } from './free-space.js';
-import { isPvArea, lastSegment, lvExtents, raidLegs, type Vg } from './model.js';
+import { isPvArea, lastSegment, lvExtents, own, raidLegs, shallowCopy, type Vg } from './model.js';
 import { parsePvArgs } from './pv-args.js';
 import { chunksToSegments, endsOf, mergeSegments, prevOf, pvsInOrder, segmentAt, truncate } from './segments.js';
 import { checkSign, toExtents } from './sizes.js';
@@ -15,10 +15,10 @@ export interface ResizeOptions {
 /** lv-extend: grow an LV in its own layout, continuing its last segment where the space is adjacent. */
 export function lvExtend(input: Vg, o: ResizeOptions): MutatorResult {
   const WHAT = 'cannot extend logical volume';
-  const vg = structuredClone(input);
+  const vg = shallowCopy(input);
   const notes: string[] = [];
   checkSign(o.size, ['', '+']);
-  const lv = userLv(vg, o.name, WHAT);
+  const lv = own(vg, userLv(vg, o.name, WHAT));
   const current = lvExtents(lv);
   const pvArgs = parsePvArgs(vg, o.pvs, WHAT);
   const fm = freeMap(vg, pvArgs);
@@ -29,7 +29,9 @@ export function lvExtend(input: Vg, o: ResizeOptions): MutatorResult {
   const last = lastSegment(lv);
 
   if (last.type === 'raid1') {
-    const { images, metas } = raidLegs(vg, lv);
+    const legs0 = raidLegs(vg, lv);
+    const images = legs0.images.map((img) => own(vg, img));
+    const metas = legs0.metas;
     const legs = images.length;
     if (size.approx) delta = Math.floor(delta / legs);
     if (delta < 1) throw failed(WHAT, o.name, 'not enough free space for one extent per leg');
@@ -70,10 +72,10 @@ export function lvExtend(input: Vg, o: ResizeOptions): MutatorResult {
 /** lv-reduce: cut extents off the end of an LV (of every leg of a mirror). */
 export function lvReduce(input: Vg, o: ResizeOptions): MutatorResult {
   const WHAT = 'cannot reduce logical volume';
-  const vg = structuredClone(input);
+  const vg = shallowCopy(input);
   const notes: string[] = [];
   checkSign(o.size, ['', '-']);
-  const lv = userLv(vg, o.name, WHAT);
+  const lv = own(vg, userLv(vg, o.name, WHAT));
   const current = lvExtents(lv);
   const bases = { FREE: 0, VG: vg.pvs.reduce((a, p) => a + p.pe_count, 0), PVS: vg.pvs.reduce((a, p) => a + p.pe_count, 0) };
   const size = toExtents(o.size, vg.extent_size, bases, notes, ['', '-'], true);
@@ -95,7 +97,7 @@ export function lvReduce(input: Vg, o: ResizeOptions): MutatorResult {
   }
 
   if (lastSegment(lv).type === 'raid1') {
-    for (const img of raidLegs(vg, lv).images) img.segments = truncate(img.segments, target);
+    for (const img of raidLegs(vg, lv).images.map((i) => own(vg, i))) img.segments = truncate(img.segments, target);
   }
   lv.segments = truncate(lv.segments, target);
   return { vg, notes };

@@ -95,3 +95,19 @@ export function newLvId(vg: Vg, name: string, taken: Set<string>): string {
     }
   }
 }
+
+/**
+ * A copy of the VG that shares its LVs with the input, so that a change to a
+ * 10,000-LV VG does not copy 10,000 LVs. Whatever a mutator changes it first
+ * takes with own(); the input is never written to.
+ */
+export function shallowCopy(vg: Vg): Vg {
+  return { ...vg, pvs: vg.pvs.map((p) => ({ ...p, flags: [...p.flags] })), lvs: [...vg.lvs] };
+}
+
+/** Swap an LV of a shallowCopy for a deep copy of it, to be changed freely. */
+export function own(vg: Vg, lv: Lv): Lv {
+  const copy = structuredClone(lv);
+  vg.lvs[vg.lvs.indexOf(lv)] = copy;
+  return copy;
+}

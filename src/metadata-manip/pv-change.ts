@@ -1,10 +1,10 @@
 import { failed } from '../lib/errors.js';
 import type { MutatorResult } from './common.js';
-import type { Vg } from './model.js';
+import { shallowCopy, type Vg } from './model.js';
 
 /** pv-change --allocatable y|n: whether new extents may come from this PV (existing ones stay). */
 export function pvChange(input: Vg, o: { pv: string; allocatable: boolean }): MutatorResult {
-  const vg = structuredClone(input);
+  const vg = shallowCopy(input);
   const pv = vg.pvs.find((p) => p.id === o.pv);
   if (!pv) throw failed('cannot change physical volume', o.pv, `no such physical volume in volume group '${vg.name}'`);
   const has = pv.flags.includes('allocatable');
