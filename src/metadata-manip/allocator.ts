@@ -8,8 +8,9 @@ import type { FreeMap } from './free-space.js';
  * _find_some_parallel_space), so that users get the layouts they know:
  *
  *  - contiguous: an extend first continues each area where the last segment ends;
- *  - cling: then takes the largest free run on PVs the LV already uses
- *    (for a new LV: the PVs this allocation has started on);
+ *  - cling: then takes the largest free run on a PV the LV already uses (its
+ *    first segment's, as LVM checks; for a new LV: the PVs this allocation
+ *    has started on);
  *  - normal: otherwise each PV offers one free run (its largest, or a smaller
  *    one that still holds everything), the biggest offers win, ties going to
  *    PV order, and later rounds cling to the PVs used so far.
@@ -26,7 +27,7 @@ export interface AllocRequest {
   prev?: {
     /** Where each area of the last segment ends (PV and the next PE). */
     ends: PvArea[];
-    /** Every (slot, PV) the LV uses, in LV order: what cling clings to. */
+    /** The (slot, PV) pairs cling clings to (see clingPvs in segments.ts). */
     used: { slot: number; pv: string }[];
   };
   /** Mirror legs: slot s may not use a PV in legPvs[t] for t != s. */

@@ -3,7 +3,7 @@ import { allocateOrFail, extentsText, needSpace, sizeBases, userLv, type Mutator
 import { freeMap } from './free-space.js';
 import { isPvArea, lastSegment, lvExtents, own, raidLegs, shallowCopy, type Vg } from './model.js';
 import { parsePvArgs } from './pv-args.js';
-import { chunksToSegments, endsOf, mergeSegments, prevOf, pvsInOrder, segmentAt, truncate } from './segments.js';
+import { chunksToSegments, endsOf, mergeSegments, prevOf, clingPvs, segmentAt, truncate } from './segments.js';
 import { checkSign, toExtents } from './sizes.js';
 
 export interface ResizeOptions {
@@ -38,7 +38,7 @@ export function lvExtend(input: Vg, o: ResizeOptions): MutatorResult {
     if (!size.approx) needSpace(vg, fm, delta * legs, WHAT, o.name);
     const legPvs = images.map((img, s) => new Set([img, metas[s]].flatMap((l) => l.segments.flatMap((g) => g.areas.filter(isPvArea).map((a) => a.pv)))));
     // The legs seen as one LV: image s is slot s (LVM flattens the raid stack the same way).
-    const prev = { ends: images.map((img) => endsOf(img)?.[0] ?? { pv: '', pe: -1 }), used: images.flatMap((img, s) => pvsInOrder(img, s)) };
+    const prev = { ends: images.map((img) => endsOf(img)?.[0] ?? { pv: '', pe: -1 }), used: images.flatMap((img, s) => clingPvs(img, s)) };
     const chunks = allocateOrFail(vg, fm, { areas: legs, perArea: delta, prev, legPvs, approx: size.approx }, WHAT, o.name);
     const got = chunks.reduce((n, c) => n + c.len, 0);
     images.forEach((img, s) => {

@@ -45,15 +45,19 @@ export function endsOf(lv: Lv): PvArea[] | undefined {
   return (seg.areas as PvArea[]).map((a) => ({ pv: a.pv, pe: a.pe + len }));
 }
 
-/** Every (area index, PV) of an LV's segments in LV order: what an extend clings to. */
-export function pvsInOrder(lv: Lv, slot?: number): { slot: number; pv: string }[] {
-  return lv.segments.flatMap((seg) => seg.areas.flatMap((a, i) => (isPvArea(a) ? [{ slot: slot ?? i, pv: a.pv }] : [])));
+/**
+ * What an extend clings to: the PVs of the LV's first segment, by area index.
+ * LVM's maximise_cling means to check the entire LV, but its _for_each_pv only
+ * walks the segment holding the first extent; we match what it does.
+ */
+export function clingPvs(lv: Lv, slot?: number): { slot: number; pv: string }[] {
+  return lv.segments[0].areas.flatMap((a, i) => (isPvArea(a) ? [{ slot: slot ?? i, pv: a.pv }] : []));
 }
 
 /** An extend's view of the LV: where it ends and what it uses. */
 export function prevOf(lv: Lv): { ends: PvArea[]; used: { slot: number; pv: string }[] } | undefined {
   const ends = endsOf(lv);
-  return ends && { ends, used: pvsInOrder(lv) };
+  return ends && { ends, used: clingPvs(lv) };
 }
 
 /** Cut an LV's segments to `extents` (which falls on a whole-stripe boundary). */

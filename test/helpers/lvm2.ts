@@ -2,7 +2,7 @@
 // sparse files, driven with --driverloaded n (metadata only, no device-mapper),
 // with its own lvm.conf so that the host's LVM state is never read or written.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Vg } from '../../src/metadata-manip/model.js';
@@ -100,7 +100,12 @@ export class Lvm2Sandbox {
   emptyVgDoc(): Vg {
     const pvs = this.report(['pvs', '-o', 'pv_name,pe_start,pv_pe_count,dev_size', '--units', 's', '--nosuffix', ...this.loops], 'pv');
     const ext = this.report(['vgs', '-o', 'vg_extent_size', '--units', 's', '--nosuffix', this.vg], 'vg')[0].vg_extent_size;
-    const order = new Map(this.loops.map((l, i) => [l, i]));
+    // The VG's own PV order (its metadata's pv0, pv1, ...) is the allocation order;
+    // it need not be the order the loop devices were set up in.
+    const backup = path.join(this.dir, 'vg.backup');
+    this.lvm(['vgcfgbackup', '-q', '-f', backup, this.vg]);
+    const text = readFileSync(backup, 'utf8');
+    const order = new Map([...text.matchAll(/device = "([^"]+)"/g)].map((m, i) => [m[1], i]));
     pvs.sort((a, b) => order.get(a.pv_name)! - order.get(b.pv_name)!);
     return {
       format: 'dvm.vg/1',
