@@ -3,7 +3,7 @@ import { lvCreate } from './lv-create.js';
 
 mutatorCli({
   tool: 'lv-create',
-  usage: 'lv-create NAME SIZE [--stripes N [--stripe-size S]] [--mirrors N] [--pv PV...] < vg.json > vg.json\n\nAdd a logical volume to a dvm.vg/1 document. SIZE: 100 (MiB), 10G, 25e (extents), 100%FREE, 50%VG, 50%PVS.',
+  usage: 'lv-create NAME SIZE [--stripes N [--stripe-size S]] [--mirrors N] [--pv PV...] < vg.json > vg.json\n\nAdd a logical volume to a dvm.vg/1 document. SIZE: 100 (MiB), 10G, 25e (extents), 100%FREE, 50%VG, 50%PVS. --pv takes the arguments after it: put it last.',
   examples: [
     ['lv-create data 10G < vg.json', 'a 10 GiB linear LV'],
     ['lv-create fast 4G --stripes 2 --stripe-size 64k < vg.json', 'striped over two PVs'],
