@@ -148,18 +148,6 @@ export function envelope(st: VgState, vg: Vg): Envelope {
   return { format: 'dvm.envelope/1', vg, devices, missing: vg.pvs.map((p) => p.id).filter((id) => !devices[id]) };
 }
 
-/** A generation by seqno, following the hash chain back from the head. */
-export function findGeneration(st: VgState, seqno: number): Generation | null {
-  if (st.head && st.head.seqno === seqno) return st.head;
-  for (const pv of st.members.size ? st.members.values() : st.pvs) {
-    const all = scanRing(pv.dev, mdaSizeOf(pv), st.vgId);
-    const chain = walkChain(all, st.head);
-    const g = chain.find((x) => x.seqno === seqno);
-    if (g) return g;
-  }
-  return null;
-}
-
 /** The committed lineage in a ring: from `head` back along prev-hash links. */
 export function walkChain(all: Generation[], head: Generation | null): Generation[] {
   if (!head) return [];
