@@ -226,6 +226,10 @@ test('split brain (same seqno, different content on two PVs) is refused, never c
   await update('vg0', q, addLv('y'));
   const mixed = [p[0], q[1]];
   assert.throws(() => read('vg0', mixed), (e: unknown) => isToolError(1)(e) && /split brain/.test((e as Error).message));
+  // one step further on one side: not split brain but a diverged (not merely stale) PV, reported
+  await update('vg0', p, addLv('z'));
+  const st = loadVg('vg0', [p[0], q[1]]);
+  assert.ok(st.issues.some((i) => i.path === q[1].path && /diverged/.test(i.text)), JSON.stringify(st.issues));
 });
 
 // ---- full area, and 10,000 LVs ----------------------------------------------------------
