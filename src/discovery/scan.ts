@@ -29,6 +29,8 @@ export function systemBlockDevices(sysRoot = '/sys/class/block'): string[] {
   }
   const out: string[] = [];
   for (const n of names.sort()) {
+    // floppies and optical drives can block for seconds on open/read; never PVs here
+    if (/^(fd|sr)\d/.test(n)) continue;
     try {
       if (Number(readFileSync(path.join(sysRoot, n, 'size'), 'utf8').trim()) === 0) continue;
     } catch {
