@@ -25,7 +25,7 @@ export function parser(tool: string, argv: string[], usage: string): Argv {
     .version(dvmVersion())
     .help()
     .alias('h', 'help')
-    .wrap(Math.min(100, process.stdout.columns || 100))
+    .wrap(null)
     .fail((msg, err) => {
       if (err instanceof ToolError) throw err;
       throw usageError('usage', undefined, (msg ?? err?.message ?? 'invalid arguments').split('\n')[0] + ` (see '${tool} --help')`);
@@ -33,8 +33,9 @@ export function parser(tool: string, argv: string[], usage: string): Argv {
 }
 
 /** True when yargs already printed help or version and the tool should stop. */
-export function handledByYargs(args: { help?: unknown; version?: unknown }): boolean {
-  return Boolean(args.help || args.version);
+export function handledByYargs(args: object): boolean {
+  const a = args as { help?: unknown; version?: unknown };
+  return Boolean(a.help || a.version);
 }
 
 /** Map any thrown value to the exit-code contract; the only place that does. */

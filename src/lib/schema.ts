@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { Ajv, type ValidateFunction, type ErrorObject } from 'ajv';
 import { invalidInput } from './errors.js';
 
@@ -9,6 +9,7 @@ import { invalidInput } from './errors.js';
  */
 const SCHEMA_DIR = new URL('../../../schemas/', import.meta.url);
 
+const SCHEMA_BASE = 'https://dvm.invalid/schemas/';
 let ajv: Ajv | undefined;
 const compiled = new Map<string, ValidateFunction>();
 
@@ -31,9 +32,10 @@ function fileFor(format: string): string {
 function getAjv(): Ajv {
   if (!ajv) {
     ajv = new Ajv({ allErrors: false, strict: true });
-    // vg.v1 is referenced by envelope.v1; register it up front.
-    const vg = JSON.parse(readFileSync(new URL(fileFor(FORMATS.vg), SCHEMA_DIR), 'utf8'));
-    ajv.addSchema(vg);
+    // Schemas refer to each other by file name; adding is cheap, compiling happens on first use.
+    for (const f of readdirSync(SCHEMA_DIR).filter((n) => n.endsWith('.schema.json'))) {
+      ajv.addSchema(JSON.parse(readFileSync(new URL(f, SCHEMA_DIR), 'utf8')));
+    }
   }
   return ajv;
 }
@@ -41,15 +43,9 @@ function getAjv(): Ajv {
 export function validator(format: string): ValidateFunction {
   let v = compiled.get(format);
   if (!v) {
-    const a = getAjv();
-    const file = fileFor(format);
-    let schema: { $id?: string };
-    try {
-      schema = JSON.parse(readFileSync(new URL(file, SCHEMA_DIR), 'utf8'));
-    } catch {
-      throw invalidInput('unknown format', format);
-    }
-    v = (schema.$id && a.getSchema(schema.$id)) || a.compile(schema);
+    const found = getAjv().getSchema(`${SCHEMA_BASE}${fileFor(format)}`);
+    if (!found) throw invalidInput('unknown format', format);
+    v = found;
     compiled.set(format, v);
   }
   return v;

@@ -1,0 +1,41 @@
+// Typed loader for the native core (native/dmexec.cc). A missing or broken
+// addon is an environment problem (exit 4), never a crash.
+import { createRequire } from 'node:module';
+import { environmentError } from '../lib/errors.js';
+
+export interface NativeOp {
+  nr: number;
+  buf: Buffer;
+  retries: number;
+  branchStart: number;
+  branchCount: number;
+  /** triples: byte offset in buf, width, index of the CREATE op whose device it names */
+  patches: number[];
+}
+
+export interface NativeRunResult {
+  count: number;
+  lockErrno: number;
+  lockedBytes: number;
+}
+
+export interface DmNative {
+  openControl(path: string): number;
+  close(fd: number): number;
+  ioctl(fd: number, nr: number, buf: Buffer): number;
+  mknod(path: string, major: number, minor: number, mode: number): number;
+  run(fd: number, ops: NativeOp[], mainCount: number, results: Int32Array, opts: { lock: boolean; busyDelayMs: number }): NativeRunResult;
+}
+
+let cached: DmNative | undefined;
+
+export function loadNative(): DmNative {
+  if (cached) return cached;
+  const require = createRequire(import.meta.url);
+  try {
+    cached = require('../../../native/build/Release/dmexec.node') as DmNative;
+  } catch (e) {
+    throw environmentError('cannot load native addon', 'native/build/Release/dmexec.node', `${(e as Error).message.split('\n')[0]} (run npm install)`);
+  }
+  return cached;
+}
