@@ -1,5 +1,5 @@
-// The dm documents shared by vol-activate, dmactivate and dmexec
-// (schemas/dm.v1.schema.json, schemas/dmexec.v1.schema.json).
+// The dm documents as vol-activate and dmactivate see them
+// (schemas/dm.v1.schema.json, schemas/dmexec.v1.schema.json), with plain numbers.
 
 export interface DmLine {
   start: number;
@@ -57,8 +57,7 @@ export interface DmProgram {
   steps: DmStep[];
 }
 
-/** A dm reference to another device of the same scope, resolved by dmexec at run time. */
-export const DM_REF_PREFIX = 'dm:';
+export { DM_REF_PREFIX } from './dm-table.js';
 
 /**
  * Whether a dm uuid belongs to a scope. The scope is `DVM-<vg id>` and device
