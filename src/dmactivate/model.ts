@@ -140,4 +140,6 @@ export function render(t: NTable, model: Model): DmLine[] {
   }));
 }
 
-export const cloneModel = (m: Model): Model => structuredClone(m);
+const cloneTable = (t: NTable | null): NTable | null => (t ? { ro: t.ro, lines: t.lines.map((l) => ({ ...l, params: l.params.slice() })) } : null);
+/** Tables are never mutated in place, but copy them anyway: models are compared and kept per step. */
+export const cloneModel = (m: Model): Model => m.map((d) => ({ ...d, live: cloneTable(d.live), inactive: cloneTable(d.inactive) }));

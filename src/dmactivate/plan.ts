@@ -13,8 +13,10 @@ export interface PlanOptions {
 
 export interface Planned {
   steps: DmStep[];
-  /** the model before each step (for recovery branches) */
+  /** the model before each step (for recovery branches), when asked for */
   before: Model[];
+  /** the first ordering rule the steps break (see orderProblem), or null */
+  problem: string | null;
 }
 
 const hasLive = (d: MDev) => d.live !== null && d.live.lines.length > 0;
@@ -23,12 +25,17 @@ const hasLive = (d: MDev) => d.live !== null && d.live.lines.length > 0;
 class Emitter {
   readonly steps: DmStep[] = [];
   readonly before: Model[] = [];
-  constructor(readonly model: Model) {}
+  problem: string | null = null;
+  constructor(
+    readonly model: Model,
+    private readonly snapshots: boolean,
+  ) {}
   get(uuid: string): MDev | undefined {
     return this.model.find((d) => d.uuid === uuid);
   }
   private emit(step: DmStep, apply: () => void) {
-    this.before.push(cloneModel(this.model));
+    this.problem ??= orderProblem(this.model, step, this.steps.length);
+    if (this.snapshots) this.before.push(cloneModel(this.model));
     this.steps.push(step);
     apply();
   }
@@ -117,17 +124,17 @@ function renames(e: Emitter, want: Want[]) {
   }
 }
 
-export function planSteps(start: Model, want: Want[], opts: PlanOptions): Planned {
-  const first = planOnce(start, want, opts, false);
+export function planSteps(start: Model, want: Want[], opts: PlanOptions, snapshots = false): Planned {
+  const first = planOnce(start, want, opts, false, snapshots);
   // Devices left suspended by an earlier run must not be under a load or an
   // out-of-order suspend/resume: if this plan would put them there, resume
   // them first (their staged tables cleared), then plan from that clean state.
-  if (orderProblem(first) === null) return first;
-  return planOnce(start, want, opts, true);
+  if (first.problem === null) return first;
+  return planOnce(start, want, opts, true, snapshots);
 }
 
-function planOnce(start: Model, want: Want[], opts: PlanOptions, unstage: boolean): Planned {
-  const e = new Emitter(cloneModel(start));
+function planOnce(start: Model, want: Want[], opts: PlanOptions, unstage: boolean, snapshots: boolean): Planned {
+  const e = new Emitter(cloneModel(start), snapshots);
   const rank = topoOrder(start, want);
   const up = (ds: MDev[]) => [...ds].sort((a, b) => rank.get(a.uuid)! - rank.get(b.uuid)!);
   const down = (ds: MDev[]) => up(ds).reverse();
@@ -187,25 +194,22 @@ function planOnce(start: Model, want: Want[], opts: PlanOptions, unstage: boolea
 
 /**
  * The ordering rules a plan must keep (libdm's guards), checked on the model
- * before each step: no load while a device with a live table is suspended; no
+ * before a step: no load while a device with a live table is suspended; no
  * suspend of a device whose live table uses a suspended device; no resume onto
- * a table that uses one. Returns the first problem, or null.
+ * a table that uses one. Returns the problem, or null.
  */
-export function orderProblem(p: Planned): string | null {
-  for (const [i, s] of p.steps.entries()) {
-    const m = p.before[i];
-    const d = m.find((x) => x.name === s.name);
-    const suspended = (refs: string[]) => m.find((x) => refs.includes(x.uuid) && x.suspended && hasLive(x));
-    if (s.op === 'load') {
-      const busy = m.find((x) => x.suspended && hasLive(x));
-      if (busy) return `step ${i}: load of '${s.name}' while '${busy.name}' is suspended`;
-    } else if (s.op === 'suspend' && d) {
-      const under = suspended(refsOf(d.live));
-      if (under) return `step ${i}: suspend of '${s.name}' while '${under.name}' under it is suspended`;
-    } else if (s.op === 'resume' && d) {
-      const under = suspended(refsOf(d.inactive ?? d.live));
-      if (under) return `step ${i}: resume of '${s.name}' while '${under.name}' under it is suspended`;
-    }
+export function orderProblem(m: Model, s: DmStep, i: number): string | null {
+  const d = m.find((x) => x.name === s.name);
+  const suspended = (refs: string[]) => m.find((x) => refs.includes(x.uuid) && x.suspended && hasLive(x));
+  if (s.op === 'load') {
+    const busy = m.find((x) => x.suspended && hasLive(x));
+    if (busy) return `step ${i}: load of '${s.name}' while '${busy.name}' is suspended`;
+  } else if (s.op === 'suspend' && d) {
+    const under = suspended(refsOf(d.live));
+    if (under) return `step ${i}: suspend of '${s.name}' while '${under.name}' under it is suspended`;
+  } else if (s.op === 'resume' && d) {
+    const under = suspended(refsOf(d.inactive ?? d.live));
+    if (under) return `step ${i}: resume of '${s.name}' while '${under.name}' under it is suspended`;
   }
   return null;
 }

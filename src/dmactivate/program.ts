@@ -11,7 +11,7 @@ export function planProgram(current: DmDoc, desired: DmDoc, opts: PlanOptions): 
   if (!scope.startsWith(current.scope)) throw invalidInput('invalid input', 'current state', `it covers scope '${current.scope}', not '${scope}'`);
   const start = modelOf(current, scope);
   const want = wantOf(desired, start);
-  const main = planSteps(start, want, opts);
+  const main = planSteps(start, want, opts, true);
   const restore: Want[] = start.filter((d) => d.live !== null).map((d) => ({ uuid: d.uuid, name: d.name, table: d.live! }));
   const steps = main.steps.map((s, i): DmStep => {
     const recovery = planSteps(failedState(main.before[i], s), restore, { stage: false }).steps;
@@ -34,7 +34,9 @@ export function failedState(before: Model, step: DmStep): Model {
   if (!d) return m;
   if (step.op === 'load') d.inactive = { ro: step.read_only ?? false, lines: [] };
   if (step.op === 'suspend') d.suspended = true;
-  if (step.op === 'resume') {
+  // A device with no live table yet has no users to restore: its failed
+  // resume leaves it as it was, and recovery removes it.
+  if (step.op === 'resume' && d.live !== null) {
     if (d.inactive) d.live = structuredClone(d.inactive);
     d.suspended = true;
   }

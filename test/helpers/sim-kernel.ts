@@ -146,7 +146,8 @@ export class SimKernel {
     this.touched.add(d.uuid);
     switch (s.op) {
       case 'load': {
-        const busy = this.devs.find((x) => x.suspended && x.live.length > 0);
+        // Only the program's own scope counts: another VG's suspended device is not ours to wait on.
+        const busy = this.devs.find((x) => x.uuid.startsWith(scope + '-') && x.suspended && x.live.length > 0);
         if (busy) this.violations.push(`load of '${s.name}' while '${busy.name}' is suspended`);
         if (inject) return 'EIO';
         const lines: DmLine[] = [];
