@@ -40,7 +40,7 @@ class Emitter {
     apply();
   }
   create(w: Want) {
-    this.emit({ op: 'create', name: w.name, uuid: w.uuid }, () => this.model.push({ uuid: w.uuid, name: w.name, dev: null, live: null, inactive: null, suspended: true }));
+    this.emit({ op: 'create', name: w.name, uuid: w.uuid }, () => this.model.push({ uuid: w.uuid, name: w.name, dev: null, live: null, inactive: null, suspended: false }));
   }
   load(d: MDev, t: NTable) {
     const step: DmStep = { op: 'load', name: d.name, table: render(t, this.model) };

@@ -66,7 +66,7 @@ export class SimKernel {
 
   /** Make a device directly (test setup: foreign devices, debris). */
   add(name: string, uuid: string, live: DmLine[] = [], opts: Partial<SimDev> = {}): SimDev {
-    const d: SimDev = { name, uuid, major: DM_MAJOR, minor: this.nextMinor++, live, liveRo: false, inactive: null, inactiveRo: false, suspended: live.length === 0, opens: 0, ...opts };
+    const d: SimDev = { name, uuid, major: DM_MAJOR, minor: this.nextMinor++, live, liveRo: false, inactive: null, inactiveRo: false, suspended: false, opens: 0, ...opts };
     this.devs.push(d);
     return d;
   }
@@ -135,7 +135,8 @@ export class SimKernel {
       if (inject) return 'EIO';
       if (d || this.devs.some((x) => x.uuid === s.uuid)) return 'EBUSY';
       this.touched.add(s.uuid!);
-      this.add(s.name, s.uuid!, [], { suspended: true, liveRo: s.read_only ?? false });
+      // A new device has no table and is not suspended (dmsetup info: ACTIVE, "Tables present: None").
+      this.add(s.name, s.uuid!, [], { suspended: false, liveRo: s.read_only ?? false });
       return null;
     }
     if (!d) return 'ENXIO';
