@@ -7,7 +7,9 @@
 // suspended device can never block the process that must resume it.
 #include <napi.h>
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
@@ -134,8 +136,86 @@ void execute(Program& p) {
 
 // Touch stack pages now so the critical section never faults one in.
 __attribute__((noinline)) void prefault_stack() {
-  volatile uint8_t area[256 * 1024];
+  volatile uint8_t area[384 * 1024];
   for (size_t i = 0; i < sizeof area; i += 4096) area[i] = 0;
+}
+
+// --- locking just what the critical section touches (LVM's use_mlockall=0) ---
+// mlockall on a Node process locks ~1 GB (V8 reservations, thread stacks):
+// seconds to populate under emulation, and memory the machine must give up.
+// The critical section only runs this object's code, libc's ioctl/nanosleep,
+// a stack we prefault, and the op buffers, so those are what we lock.
+struct LockSet {
+  uintptr_t start[64];
+  uintptr_t end[64];
+  int n = 0;
+  int err = 0;
+};
+
+uintptr_t page_size() { return (uintptr_t)sysconf(_SC_PAGESIZE); }
+
+void lock_range(LockSet& ls, const void* from, size_t len) {
+  if (ls.err || len == 0) return;
+  uintptr_t ps = page_size();
+  uintptr_t a = (uintptr_t)from & ~(ps - 1);
+  uintptr_t b = ((uintptr_t)from + len + ps - 1) & ~(ps - 1);
+  if (mlock((void*)a, b - a) != 0) {
+    ls.err = errno;
+    return;
+  }
+  if (ls.n < 64) {
+    ls.start[ls.n] = a;
+    ls.end[ls.n] = b;
+    ls.n++;
+  }
+}
+
+struct ObjectQuery {
+  uintptr_t addr;
+  LockSet* ls;
+  bool found;
+};
+
+// Lock every loaded segment of the shared object that contains `addr`.
+int lock_object_cb(struct dl_phdr_info* info, size_t, void* data) {
+  ObjectQuery* q = (ObjectQuery*)data;
+  bool mine = false;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    uintptr_t a = info->dlpi_addr + ph.p_vaddr;
+    if (q->addr >= a && q->addr < a + ph.p_memsz) mine = true;
+  }
+  if (!mine) return 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type == PT_LOAD) lock_range(*q->ls, (void*)(info->dlpi_addr + ph.p_vaddr), ph.p_memsz);
+  }
+  q->found = true;
+  return 1;
+}
+
+void lock_object_of(LockSet& ls, const void* addr) {
+  ObjectQuery q{(uintptr_t)addr, &ls, false};
+  dl_iterate_phdr(lock_object_cb, &q);
+}
+
+void lock_ranges(LockSet& ls, Program& p) {
+  lock_object_of(ls, (const void*)&execute);      // this addon
+  lock_object_of(ls, (const void*)&ioctl);        // libc: ioctl, nanosleep, memcpy
+  lock_object_of(ls, (const void*)&nanosleep);
+  volatile uint8_t here = 0;
+  // The frames execute() will use lie below this one; prefault_stack touched them.
+  lock_range(ls, (const void*)((uintptr_t)&here - 320 * 1024), 320 * 1024 + 4096);
+  lock_range(ls, (const void*)&errno, sizeof(int));
+  lock_range(ls, p.ops.data(), p.ops.size() * sizeof(Op));
+  lock_range(ls, p.patches.data(), p.patches.size() * sizeof(Patch));
+  lock_range(ls, p.results, (size_t)p.result_cap * 3 * sizeof(int32_t));
+  for (const Op& op : p.ops) lock_range(ls, op.buf, op.len);
+}
+
+void unlock_ranges(LockSet& ls) {
+  for (int i = 0; i < ls.n; i++) munlock((void*)ls.start[i], ls.end[i] - ls.start[i]);
 }
 
 // VmLck from /proc/self/status, in bytes; read with a stack buffer only.
@@ -193,7 +273,7 @@ Napi::Value Mknod(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), r < 0 ? -e : 0);
 }
 
-// run(fd, ops, mainCount, results, {lock, busyDelayMs}) -> {count, lockErrno, lockedBytes}
+// run(fd, ops, mainCount, results, {lock: 0|1|2, busyDelayMs}) -> {count, lockErrno, lockedBytes}
 Napi::Value Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Program p;
@@ -202,7 +282,8 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   p.main_count = info[2].As<Napi::Number>().Uint32Value();
   Napi::Int32Array results = info[3].As<Napi::Int32Array>();
   Napi::Object opts = info[4].As<Napi::Object>();
-  bool lock = opts.Get("lock").ToBoolean();
+  // 0: no locking (tests of the planner only), 1: lock ranges, 2: mlockall
+  uint32_t lock = opts.Get("lock").As<Napi::Number>().Uint32Value();
   p.busy_delay_ns = (long)opts.Get("busyDelayMs").As<Napi::Number>().Int64Value() * 1000000L;
 
   uint32_t n = ops.Length();
@@ -235,16 +316,20 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
 
   int lock_errno = 0;
   long locked = 0;
-  if (lock) {
-    prefault_stack();
+  LockSet ls;
+  if (lock) prefault_stack();
+  if (lock == 1) {
+    lock_ranges(ls, p);
+    lock_errno = ls.err;
+    if (lock_errno) unlock_ranges(ls);
+  } else if (lock == 2) {
     if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) lock_errno = errno;
   }
   if (lock_errno == 0) {
+    if (lock) locked = locked_bytes();  // before: reading /proc is file I/O
     execute(p);  // ---- critical section: ioctl and nanosleep only ----
-    if (lock) {
-      locked = locked_bytes();
-      munlockall();
-    }
+    if (lock == 1) unlock_ranges(ls);
+    if (lock == 2) munlockall();
   }
 
   Napi::Object out = Napi::Object::New(env);

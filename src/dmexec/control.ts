@@ -94,7 +94,7 @@ export class DmControl {
   }
 
   /** Run a compiled program in one native call. */
-  run(ops: NativeOp[], mainCount: number, opts: { lock: boolean; busyDelayMs: number }): { results: Int32Array; run: NativeRunResult } {
+  run(ops: NativeOp[], mainCount: number, opts: { lock: 0 | 1 | 2; busyDelayMs: number }): { results: Int32Array; run: NativeRunResult } {
     const results = new Int32Array(Math.max(1, ops.length) * 3);
     const run = this.native.run(this.fd, ops, mainCount, results, opts);
     return { results, run };

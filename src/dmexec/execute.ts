@@ -7,6 +7,7 @@ import { compileProgram } from './compile.js';
 import { decodeDev, readHeader, parseMessageReply } from './layout.js';
 import { errnoName, type DmControl } from './control.js';
 import { ensureNode, removeNode, renameNode } from './nodes.js';
+import { LOCK_CODES, type LockMode } from './native.js';
 
 export interface StepResult {
   index: number;
@@ -64,13 +65,13 @@ export function dryRun(p: Program, ctl: DmControl | null): ExecResult {
   };
 }
 
-export function execute(p: Program, ctl: DmControl, opts: { lock?: boolean; busyDelayMs?: number } = {}): ExecResult {
+export function execute(p: Program, ctl: DmControl, opts: { lock?: LockMode | 'none'; busyDelayMs?: number } = {}): ExecResult {
   const lookup = kernelLookup(ctl, p);
   checkProgram(p, lookup);
   const compiled = compileProgram(p, lookup);
-  const lock = opts.lock ?? true;
-  const { results, run } = ctl.run(compiled.ops, compiled.mainCount, { lock, busyDelayMs: opts.busyDelayMs ?? 100 });
-  if (run.lockErrno) throw environmentError('cannot lock memory', 'mlockall', `${errnoName(run.lockErrno)}: needs CAP_IPC_LOCK or RLIMIT_MEMLOCK=unlimited; nothing was done`);
+  const lock = opts.lock ?? 'ranges';
+  const { results, run } = ctl.run(compiled.ops, compiled.mainCount, { lock: LOCK_CODES[lock], busyDelayMs: opts.busyDelayMs ?? 100 });
+  if (run.lockErrno) throw environmentError('cannot lock memory', lock, `${errnoName(run.lockErrno)}: needs CAP_IPC_LOCK or RLIMIT_MEMLOCK=unlimited; nothing was done`);
 
   const steps: StepResult[] = [];
   const nodes: string[] = [];
@@ -110,7 +111,7 @@ export function execute(p: Program, ctl: DmControl, opts: { lock?: boolean; busy
     steps,
     recovery: { ran: recoveryRan, ok: recoveryRan ? recoveryOk ?? true : null, step: failedStep },
     locked_bytes: Math.max(0, run.lockedBytes),
-    lock: lock ? 'mlockall' : 'none',
+    lock,
     nodes,
   };
 }

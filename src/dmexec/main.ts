@@ -30,6 +30,7 @@ runTool('dmexec', async (argv) => {
     .option('query', { type: 'boolean', describe: 'print the current devices as dvm.dm/1 instead of running a program' })
     .option('scope', { type: 'string', describe: 'with --query: only devices whose dm uuid starts with PREFIX', requiresArg: true })
     .option('dry-run', { type: 'boolean', describe: 'validate and show the steps, touching nothing' })
+    .option('lock', { choices: ['ranges', 'mlockall'] as const, default: 'ranges' as const, describe: 'lock only what the critical section touches, or everything (see src/dmexec/LOCKING.md)' })
     .conflicts('query', 'dry-run')
     .check((a) => {
       if (a.scope !== undefined && !a.query) throw new Error('--scope goes with --query');
@@ -68,7 +69,7 @@ runTool('dmexec', async (argv) => {
   if (process.getuid?.() !== 0) throw new ToolError(EXIT.ENVIRONMENT, "cannot run program 'stdin': device-mapper needs root");
   const ctl = DmControl.open(loadNative());
   try {
-    const result = execute(program, ctl);
+    const result = execute(program, ctl, { lock: args.lock });
     await writeDocument(result);
     if (!result.ok) {
       const bad = result.steps.find((s) => !s.ok && !s.recovery)!;

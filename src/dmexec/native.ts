@@ -13,6 +13,10 @@ export interface NativeOp {
   patches: number[];
 }
 
+/** How memory is locked around a program: see src/dmexec/LOCKING.md. */
+export type LockMode = 'ranges' | 'mlockall';
+export const LOCK_CODES: Record<LockMode | 'none', 0 | 1 | 2> = { none: 0, ranges: 1, mlockall: 2 };
+
 export interface NativeRunResult {
   count: number;
   lockErrno: number;
@@ -24,7 +28,7 @@ export interface DmNative {
   close(fd: number): number;
   ioctl(fd: number, nr: number, buf: Buffer): number;
   mknod(path: string, major: number, minor: number, mode: number): number;
-  run(fd: number, ops: NativeOp[], mainCount: number, results: Int32Array, opts: { lock: boolean; busyDelayMs: number }): NativeRunResult;
+  run(fd: number, ops: NativeOp[], mainCount: number, results: Int32Array, opts: { lock: 0 | 1 | 2; busyDelayMs: number }): NativeRunResult;
 }
 
 let cached: DmNative | undefined;

@@ -1,0 +1,234 @@
+// dmexec against the real kernel device-mapper on loop devices.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execa } from 'execa';
+import { openSync, closeSync, existsSync, writeFileSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
+import { withLoops, readAt, writeAt, pattern, ourDmDevices, sh } from '../helpers/devices.js';
+import { dmexec, dmname, createSteps, SCOPE, uuid, program } from '../helpers/dm.js';
+import { runBin, assertOneLineError } from '../helpers/cli.js';
+
+const MiB = 1024 * 1024;
+
+test('linear: data written through /dev/mapper/NAME lands at the right offset of the loop device', async () => {
+  await withLoops(1, 16, async ([pv]) => {
+    const name = dmname('lin');
+    // 4 MiB of the PV starting at sector 4096 (2 MiB)
+    const r = await dmexec(createSteps(name, [{ start: 0, length: 8192, target: 'linear', params: `${pv.mm} 4096` }]));
+    assert.is(r.exitCode, 0, r.stderr);
+    assert.ok(r.doc.ok);
+    assert.ok(existsSync(`/dev/mapper/${name}`), 'dmexec made the node itself (no udev here)');
+    assert.is(await sh('dmsetup', ['table', name]), `0 8192 linear ${pv.mm} 4096\n`);
+    const data = pattern('linear', 64 * 1024);
+    await writeAt(`/dev/mapper/${name}`, 1 * MiB, data);
+    assert.ok((await readAt(pv.dev, 2 * MiB + 1 * MiB, data.length)).equals(data), 'at PV offset 2 MiB + 1 MiB');
+    assert.ok((await readAt(`/dev/mapper/${name}`, 1 * MiB, data.length)).equals(data));
+  });
+});
+
+test('striped: chunks alternate between the two loop devices', async () => {
+  await withLoops(2, 16, async ([a, b]) => {
+    const name = dmname('str');
+    // 2 stripes, 64 KiB chunks (128 sectors), data from sector 2048 of each
+    const r = await dmexec(createSteps(name, [{ start: 0, length: 16384, target: 'striped', params: `2 128 ${a.mm} 2048 ${b.mm} 2048` }]));
+    assert.is(r.exitCode, 0, r.stderr);
+    assert.is(await sh('dmsetup', ['table', name]), `0 16384 striped 2 128 ${a.mm} 2048 ${b.mm} 2048\n`);
+    const c0 = pattern('chunk0', 64 * 1024);
+    const c1 = pattern('chunk1', 64 * 1024);
+    const c2 = pattern('chunk2', 64 * 1024);
+    await writeAt(`/dev/mapper/${name}`, 0, Buffer.concat([c0, c1, c2]));
+    assert.ok((await readAt(a.dev, 1 * MiB, c0.length)).equals(c0), 'chunk 0 on a');
+    assert.ok((await readAt(b.dev, 1 * MiB, c1.length)).equals(c1), 'chunk 1 on b');
+    assert.ok((await readAt(a.dev, 1 * MiB + 64 * 1024, c2.length)).equals(c2), 'chunk 2 on a, after chunk 0');
+  });
+});
+
+test('an invalid table fails and its recovery branch removes the device it created', async () => {
+  await withLoops(1, 8, async ([pv]) => {
+    const name = dmname('bad');
+    // linear beyond the end of an 8 MiB device is refused by the kernel at load
+    const r = await dmexec(createSteps(name, [{ start: 0, length: 8192, target: 'linear', params: `${pv.mm} 999999999` }]));
+    assert.is(r.exitCode, 1);
+    assert.is(r.doc.ok, false);
+    assert.is(r.doc.recovery.ran, true);
+    assert.is(r.doc.recovery.ok, true);
+    assert.is(r.doc.recovery.step, 1);
+    assert.equal(r.doc.steps.map((s: any) => [s.op, s.ok, s.recovery]), [['create', true, false], ['load', false, false], ['remove', true, true]]);
+    assert.is(r.doc.steps[1].error, 'EINVAL');
+    assert.equal(await ourDmDevices(), [], 'dmsetup ls shows nothing left behind');
+    assert.not.ok(existsSync(`/dev/mapper/${name}`));
+    assert.match(r.stderr, /^dmexec: step 1 \(load\) failed/);
+  });
+});
+
+test('an unknown target type fails at load and is recovered the same way', async () => {
+  const name = dmname('unk');
+  const r = await dmexec(createSteps(name, [{ start: 0, length: 8, target: 'nosuchtarget', params: '' }]));
+  assert.is(r.exitCode, 1);
+  assert.is(r.doc.recovery.ok, true);
+  assert.equal(await ourDmDevices(), []);
+});
+
+test('a failed resume runs its recovery branch', async () => {
+  const name = dmname('res');
+  // A device with no table, suspended, cannot be resumed (EINVAL): the branch removes it.
+  const r = await dmexec([
+    { op: 'create', name, uuid: uuid('res') },
+    { op: 'suspend', name, on_error: [{ op: 'remove', name }] },
+    { op: 'resume', name, on_error: [{ op: 'remove', name }] },
+  ]);
+  assert.is(r.exitCode, 1, r.stdout + r.stderr);
+  const resume = r.doc.steps.find((s: any) => s.op === 'resume');
+  assert.is(resume.ok, false);
+  assert.ok(resume.errno > 0);
+  assert.is(r.doc.recovery.ran, true);
+  assert.is(r.doc.recovery.step, 2);
+  assert.is(r.doc.recovery.ok, true);
+  assert.equal(await ourDmDevices(), []);
+});
+
+test('suspend, load, resume replaces a live table under a running writer without an I/O error', async () => {
+  await withLoops(2, 64, async ([a, b]) => {
+    const name = dmname('swap');
+    const r0 = await dmexec(createSteps(name, [{ start: 0, length: 65536, target: 'linear', params: `${a.mm} 2048` }]));
+    assert.is(r0.exitCode, 0, r0.stderr);
+    const dir = path.dirname(a.file);
+    const flag = path.join(dir, 'writing');
+    const src = path.join(dir, 'w.bin');
+    writeFileSync(src, Buffer.alloc(1024 * 1024, 'W'));
+    writeFileSync(flag, '');
+    // Writes 1 MiB at a time, O_DIRECT, until the flag goes: it spans the table swap.
+    const writer = execa('sh', ['-c', `n=0; while [ -e ${flag} ]; do dd if=${src} of=/dev/mapper/${name} bs=64k oflag=direct conv=notrunc status=none || exit 1; n=$((n+1)); done; echo $n`], { reject: false });
+    await new Promise((res) => setTimeout(res, 500));
+    // the new table is staged first; nothing loads while suspended
+    const r = await dmexec([
+      { op: 'load', name, table: [{ start: 0, length: 65536, target: 'linear', params: `${b.mm} 2048` }] },
+      { op: 'suspend', name, on_error: [{ op: 'clear', name }] },
+      { op: 'resume', name, on_error: [{ op: 'clear', name }, { op: 'resume', name }] },
+    ]);
+    assert.is(r.exitCode, 0, r.stderr);
+    await new Promise((res) => setTimeout(res, 500));
+    unlinkSync(flag);
+    const w = await writer;
+    assert.is(w.exitCode, 0, `writer failed: ${w.stderr}`);
+    assert.is(w.stderr, '');
+    assert.ok(Number(w.stdout) >= 2, `the writer ran across the swap (${w.stdout} passes)`);
+    assert.is(await sh('dmsetup', ['table', name]), `0 65536 linear ${b.mm} 2048\n`);
+    assert.match(await sh('dmsetup', ['info', '-c', '--noheadings', '-o', 'attr', name]), /^L--w/);
+    assert.ok((await readAt(a.dev, 1 * MiB, 4096)).equals(Buffer.alloc(4096, 'W')), 'written through the old table');
+    assert.ok((await readAt(b.dev, 1 * MiB, 4096)).equals(Buffer.alloc(4096, 'W')), 'and through the new one');
+  });
+});
+
+test('removing an open device fails cleanly with EBUSY in the result', async () => {
+  const name = dmname('busy');
+  const r0 = await dmexec(createSteps(name, [{ start: 0, length: 2048, target: 'zero', params: '' }]));
+  assert.is(r0.exitCode, 0, r0.stderr);
+  const fd = openSync(`/dev/mapper/${name}`, 'r');
+  try {
+    const r = await dmexec([{ op: 'remove', name, retries: 2 }]);
+    assert.is(r.exitCode, 1);
+    assert.is(r.doc.ok, false);
+    assert.is(r.doc.steps[0].error, 'EBUSY');
+    assert.is(r.doc.steps[0].errno, 16);
+    assertOneLineError({ ...r, stdout: '' }, 'dmexec', 1, /EBUSY/);
+    assert.equal(await ourDmDevices(), [name], 'still there');
+  } finally {
+    closeSync(fd);
+  }
+  const r2 = await dmexec([{ op: 'remove', name }]);
+  assert.is(r2.exitCode, 0, r2.stderr);
+  assert.equal(await ourDmDevices(), []);
+  assert.not.ok(existsSync(`/dev/mapper/${name}`), 'node removed with the device');
+});
+
+test('--query agrees with dmsetup table and dmsetup info', async () => {
+  await withLoops(1, 16, async ([pv]) => {
+    const low = dmname('qlow');
+    const top = dmname('qtop');
+    const r = await dmexec([
+      ...createSteps(low, [{ start: 0, length: 8192, target: 'linear', params: `${pv.mm} 2048` }]),
+      ...createSteps(top, [{ start: 0, length: 4096, target: 'linear', params: `dm:${low} 0` }, { start: 4096, length: 4096, target: 'zero', params: '' }]),
+      { op: 'load', name: top, table: [{ start: 0, length: 8192, target: 'linear', params: `dm:${low} 0` }] },
+      { op: 'suspend', name: top },
+    ]);
+    assert.is(r.exitCode, 0, r.stderr);
+    const q = await runBin('dmexec', ['--query', '--scope', SCOPE]);
+    assert.is(q.exitCode, 0, q.stderr);
+    const doc = JSON.parse(q.stdout);
+    assert.is(doc.format, 'dvm.dm/1');
+    assert.equal(doc.devices.map((d: any) => d.name), [low, top]);
+    for (const d of doc.devices) {
+      const table = await sh('dmsetup', ['table', d.name]);
+      // dmsetup prints a space after the target even when params are empty
+      const norm = (t: string) => t.split('\n').map((l) => l.trimEnd()).join('\n');
+      assert.is(d.table.map((l: any) => `${l.start} ${l.length} ${l.target}${l.params ? ' ' + l.params : ''}\n`).join(''), norm(table));
+      const [maj, min, open, attr, uu] = (await sh('dmsetup', ['info', '-c', '--noheadings', '--separator', ',', '-o', 'major,minor,open,attr,uuid', d.name])).trim().split(',');
+      assert.is(d.major, Number(maj));
+      assert.is(d.minor, Number(min));
+      assert.is(d.open_count, Number(open));
+      assert.is(d.uuid, uu);
+      assert.is(d.suspended, attr[2] === 's', `suspended matches attr ${attr}`);
+      assert.is(d.inactive_table !== null, attr[4] === 'i', `inactive table matches attr ${attr}`);
+    }
+    const t = doc.devices[1];
+    assert.is(t.suspended, true);
+    assert.is(t.table[0].params, `${doc.devices[0].major}:${doc.devices[0].minor} 0`, 'dm: reference resolved to the new device');
+    assert.equal(t.inactive_table, [{ start: 0, length: 8192, target: 'linear', params: `${doc.devices[0].major}:${doc.devices[0].minor} 0` }]);
+    assert.is(doc.devices[0].open_count, 1, 'held open by the upper table');
+    assert.is(await sh('dmsetup', ['table', '--inactive', top]), `0 8192 linear ${doc.devices[0].major}:${doc.devices[0].minor} 0\n`);
+    // a scope that matches nothing gives an empty list, not an error
+    const none = JSON.parse((await runBin('dmexec', ['--query', '--scope', `${SCOPE}-nothing`])).stdout);
+    assert.equal(none.devices, []);
+  });
+});
+
+test('the result reports the bytes locked in memory while the program ran (both lock modes)', async () => {
+  for (const mode of ['ranges', 'mlockall']) {
+    const name = dmname(`lock-${mode}`);
+    const steps = [...createSteps(name, [{ start: 0, length: 8, target: 'zero', params: '' }]), { op: 'remove', name }];
+    const r = await runBin('dmexec', ['--lock', mode], { input: program(steps) });
+    assert.is(r.exitCode, 0, r.stderr);
+    const doc = JSON.parse(r.stdout);
+    assert.is(doc.lock, mode);
+    assert.ok(doc.locked_bytes > 64 * 1024, `locked ${doc.locked_bytes} bytes`);
+    console.log(`  dmexec --lock ${mode}: VmLck ${(doc.locked_bytes / MiB).toFixed(1)} MiB`);
+  }
+});
+
+test('rename moves the device and its node; message reaches the target', async () => {
+  const a = dmname('rn-a');
+  const b = dmname('rn-b');
+  const r = await dmexec([...createSteps(a, [{ start: 0, length: 8, target: 'zero', params: '' }]), { op: 'rename', name: a, new_name: b }]);
+  assert.is(r.exitCode, 0, r.stderr);
+  assert.equal(await ourDmDevices(), [b]);
+  assert.ok(existsSync(`/dev/mapper/${b}`));
+  assert.not.ok(existsSync(`/dev/mapper/${a}`));
+  // zero has no message handler: the kernel says so, and the step fails cleanly
+  const m = await dmexec([{ op: 'message', name: b, message: 'hello' }]);
+  assert.is(m.exitCode, 1);
+  assert.ok(m.doc.steps[0].errno > 0);
+  const rm = await dmexec([{ op: 'remove', name: b }]);
+  assert.is(rm.exitCode, 0);
+});
+
+test('a program that names a foreign device is refused before any change (exit 3)', async () => {
+  const foreign = `${dmname('foreign')}`;
+  await execa('dmsetup', ['--noudevsync', '--noudevrules', 'create', foreign, '-u', 'LVM-not-ours', '--table', '0 8 zero']);
+  try {
+    const r = await dmexec([{ op: 'create', name: dmname('mine'), uuid: uuid('mine') }, { op: 'remove', name: foreign }]);
+    assertOneLineError(r, 'dmexec', 3, /outside scope/);
+    assert.equal(await ourDmDevices(), [foreign], 'nothing created, foreign device untouched');
+  } finally {
+    await execa('dmsetup', ['--noudevsync', '--noudevrules', 'remove', foreign], { reject: false });
+  }
+});
+
+test('dmexec without root exits 4 with one line', async () => {
+  const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, 'bin/dmexec.js', '--query'], { reject: false });
+  assert.is(r.exitCode, 4, String(r.stderr));
+  assert.match(String(r.stderr), /^dmexec: .*root/);
+  assert.is(String(r.stderr).trim().split('\n').length, 1);
+});
+
+test.run();
