@@ -20,7 +20,7 @@ export function parser(tool: string, argv: string[], usage: string): Argv {
   return yargs(argv)
     .scriptName(tool)
     .usage(usage)
-    .strict()
+    .strictOptions()
     .exitProcess(false)
     .version(dvmVersion())
     .help()

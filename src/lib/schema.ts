@@ -20,6 +20,7 @@ export const FORMATS = {
   dmexec: 'dvm.dmexec/1',
   dmexecResult: 'dvm.dmexec-result/1',
   discover: 'dvm.discover/1',
+  report: 'dvm.report/1',
 } as const;
 export type Format = (typeof FORMATS)[keyof typeof FORMATS];
 

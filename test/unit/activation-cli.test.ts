@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { cliBattery, runBin, assertOneLineError } from '../helpers/cli.js';
 import { validate } from '../../src/lib/schema.js';
-import { envelope, LV, PV, VG_ID } from '../helpers/vg-fixtures.js';
+import { envelope, LV, PV, VG_ID } from '../helpers/activation-fixtures.js';
 import type { DmDoc, DmProgram } from '../../src/lib/dm-types.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'dvm-activation-'));

@@ -4,7 +4,7 @@ import { desiredState, type ActivateOptions } from '../../src/vol-activate/activ
 import { validate } from '../../src/lib/schema.js';
 import { ToolError } from '../../src/lib/errors.js';
 import type { DmDoc } from '../../src/lib/dm-types.js';
-import { envelope, DEVS, LV, PV, VG_ID } from '../helpers/vg-fixtures.js';
+import { envelope, DEVS, LV, PV, VG_ID } from '../helpers/activation-fixtures.js';
 
 const SCOPE = `DVM-${VG_ID}`;
 const opts = (o: Partial<ActivateOptions> = {}): ActivateOptions => ({ all: false, lvs: [], deactivate: [], partial: false, ...o });

@@ -1,0 +1,132 @@
+// Finding dvm PVs: read only the label and the two header copies of each
+// candidate device (a few KiB), never the metadata ring.
+import { readdirSync, readFileSync, realpathSync, statSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { FileDev } from '../transaction-manager/device.js';
+import { BLOCK, MDA_OFFSET, decodeHeader, type Header } from '../transaction-manager/layout.js';
+import { newest } from '../transaction-manager/pv.js';
+import { readLabel } from '../transaction-manager/pv.js';
+
+export interface Found {
+  path: string;
+  pvId: string;
+  vgId: string;
+  vgName: string | null; // null when both header copies are unreadable
+  seqno: number | null;
+}
+
+/** Block devices the kernel knows, with a non-zero size (unattached loops are 0). */
+export function systemBlockDevices(sysRoot = '/sys/class/block'): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(sysRoot);
+  } catch {
+    try {
+      names = readFileSync('/proc/partitions', 'utf8').split('\n').slice(2).map((l) => l.trim().split(/\s+/)[3]).filter(Boolean);
+    } catch {
+      return [];
+    }
+  }
+  const out: string[] = [];
+  for (const n of names.sort()) {
+    try {
+      if (Number(readFileSync(path.join(sysRoot, n, 'size'), 'utf8').trim()) === 0) continue;
+    } catch {
+      // no size file (the /proc/partitions fallback): try it anyway
+    }
+    const dev = `/dev/${n}`;
+    if (existsSync(dev)) out.push(dev);
+  }
+  return out;
+}
+
+export function dirEntries(dir: string): string[] {
+  return readdirSync(dir)
+    .sort()
+    .map((n) => path.resolve(dir, n))
+    .filter((p) => {
+      try {
+        const st = statSync(p);
+        return st.isFile() || st.isBlockDevice();
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** The PV on one device, or null (not a PV, unreadable, or not ours). */
+export function probe(p: string): Found | null {
+  let dev: FileDev;
+  try {
+    dev = FileDev.open(p, false);
+  } catch {
+    return null;
+  }
+  try {
+    let label = null;
+    try {
+      label = readLabel(dev);
+    } catch {
+      label = null;
+    }
+    const headers: (Header | null)[] = [null, null];
+    if (dev.size >= MDA_OFFSET + 2 * BLOCK) {
+      for (const copy of [0, 1]) {
+        try {
+          headers[copy] = decodeHeader(dev.read(MDA_OFFSET + copy * BLOCK, BLOCK), copy, label ? { vgId: label.vgId, pvId: label.pvId, mdaSize: label.mdaSize } : null);
+        } catch {
+          headers[copy] = null;
+        }
+      }
+    }
+    // Without a label, only agreeing header copies identify a PV (tm recover relabels it).
+    if (!label && headers[0] && headers[1] && (headers[0].pvId !== headers[1].pvId || headers[0].vgId !== headers[1].vgId)) return null;
+    const h = newest(headers);
+    if (!label && !h) return null;
+    const seqno = h ? Math.max(h.committed?.seqno ?? 0, 0) || null : null;
+    return { path: p, pvId: label?.pvId ?? h!.pvId, vgId: label?.vgId ?? h!.vgId, vgName: h?.vgName ?? null, seqno };
+  } catch {
+    return null;
+  } finally {
+    dev.close();
+  }
+}
+
+export interface Discovery {
+  format: 'dvm.discover/1';
+  vgs: { name: string | null; id: string; seqno: number | null; pvs: { id: string; path: string; seqno: number | null }[] }[];
+  duplicates: { pv: string; paths: string[] }[];
+}
+
+export function discover(candidates: string[]): Discovery {
+  const seen = new Set<string>();
+  const found: Found[] = [];
+  for (const c of candidates) {
+    let real: string;
+    try {
+      real = realpathSync(c);
+    } catch {
+      continue;
+    }
+    if (seen.has(real)) continue;
+    seen.add(real);
+    const f = probe(c);
+    if (f) found.push(f);
+  }
+  const byVg = new Map<string, Found[]>();
+  for (const f of found) (byVg.get(f.vgId) ?? byVg.set(f.vgId, []).get(f.vgId)!).push(f);
+  const vgs = [...byVg.entries()].map(([id, fs]) => {
+    const named = fs.filter((f) => f.vgName !== null).sort((a, b) => (b.seqno ?? 0) - (a.seqno ?? 0));
+    return {
+      name: named[0]?.vgName ?? null,
+      id,
+      seqno: named[0]?.seqno ?? null,
+      pvs: fs.map((f) => ({ id: f.pvId, path: f.path, seqno: f.seqno })).sort((a, b) => a.path.localeCompare(b.path)),
+    };
+  });
+  vgs.sort((a, b) => String(a.name).localeCompare(String(b.name)) || a.id.localeCompare(b.id));
+  const byPv = new Map<string, string[]>();
+  for (const f of found) (byPv.get(f.pvId) ?? byPv.set(f.pvId, []).get(f.pvId)!).push(f.path);
+  const duplicates = [...byPv.entries()].filter(([, ps]) => ps.length > 1).map(([pv, paths]) => ({ pv, paths: paths.sort() }));
+  return { format: 'dvm.discover/1', vgs, duplicates };
+}

@@ -1,0 +1,82 @@
+// Semantic checks on a dvm.vg/1 document that JSON Schema cannot express:
+// unique ids and names, contiguous segments, every area inside its PV or
+// sub-LV, and no extent mapped twice. Pure; tm and the mutators share it.
+import { isPvArea, type Lv, type Segment, type Vg } from './vg-types.js';
+
+/** Extents each area of a segment covers. */
+export function areaLength(seg: Segment): number {
+  if (seg.type === 'striped') return seg.areas.length ? seg.extent_count / seg.areas.length : 0;
+  return seg.extent_count; // linear: one area; raid1: every image is a full copy
+}
+
+export const lvExtents = (lv: Lv) => lv.segments.reduce((n, s) => n + s.extent_count, 0);
+
+/** All problems found, each a short phrase naming the object; empty when valid. */
+export function checkVg(vg: Vg): string[] {
+  const problems: string[] = [];
+  const pvs = new Map<string, Vg['pvs'][number]>();
+  for (const pv of vg.pvs) {
+    if (pvs.has(pv.id)) problems.push(`PV id ${pv.id} is listed twice`);
+    pvs.set(pv.id, pv);
+    if (pv.pe_start + pv.pe_count * vg.extent_size > pv.size) problems.push(`PV ${pv.id}: ${pv.pe_count} extents from sector ${pv.pe_start} exceed its size ${pv.size}`);
+  }
+  if (vg.extent_size & (vg.extent_size - 1)) problems.push(`extent size ${vg.extent_size} is not a power of two`);
+  const lvs = new Map<string, Lv>();
+  const names = new Set<string>();
+  for (const lv of vg.lvs) {
+    if (lvs.has(lv.id)) problems.push(`LV id ${lv.id} is listed twice`);
+    if (names.has(lv.name)) problems.push(`LV name ${lv.name} is used twice`);
+    lvs.set(lv.id, lv);
+    names.add(lv.name);
+  }
+  // [start, end) ranges per PV id / sub-LV id, checked for overlap at the end
+  const used = new Map<string, { start: number; end: number; owner: string }[]>();
+  const use = (key: string, start: number, len: number, owner: string) => {
+    let l = used.get(key);
+    if (!l) used.set(key, (l = []));
+    l.push({ start, end: start + len, owner });
+  };
+  for (const lv of vg.lvs) {
+    let next = 0;
+    for (const [i, seg] of lv.segments.entries()) {
+      const where = `LV ${lv.name} segment ${i}`;
+      if (seg.start_extent !== next) problems.push(`${where} starts at extent ${seg.start_extent}, expected ${next}`);
+      next = seg.start_extent + seg.extent_count;
+      const n = seg.areas.length;
+      if ((seg.type === 'error' || seg.type === 'zero') && n) problems.push(`${where}: type ${seg.type} takes no areas`);
+      if (seg.type === 'linear' && n !== 1) problems.push(`${where}: linear needs exactly one area`);
+      if ((seg.type === 'striped' || seg.type === 'raid1') && n < 1) problems.push(`${where}: ${seg.type} needs areas`);
+      if (seg.type === 'striped' && n && seg.extent_count % n) problems.push(`${where}: ${seg.extent_count} extents do not divide into ${n} stripes`);
+      const len = areaLength(seg);
+      for (const a of seg.areas) {
+        if (isPvArea(a)) {
+          const pv = pvs.get(a.pv);
+          if (!pv) problems.push(`${where}: unknown PV ${a.pv}`);
+          else if (a.pe + len > pv.pe_count) problems.push(`${where}: extents ${a.pe}..${a.pe + len - 1} are past the end of PV ${a.pv} (${pv.pe_count} extents)`);
+          use(`pv:${a.pv}`, a.pe, len, lv.name);
+        } else {
+          const sub = lvs.get(a.lv);
+          if (!sub || sub === lv) problems.push(`${where}: unknown sub-LV ${a.lv}`);
+          else if (a.le + len > lvExtents(sub)) problems.push(`${where}: extents ${a.le}..${a.le + len - 1} are past the end of LV ${sub.name}`);
+          use(`lv:${a.lv}`, a.le, len, lv.name);
+        }
+      }
+      for (const m of seg.meta_areas ?? []) {
+        const sub = lvs.get(m.lv);
+        if (!sub || sub === lv) problems.push(`${where}: unknown metadata sub-LV ${m.lv}`);
+        else if (m.le >= lvExtents(sub)) problems.push(`${where}: metadata extent ${m.le} is past the end of LV ${sub.name}`);
+      }
+    }
+  }
+  for (const [key, ranges] of used) {
+    ranges.sort((x, y) => x.start - y.start);
+    for (let i = 1; i < ranges.length; i++) {
+      if (ranges[i].start < ranges[i - 1].end) {
+        const [kind, id] = key.split(':');
+        problems.push(`${kind === 'pv' ? 'PV' : 'LV'} ${id} extent ${ranges[i].start} is mapped twice (LVs ${ranges[i - 1].owner} and ${ranges[i].owner})`);
+        break;
+      }
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,57 @@
+import type { Argv } from 'yargs';
+import { handledByYargs, parser, runTool } from '../lib/cli.js';
+import { usageError } from '../lib/errors.js';
+import { readDocument, writeDocument } from '../lib/io.js';
+import { FORMATS } from '../lib/schema.js';
+import type { MutatorResult } from './common.js';
+import type { Vg } from './model.js';
+
+export interface MutatorSpec {
+  tool: string;
+  usage: string;
+  examples: [string, string][];
+  positionals: string[];
+  options?: (y: Argv) => Argv;
+  apply: (vg: Vg, pos: string[], args: Record<string, unknown>) => MutatorResult;
+}
+
+/**
+ * The shared thin main of every mutator: arguments first (so --help and usage
+ * errors never wait for stdin), then dvm.vg/1 in, the pure change, dvm.vg/1 out.
+ * Notes (rounding and the like) go to stderr; the document is only written on success.
+ */
+export function mutatorCli(spec: MutatorSpec): void {
+  runTool(spec.tool, async (argv) => {
+    // `lv-reduce data -1G`: a negative size is an argument, not a bundle of short options.
+    const negative = argv.filter((a) => /^-\d/.test(a));
+    const rest = argv.filter((a) => !/^-\d/.test(a));
+    const dd = rest.indexOf('--');
+    const normalized = negative.length ? (dd >= 0 ? [...rest, ...negative] : [...rest, '--', ...negative]) : rest;
+    // Strict about options only: positionals are ours to count.
+    let y = parser(spec.tool, normalized, spec.usage).strict(false).strictOptions().parserConfiguration({ 'parse-positional-numbers': false, 'parse-numbers': false });
+    for (const [cmd, what] of spec.examples) y = y.example(cmd, what);
+    if (spec.options) y = spec.options(y);
+    const args = (await y.parse()) as Record<string, unknown> & { _: (string | number)[]; help?: unknown; version?: unknown };
+    if (handledByYargs(args)) return;
+    const pos = args._.map(String);
+    if (pos.length !== spec.positionals.length)
+      throw usageError('usage', undefined, `expected ${spec.positionals.join(' ')}, got ${pos.length} argument${pos.length === 1 ? '' : 's'} (see '${spec.tool} --help')`);
+    const vg = await readDocument<Vg>([FORMATS.vg]);
+    const result = spec.apply(vg, pos, args);
+    result.vg.description = [spec.tool, ...argv].join(' ').slice(0, 4096);
+    for (const note of result.notes) process.stderr.write(`${spec.tool}: ${note}\n`);
+    await writeDocument(result.vg);
+  });
+}
+
+/** A whole-number option, or a usage error naming it. */
+export function intOption(args: Record<string, unknown>, name: string): number | undefined {
+  const v = args[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw usageError('invalid option', `--${name}`, `expected a whole number, got '${String(v)}'`);
+  return n;
+}
+
+export const pvOption = (y: Argv) => y.option('pv', { type: 'string', array: true, description: 'take extents only from these PVs (by id; ID:FIRST-LAST limits to a PE range)' });
+export const strings = (v: unknown): string[] | undefined => (v === undefined ? undefined : (v as unknown[]).map(String));

@@ -1,0 +1,66 @@
+// report: lvs/pvs/vgs-style tables (or JSON) from a dvm.envelope/1.
+import { readFileSync } from 'node:fs';
+import { runTool, parser, handledByYargs } from '../lib/cli.js';
+import { parseDocument, readDocument, writeDocument, writeStdout } from '../lib/io.js';
+import { FORMATS } from '../lib/schema.js';
+import { failed, invalidInput, causeOf } from '../lib/errors.js';
+import { jsonReport, textReport, type ReportOptions } from './report.js';
+import { queryDm } from './query.js';
+import { vgScope, type DmState, type Envelope } from './model.js';
+import type { Kind } from './fields.js';
+
+const USAGE = `Usage: $0 [VG] [--lvs | --pvs | --vgs | --segments] [-o FIELDS] [--units U] [--json] [--dm] < ENVELOPE
+
+Reports a volume group from the dvm.envelope/1 that \`tm read\` prints, in the
+style of lvs, pvs and vgs. --dm adds activation state from the kernel.
+
+Examples:
+  discover vg0 | xargs tm read vg0 | report vg0
+  tm read vg0 /dev/loop0 | report --segments -o +seg_pe_ranges
+  tm read vg0 /dev/loop0 | report --pvs --units m --json`;
+
+runTool('report', async (argv) => {
+  const args = await parser('report', argv, USAGE)
+    .option('lvs', { type: 'boolean', describe: 'logical volumes (the default)' })
+    .option('pvs', { type: 'boolean', describe: 'physical volumes' })
+    .option('vgs', { type: 'boolean', describe: 'the volume group' })
+    .option('segments', { type: 'boolean', describe: 'LV segments' })
+    .conflicts({ lvs: ['pvs', 'vgs', 'segments'], pvs: ['vgs', 'segments'], vgs: ['segments'] })
+    .option('o', { alias: 'options', type: 'string', requiresArg: true, describe: 'fields, comma separated; +FIELDS appends to the defaults' })
+    .option('units', { type: 'string', default: 'h', requiresArg: true, describe: 'h (human), s, b, k, m, g, t, p, e (extents)' })
+    .option('json', { type: 'boolean', describe: 'print dvm.report/1 (sizes as integer sectors)' })
+    .option('all', { alias: 'a', type: 'boolean', describe: 'include hidden sub-LVs (mirror images and metadata)' })
+    .option('noheadings', { type: 'boolean', describe: 'no heading line' })
+    .option('separator', { type: 'string', requiresArg: true, describe: 'separate columns with this string instead of aligning them' })
+    .option('dm', { type: 'boolean', describe: 'add activation state from the kernel (runs dmexec --query)' })
+    .option('dm-state', { type: 'string', requiresArg: true, describe: 'read the kernel state from a saved dvm.dm/1 file instead' })
+    .check((a) => {
+      if (a._.length > 1) throw new Error(`unexpected argument '${a._[1]}'`);
+      if (!/^[hHsSbBkKmMgGtTpPeE]$/.test(String(a.units))) throw new Error(`invalid --units '${a.units}'`);
+      return true;
+    })
+    .parseAsync();
+  if (handledByYargs(args)) return;
+
+  const env = await readDocument<Envelope>([FORMATS.envelope]);
+  const vgArg = args._[0] === undefined ? undefined : String(args._[0]);
+  if (vgArg !== undefined && vgArg !== env.vg.name) throw invalidInput('wrong volume group', vgArg, `the envelope on stdin is for '${env.vg.name}'`);
+
+  let dm: DmState | null = null;
+  if (args['dm-state']) {
+    let text: string;
+    try {
+      text = readFileSync(args['dm-state'], 'utf8');
+    } catch (e) {
+      throw failed('cannot read', args['dm-state'], causeOf(e));
+    }
+    dm = parseDocument<DmState>(text, [FORMATS.dm], args['dm-state']);
+  } else if (args.dm) {
+    dm = await queryDm(vgScope(env.vg));
+  }
+
+  const kind: Kind = args.pvs ? 'pvs' : args.vgs ? 'vgs' : args.segments ? 'segments' : 'lvs';
+  const opts: ReportOptions = { kind, fields: args.o, units: String(args.units), all: Boolean(args.all), headings: !args.noheadings, separator: args.separator };
+  if (args.json) await writeDocument(jsonReport(env, dm, opts));
+  else await writeStdout(textReport(env, dm, opts));
+});

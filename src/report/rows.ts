@@ -1,0 +1,185 @@
+// Rows of the report: one object per LV, PV, VG or segment, keyed by the
+// field names LVM users know (lv_name, lv_size, ...). Sizes are sectors.
+import { isPvArea, lvUuid, type DmDevice, type DmState, type Envelope, type Lv, type Segment } from './model.js';
+
+export type Value = string | number | null | string[];
+export type Row = Record<string, Value>;
+
+const lvSize = (lv: Lv) => lv.segments.reduce((a, s) => a + s.extent_count, 0);
+
+function pvName(env: Envelope, id: string): string {
+  return env.devices[id] ?? '[unknown]';
+}
+
+function lvById(env: Envelope): Map<string, Lv> {
+  return new Map(env.vg.lvs.map((l) => [l.id, l]));
+}
+
+/** `/dev/loop0(0),/dev/loop1(0)` as lvs prints Devices; sub-LVs by name. */
+function devices(env: Envelope, seg: Segment, byId: Map<string, Lv>): string[] {
+  return seg.areas.map((a) => (isPvArea(a) ? `${pvName(env, a.pv)}(${a.pe})` : `${byId.get(a.lv)?.name ?? a.lv}(${a.le})`));
+}
+
+/** PVs an LV touches, following sub-LVs. */
+function pvsOf(lv: Lv, byId: Map<string, Lv>, seen = new Set<string>()): Set<string> {
+  const out = new Set<string>();
+  if (seen.has(lv.id)) return out;
+  seen.add(lv.id);
+  for (const s of lv.segments) {
+    for (const a of [...s.areas, ...(s.meta_areas ?? [])]) {
+      if (isPvArea(a)) out.add(a.pv);
+      else {
+        const sub = byId.get(a.lv);
+        if (sub) for (const p of pvsOf(sub, byId, seen)) out.add(p);
+      }
+    }
+  }
+  return out;
+}
+
+function subRole(lv: Lv): 'image' | 'meta' | null {
+  if (!lv.flags.includes('hidden')) return null;
+  if (/_rimage_\d+$/.test(lv.name)) return 'image';
+  if (/_rmeta_\d+$/.test(lv.name)) return 'meta';
+  return null;
+}
+
+/** The raid status line `raid1 2 AA 2048/2048 idle 0 0 -` gives the sync ratio. */
+function syncPercent(dev: DmDevice | undefined): number | null {
+  const st = dev?.status?.find((l) => l.target === 'raid');
+  if (!st) return null;
+  const m = /^\S+ \d+ \S+ (\d+)\/(\d+)/.exec(st.params);
+  if (!m || Number(m[2]) === 0) return null;
+  return Math.floor((Number(m[1]) / Number(m[2])) * 10000) / 100;
+}
+
+/**
+ * lv_attr as lvs prints it, the columns we can know: type, permissions,
+ * allocation (inherit), fixed minor, state, open, target type, zero, health, skip.
+ */
+function lvAttr(lv: Lv, partial: boolean, dev: DmDevice | undefined, dmKnown: boolean): string {
+  const role = subRole(lv);
+  const raid = lv.segments.some((s) => s.type === 'raid1');
+  const type = raid ? 'r' : role === 'image' ? 'i' : role === 'meta' ? 'e' : '-';
+  const perm = lv.flags.includes('read_only') ? 'r' : 'w';
+  let state = '-';
+  let open = '-';
+  if (dmKnown && dev) {
+    state = dev.suspended ? 's' : dev.table.length ? 'a' : dev.inactive_table ? 'i' : 'd';
+    open = (dev.open_count ?? 0) > 0 ? 'o' : '-';
+  }
+  const target = raid || role ? 'r' : '-';
+  const health = partial ? 'p' : '-';
+  return `${type}${perm}i-${state}${open}${target}-${health}-`;
+}
+
+export function lvRows(env: Envelope, dm: DmState | null, opts: { all: boolean }): Row[] {
+  const byId = lvById(env);
+  const missing = new Set(env.missing);
+  const dmByUuid = new Map((dm?.devices ?? []).map((d) => [d.uuid, d]));
+  return env.vg.lvs
+    .filter((lv) => opts.all || !lv.flags.includes('hidden'))
+    .map((lv) => {
+      const dev = dmByUuid.get(lvUuid(env.vg, lv));
+      const partial = [...pvsOf(lv, byId)].some((p) => missing.has(p));
+      const hidden = lv.flags.includes('hidden');
+      return {
+        lv_name: hidden ? `[${lv.name}]` : lv.name,
+        vg_name: env.vg.name,
+        lv_attr: lvAttr(lv, partial, dev, dm !== null),
+        lv_size: lvSize(lv) * env.vg.extent_size,
+        seg_count: lv.segments.length,
+        devices: lv.segments.flatMap((s) => devices(env, s, byId)),
+        lv_uuid: lv.id,
+        lv_active: dm === null ? null : dev && dev.table.length ? 'active' : '',
+        lv_dm_path: dm === null ? null : dev ? `/dev/mapper/${dev.name}` : '',
+        copy_percent: dm === null ? null : syncPercent(dev),
+        lv_health_status: partial ? 'partial' : '',
+      };
+    });
+}
+
+export function segRows(env: Envelope, opts: { all: boolean }): Row[] {
+  const byId = lvById(env);
+  const missing = new Set(env.missing);
+  return env.vg.lvs
+    .filter((lv) => opts.all || !lv.flags.includes('hidden'))
+    .flatMap((lv) => {
+      const partial = [...pvsOf(lv, byId)].some((p) => missing.has(p));
+      return lv.segments.map((s) => ({
+        lv_name: lv.flags.includes('hidden') ? `[${lv.name}]` : lv.name,
+        vg_name: env.vg.name,
+        lv_attr: lvAttr(lv, partial, undefined, false),
+        seg_start: s.start_extent * env.vg.extent_size,
+        seg_size: s.extent_count * env.vg.extent_size,
+        segtype: s.type,
+        stripes: s.areas.length,
+        stripe_size: s.type === 'striped' ? (s.stripe_size ?? 0) : 0,
+        region_size: s.type === 'raid1' ? (s.region_size ?? 0) : 0,
+        devices: devices(env, s, byId),
+        seg_pe_ranges: s.areas.filter(isPvArea).map((a) => {
+          const per = s.type === 'striped' ? s.extent_count / s.areas.length : s.extent_count;
+          return `${pvName(env, a.pv)}:${a.pe}-${a.pe + per - 1}`;
+        }),
+      }));
+    });
+}
+
+function usedExtents(env: Envelope): Map<string, number> {
+  const used = new Map<string, number>();
+  for (const lv of env.vg.lvs) {
+    for (const s of lv.segments) {
+      const per = s.type === 'striped' ? s.extent_count / s.areas.length : s.extent_count;
+      for (const a of s.areas) if (isPvArea(a)) used.set(a.pv, (used.get(a.pv) ?? 0) + per);
+    }
+  }
+  return used;
+}
+
+export function pvRows(env: Envelope): Row[] {
+  const used = usedExtents(env);
+  const missing = new Set(env.missing);
+  const es = env.vg.extent_size;
+  return env.vg.pvs.map((pv) => {
+    const isMissing = missing.has(pv.id) || pv.flags.includes('missing');
+    return {
+      pv_name: pvName(env, pv.id),
+      vg_name: env.vg.name,
+      pv_fmt: 'dvm1',
+      pv_attr: `${pv.flags.includes('allocatable') ? 'a' : '-'}-${isMissing ? 'm' : '-'}`,
+      pv_size: pv.pe_count * es,
+      pv_free: (pv.pe_count - (used.get(pv.id) ?? 0)) * es,
+      dev_size: pv.size,
+      pe_start: pv.pe_start,
+      pv_pe_count: pv.pe_count,
+      pv_pe_alloc_count: used.get(pv.id) ?? 0,
+      pv_uuid: pv.id,
+      pv_missing: isMissing ? 'missing' : '',
+    };
+  });
+}
+
+export function vgRows(env: Envelope): Row[] {
+  const used = usedExtents(env);
+  const es = env.vg.extent_size;
+  const total = env.vg.pvs.reduce((a, p) => a + p.pe_count, 0);
+  const alloc = [...used.values()].reduce((a, b) => a + b, 0);
+  const partial = env.missing.length > 0;
+  return [
+    {
+      vg_name: env.vg.name,
+      pv_count: env.vg.pvs.length,
+      lv_count: env.vg.lvs.filter((l) => !l.flags.includes('hidden')).length,
+      snap_count: 0,
+      vg_attr: `wz--n${partial ? 'p' : '-'}`,
+      vg_size: total * es,
+      vg_free: (total - alloc) * es,
+      vg_uuid: env.vg.id,
+      vg_extent_size: es,
+      vg_extent_count: total,
+      vg_free_count: total - alloc,
+      vg_seqno: env.vg.seqno,
+      vg_missing_pv_count: env.missing.length,
+    },
+  ];
+}

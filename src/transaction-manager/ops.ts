@@ -1,0 +1,392 @@
+// tm's operations as pure-ish cores over `Dev`s (no locking, no process
+// spawning: those are passed in or done by the CLI). DESIGN.md §4.
+import { failed, invalidInput } from '../lib/errors.js';
+import { canonicalJson } from '../lib/canonical-json.js';
+import { validate } from '../lib/schema.js';
+import { checkVg } from '../lib/vg-check.js';
+import { newId } from '../lib/ids.js';
+import type { Envelope, Vg } from '../lib/vg-types.js';
+import { dropOrMarkMissing, removePvs, unmarkMissing } from '../metadata-manip/pvs.js';
+import type { Dev } from './device.js';
+import { DATA_ALIGN, MDA_OFFSET, RING_OFFSET, alignUp, type Label, type Slot } from './layout.js';
+import { readPv, readSlot, scanRing, why, type Generation, type PvRead } from './pv.js';
+import { envelope, loadVg, mdaSizeOf, parseVg, pvIdOf, requireHead, vgIdOf, walkChain, type VgState } from './state.js';
+import { encodeGeneration, full, placeRecord, reencode, slotOf, wipePv, writeHeader, writeLabel, writeRecord, type Encoded } from './write.js';
+import { probeSignature } from './probe.js';
+
+export type Phase = 'prepare' | 'commit' | 'abort';
+/** The 2PC participant (`--sync CMD`); throws when the phase failed. */
+export type Participant = (phase: Phase, env: Envelope) => Promise<void>;
+export type Mutator = (vg: Vg) => Promise<unknown>;
+
+export const DEFAULT_EXTENT = 8192; // sectors: 4 MiB, as LVM
+export const DEFAULT_MDA = 8 * 1024 * 1024; // bytes (data then starts at 9 MiB); FORMAT.md has the 10,000-LV sizing
+
+const syncAll = (pvs: PvRead[]) => pvs.forEach((p) => p.dev.sync());
+const ident = (st: { vgId: string }, pv: PvRead, vgName: string) => ({ vgId: st.vgId, pvId: pvIdOf(pv)!, vgName, mdaSize: mdaSizeOf(pv) });
+
+// ---- init ----------------------------------------------------------------------
+
+export interface InitOptions {
+  extentSize?: number; // sectors
+  metadataSize?: number; // bytes
+  force?: boolean;
+  description?: string;
+}
+
+export function init(vgName: string, devs: Dev[], o: InitOptions = {}): Envelope {
+  const extent = o.extentSize ?? DEFAULT_EXTENT;
+  if (extent < 8 || extent & (extent - 1)) throw failed('invalid extent size', extent, 'must be a power of two of at least 8 sectors (4 KiB)');
+  const dataOffset = alignUp(MDA_OFFSET + (o.metadataSize ?? DEFAULT_MDA), DATA_ALIGN);
+  const mdaSize = dataOffset - MDA_OFFSET; // the alignment gap is metadata too
+  if (!o.force) for (const d of devs) {
+    const sig = probeSignature(d);
+    if (sig) throw failed('device', d.path, `already holds a ${sig}; use --force to overwrite it`);
+  }
+  const vgId = newId();
+  const pvs = devs.map((d) => {
+    const peCount = Math.floor((d.size - dataOffset) / (extent * 512));
+    if (peCount < 1) throw failed('device', d.path, `too small: ${d.size} bytes cannot hold ${dataOffset} bytes of label and metadata plus one ${extent * 512} byte extent`);
+    return { id: newId(), size: Math.floor(d.size / 512), pe_start: dataOffset / 512, pe_count: peCount, flags: ['allocatable' as const] };
+  });
+  const vg: Vg = { format: 'dvm.vg/1', name: vgName, id: vgId, seqno: 1, extent_size: extent, description: o.description ?? `tm init ${vgName}`, pvs, lvs: [] };
+  validate('dvm.vg/1', vg, 'new VG');
+  const enc = encodeGeneration(vgId, 1, Buffer.from(canonicalJson(vg)), null);
+  devs.forEach((d, i) => {
+    if (placeRecord(mdaSize, [], enc.record.length) === null) throw full(vgName, d.path, enc.record.length, mdaSize);
+    const pv: PvRead = { dev: d, label: null, labelError: null, headers: [null, null], headerErrors: [], header: null, committed: null, recordError: null };
+    writeRecord(d, RING_OFFSET, enc.record);
+    const id = { vgId, pvId: pvs[i].id, vgName, mdaSize };
+    writeHeader(pv, id, slotOf(enc, RING_OFFSET), null); // copy A
+    writeHeader(pv, id, slotOf(enc, RING_OFFSET), null); // copy B
+    d.sync();
+    // The label goes last: a crash before it leaves a device that is not a PV.
+    writeLabel(d, { pvId: pvs[i].id, vgId, deviceSize: d.size, mdaOffset: MDA_OFFSET, mdaSize, dataOffset });
+    d.sync();
+  });
+  const devices = Object.fromEntries(devs.map((d, i) => [pvs[i].id, d.path]));
+  return { format: 'dvm.envelope/1', vg, devices, missing: [] };
+}
+
+// ---- read / verify / history -------------------------------------------------------
+
+export function read(vgName: string, devs: Dev[], seqno?: number): { env: Envelope; st: VgState } {
+  const st = loadVg(vgName, devs);
+  const head = requireHead(st);
+  if (seqno === undefined || seqno === head.seqno) return { env: envelope(st, head), st };
+  if (seqno > head.seqno) throw failed('generation', seqno, `VG '${vgName}' is at generation ${head.seqno}`);
+  const g = committedLineage(st).find((x) => x.seqno === seqno);
+  if (!g) throw failed('generation', seqno, `no longer in any metadata ring of VG '${vgName}' (see 'tm history')`);
+  return { env: envelope(st, parseVg(g, vgName)), st };
+}
+
+/** Issues that make a VG unhealthy (verify exits 1 on any). */
+export function verify(vgName: string, devs: Dev[]): { st: VgState; problems: string[] } {
+  const st = loadVg(vgName, devs);
+  const problems: string[] = [];
+  if (!st.doc) problems.push(st.headLost!);
+  for (const i of st.issues) problems.push(`${i.path}: ${i.text}`);
+  for (const id of st.missing) problems.push(`PV ${id} is missing`);
+  return { st, problems };
+}
+
+/** The committed generations still in some ring, newest first, by hash chain. */
+export function committedLineage(st: VgState): Generation[] {
+  const all: Generation[] = [];
+  for (const pv of st.members.size ? st.members.values() : st.pvs) if (vgIdOf(pv) === st.vgId) all.push(...scanRing(pv.dev, mdaSizeOf(pv), st.vgId));
+  return walkChain(all, st.head);
+}
+
+export function history(vgName: string, devs: Dev[]) {
+  const st = loadVg(vgName, devs);
+  requireHead(st);
+  const generations = committedLineage(st).map((g) => {
+    let description: string | null = null;
+    try {
+      description = (JSON.parse(g.json.toString('utf8')) as Vg).description ?? null;
+    } catch {
+      description = null;
+    }
+    return { seqno: g.seqno, description, size: g.json.length, stored: g.length, checksum: g.hash.toString('hex') };
+  });
+  return { format: 'dvm.tm-history/1', vg: vgName, id: st.vgId, generations };
+}
+
+// ---- update ------------------------------------------------------------------------
+
+export interface UpdateOptions {
+  sync?: Participant;
+  description?: string;
+  /** tm add/remove may change the PV list; mutators may not. */
+  pvChange?: { joining: PvRead[]; leaving: string[] };
+}
+
+/** Refuse to build on a VG that is not exactly one clean generation everywhere. */
+function requireClean(st: VgState, vg: Vg): void {
+  for (const pv of st.members.values()) {
+    const bad = st.issues.find((i) => i.path === pv.dev.path);
+    if (bad) throw failed('VG', st.vgName, `${bad.path}: ${bad.text}; run 'tm recover ${st.vgName}' first`);
+    if (pv.header?.committed?.seqno !== vg.seqno) throw failed('VG', st.vgName, `${pv.dev.path} is not at generation ${vg.seqno}; run 'tm recover ${st.vgName}' first`);
+  }
+}
+
+/** Check what a mutator returned against generation N (DESIGN.md §4 step 2). */
+export function checkNext(st: VgState, cur: Vg, out: unknown, pvChange: boolean): Vg {
+  const next = validate<Vg>('dvm.vg/1', out, 'mutator output');
+  if (next.id !== cur.id) throw invalidInput('mutator output', 'id', `changed the VG id from ${cur.id} to ${next.id}`);
+  if (next.name !== cur.name) throw invalidInput('mutator output', 'name', `changed the VG name from ${cur.name} to ${next.name}`);
+  if (next.extent_size !== cur.extent_size) throw invalidInput('mutator output', 'extent_size', 'changed the extent size');
+  if (!pvChange) {
+    const key = (p: Vg['pvs'][number]) => `${p.id}/${p.size}/${p.pe_start}/${p.pe_count}`;
+    const a = cur.pvs.map(key).sort().join(',');
+    const b = next.pvs.map(key).sort().join(',');
+    if (a !== b) throw invalidInput('mutator output', 'pvs', "changed the PV list (use 'tm add' / 'tm remove')");
+  }
+  const problems = checkVg(next);
+  if (problems.length) throw invalidInput('mutator output', cur.name, problems[0]);
+  for (const id of st.missing) {
+    const pv = next.pvs.find((p) => p.id === id);
+    if (pv && !pv.flags.includes('missing')) throw failed('VG', cur.name, `PV ${id} is missing and the change does not record it as missing ('tm remove ${cur.name} --missing')`);
+  }
+  return next;
+}
+
+export async function update(vgName: string, devs: Dev[], mutate: Mutator, o: UpdateOptions = {}): Promise<Envelope> {
+  // 1. read and verify generation N everywhere
+  const st = loadVg(vgName, devs);
+  const cur = requireHead(st);
+  requireClean(st, cur);
+  // 2. the mutator, then tm's own checks; seqno is tm's to set
+  const out = await mutate(structuredClone(cur));
+  const next = checkNext(st, cur, out, Boolean(o.pvChange));
+  next.seqno = cur.seqno + 1;
+  if (o.description !== undefined) next.description = o.description.slice(0, 4096);
+  const json = Buffer.from(canonicalJson(next));
+  const enc = encodeGeneration(st.vgId, next.seqno, json, st.head!.hash);
+  const leaving = new Set(o.pvChange?.leaving ?? []);
+  const targets = [...st.members.entries()].filter(([id]) => !leaving.has(id)).map(([, pv]) => pv);
+  targets.push(...(o.pvChange?.joining ?? []));
+  // every placement is decided before the first write, so "full" changes nothing
+  const slots = targets.map((pv) => {
+    const keep = pv.header?.committed ? [pv.header.committed] : [];
+    const off = placeRecord(mdaSizeOf(pv), keep, enc.record.length);
+    if (off === null) throw full(vgName, pv.dev.path, enc.record.length, mdaSizeOf(pv));
+    return slotOf(enc, off);
+  });
+  const oldEnv = envelope(st, cur);
+  for (const joining of o.pvChange?.joining ?? []) st.members.set(pvIdOf(joining)!, joining);
+  const newEnv = envelope(st, next);
+  // 3. the record into every ring, then precommit in every header (phase 1)
+  targets.forEach((pv, i) => writeRecord(pv.dev, slots[i].offset, enc.record));
+  syncAll(targets);
+  targets.forEach((pv, i) => writeHeader(pv, ident(st, pv, vgName), pv.header?.committed ?? null, slots[i]));
+  syncAll(targets);
+  // 4. the participant prepares; on failure it aborts and precommit is cleared
+  if (o.sync) {
+    try {
+      await o.sync('prepare', newEnv);
+    } catch (e) {
+      let abortNote = '';
+      try {
+        await o.sync('abort', oldEnv);
+      } catch (e2) {
+        abortNote = `; the abort phase failed too (${why(e2)})`;
+      }
+      targets.forEach((pv) => writeHeader(pv, ident(st, pv, vgName), pv.header?.committed ?? null, null));
+      syncAll(targets);
+      throw failed('participant', 'prepare', `${why(e)}; generation ${next.seqno} rolled back${abortNote}`);
+    }
+  }
+  // 5. the decision: committed = N+1 everywhere
+  targets.forEach((pv, i) => writeHeader(pv, ident(st, pv, vgName), slots[i], null));
+  syncAll(targets);
+  // 6. the participant makes it so
+  if (o.sync) {
+    try {
+      await o.sync('commit', newEnv);
+    } catch (e) {
+      throw failed('participant', 'commit', `${why(e)}; generation ${next.seqno} is committed: run 'tm recover ${vgName} --sync CMD' to converge`);
+    }
+  }
+  return newEnv;
+}
+
+// ---- recover -----------------------------------------------------------------------
+
+export interface RecoverResult {
+  env: Envelope;
+  actions: string[];
+}
+
+/**
+ * Bring every present PV to the newest committed generation (or, if a
+ * transaction was interrupted before any PV committed it, roll it back),
+ * rebuild damaged labels and headers, wipe PVs that are no longer members.
+ */
+export async function recover(vgName: string, devs: Dev[], o: { sync?: Participant } = {}): Promise<RecoverResult> {
+  const st = loadVg(vgName, devs);
+  const actions: string[] = [];
+  let head = st.head;
+  let doc = st.doc;
+  if (!head) {
+    // Headers lost (or the head's records damaged) everywhere: the newest
+    // intact generation in any ring that is not newer than any header claims.
+    const limit = st.headSeqno || Infinity;
+    let best: { g: Generation; vg: Vg } | null = null;
+    for (const pv of st.pvs) {
+      if (vgIdOf(pv) !== st.vgId) continue;
+      for (const g of scanRing(pv.dev, mdaSizeOf(pv), st.vgId)) {
+        if (g.seqno > limit || (best && g.seqno <= best.g.seqno)) continue;
+        try {
+          const vg = parseVg(g, vgName);
+          if (vg.name === vgName && vg.id === st.vgId) best = { g, vg };
+        } catch {
+          // not usable
+        }
+      }
+    }
+    if (!best) throw failed('VG', vgName, `${st.headLost}, and no intact generation is left in any ring`);
+    head = best.g;
+    doc = best.vg;
+    actions.push(`${st.headLost}: rebuilt from generation ${head.seqno} found in the ring`);
+    st.head = head;
+    st.doc = doc;
+    st.members.clear();
+    const ids = new Set(doc.pvs.map((p) => p.id));
+    for (const pv of st.pvs) if (vgIdOf(pv) === st.vgId && ids.has(pvIdOf(pv)!)) st.members.set(pvIdOf(pv)!, pv);
+    st.missing = doc.pvs.map((p) => p.id).filter((id) => !st.members.has(id));
+  }
+  const vg = doc!;
+  const headGen = head;
+  const enc: Encoded = reencode(st.vgId, headGen);
+  let rolledBack = false;
+  let rolledForward = false;
+  const touched: PvRead[] = [];
+  for (const [id, pv] of st.members) {
+    const pre = pv.header?.precommit;
+    if (pre && pre.seqno > headGen.seqno) rolledBack = true;
+    if (pre && pre.seqno === headGen.seqno) rolledForward = true;
+    const labelOk = pv.label !== null;
+    const headersOk = pv.headers.every((h) => h !== null) && !pv.headerErrors.length;
+    const atHead = pv.header?.committed?.seqno === headGen.seqno && pv.header.committed.hash.equals(headGen.hash) && pv.committed !== null;
+    if (labelOk && headersOk && atHead && !pre) continue;
+    const mdaSize = mdaSizeOf(pv);
+    if (!labelOk) {
+      const entry = vg.pvs.find((p) => p.id === id)!;
+      writeLabel(pv.dev, { pvId: id, vgId: st.vgId, deviceSize: pv.dev.size, mdaOffset: MDA_OFFSET, mdaSize, dataOffset: entry.pe_start * 512 });
+      actions.push(`${pv.dev.path}: label rewritten`);
+    }
+    // Is the head generation already intact somewhere in this PV's ring?
+    let slot: Slot | null = null;
+    for (const s of [pv.header?.committed, pv.header?.precommit]) {
+      if (!slot && s && s.seqno === headGen.seqno && s.hash.equals(headGen.hash)) {
+        try {
+          readSlot(pv.dev, mdaSize, st.vgId, s, 'slot');
+          slot = s;
+        } catch {
+          // damaged: write it again below
+        }
+      }
+    }
+    if (!slot) {
+      const keep = pv.committed && pv.header?.committed ? [pv.header.committed] : [];
+      const off = placeRecord(mdaSize, keep, enc.record.length) ?? placeRecord(mdaSize, [], enc.record.length);
+      if (off === null) throw full(vgName, pv.dev.path, enc.record.length, mdaSize);
+      writeRecord(pv.dev, off, enc.record);
+      pv.dev.sync();
+      slot = slotOf(enc, off);
+      actions.push(`${pv.dev.path}: generation ${headGen.seqno} written to the ring`);
+    }
+    // Both copies, so that verify finds two good headers afterwards.
+    const before = pv.header?.committed?.seqno;
+    writeHeader(pv, ident(st, pv, vgName), slot, null);
+    pv.dev.sync();
+    writeHeader(pv, ident(st, pv, vgName), slot, null);
+    pv.dev.sync();
+    actions.push(`${pv.dev.path}: header ${before === headGen.seqno ? 'repaired' : `moved from generation ${before ?? 'none'} to ${headGen.seqno}`}${pre ? (pre.seqno > headGen.seqno ? `, precommitted ${pre.seqno} rolled back` : ', interrupted commit rolled forward') : ''}`);
+    touched.push(pv);
+  }
+  // Devices of this VG that the head does not list: removed while absent, or
+  // an interrupted `tm add`. They are not members; make them plain devices.
+  for (const pv of st.pvs) {
+    const id = pvIdOf(pv);
+    if (vgIdOf(pv) !== st.vgId || !id || st.members.has(id)) continue;
+    if (pv.header?.committed && pv.header.committed.seqno > headGen.seqno) continue; // newer than what we rebuilt: keep
+    wipePv(pv.dev);
+    pv.dev.sync();
+    actions.push(`${pv.dev.path}: PV ${id} is not a member of generation ${headGen.seqno}; label wiped`);
+  }
+  let env = envelope(st, vg);
+  // PVs recorded as missing that are present again: record that they are back.
+  const back = vg.pvs.filter((p) => p.flags.includes('missing') && st.members.has(p.id)).map((p) => p.id);
+  if (back.length) {
+    env = await update(vgName, devs.filter((d) => st.pvs.some((p) => p.dev === d)), async (v) => unmarkMissing(v, back), { description: `tm recover: PV ${back.join(', ')} present again` });
+    actions.push(`PV ${back.join(', ')} present again: missing flag cleared in generation ${env.vg.seqno}`);
+  }
+  if (o.sync) {
+    if (rolledBack && !rolledForward) await o.sync('abort', env);
+    else await o.sync('commit', env);
+  }
+  return { env, actions };
+}
+
+// ---- add / remove --------------------------------------------------------------------
+
+export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { force?: boolean; sync?: Participant } = {}): Promise<Envelope> {
+  const st = loadVg(vgName, devs);
+  const cur = requireHead(st);
+  requireClean(st, cur);
+  const sample = [...st.members.values()][0];
+  if (!sample) throw failed('VG', vgName, 'no PV of the VG is present');
+  const mdaSize = mdaSizeOf(sample);
+  const dataOffset = MDA_OFFSET + mdaSize;
+  if (!o.force) for (const d of newDevs) {
+    const sig = probeSignature(d);
+    if (sig) throw failed('device', d.path, `already holds a ${sig}; use --force to overwrite it`);
+  }
+  const entries = newDevs.map((d) => {
+    const peCount = Math.floor((d.size - dataOffset) / (cur.extent_size * 512));
+    if (peCount < 1) throw failed('device', d.path, 'too small for the metadata area plus one extent');
+    return { id: newId(), size: Math.floor(d.size / 512), pe_start: dataOffset / 512, pe_count: peCount, flags: ['allocatable' as const] };
+  });
+  // Labels first, with empty headers: until the commit names them in every
+  // header, a crash leaves them as non-members that recover wipes.
+  const joining = newDevs.map((d, i) => {
+    wipePv(d);
+    writeLabel(d, { pvId: entries[i].id, vgId: st.vgId, deviceSize: d.size, mdaOffset: MDA_OFFSET, mdaSize, dataOffset } as Label);
+    d.sync();
+    return readPv(d);
+  });
+  return update(vgName, devs, async (v) => ({ ...v, pvs: [...v.pvs, ...entries] }), {
+    sync: o.sync,
+    description: `tm add ${vgName} ${newDevs.map((d) => d.path).join(' ')}`,
+    pvChange: { joining, leaving: [] },
+  });
+}
+
+export async function remove(vgName: string, devs: Dev[], leavingDevs: Dev[], o: { missing?: boolean; sync?: Participant } = {}): Promise<Envelope> {
+  const st = loadVg(vgName, [...devs, ...leavingDevs]);
+  requireHead(st);
+  const leaving = leavingDevs.map((d) => {
+    const pv = st.pvs.find((p) => p.dev === d)!;
+    const id = pvIdOf(pv);
+    if (!id || !st.members.has(id)) throw failed('device', d.path, `is not a PV of VG '${vgName}'`);
+    return id;
+  });
+  const absent = o.missing ? [...st.missing] : [];
+  const env = await update(
+    vgName,
+    [...devs, ...leavingDevs],
+    async (v) => {
+      let next = leaving.length ? removePvs(v, leaving) : v;
+      if (absent.length) next = dropOrMarkMissing(next, absent);
+      return next;
+    },
+    { sync: o.sync, description: `tm remove ${vgName}${o.missing ? ' --missing' : ''} ${leavingDevs.map((d) => d.path).join(' ')}`.trim(), pvChange: { joining: [], leaving } },
+  );
+  for (const d of leavingDevs) {
+    wipePv(d);
+    d.sync();
+  }
+  return env;
+}

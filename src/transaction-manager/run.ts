@@ -1,0 +1,51 @@
+// Running the mutator and the --sync participant as child processes.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { canonicalJson } from '../lib/canonical-json.js';
+import { failed, invalidInput } from '../lib/errors.js';
+import type { Envelope, Vg } from '../lib/vg-types.js';
+import type { Participant, Phase } from './ops.js';
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin');
+const lastLine = (s: string) => s.trim().split('\n').pop() ?? '';
+
+/** Our own mutators (bin/<name>.js) run with this node; anything else from PATH. */
+export function mutatorCommand(name: string, args: string[]): [string, string[]] {
+  const own = path.join(BIN, `${name}.js`);
+  if (!name.includes('/') && existsSync(own)) return [process.execPath, [own, ...args]];
+  return [name, args];
+}
+
+export function runMutator(name: string, args: string[]) {
+  return async (vg: Vg): Promise<unknown> => {
+    const [cmd, argv] = mutatorCommand(name, args);
+    const { execa } = await import('execa'); // loaded only when needed: it costs ~0.3 s at startup
+    const r = await execa(cmd, argv, { input: canonicalJson(vg), reject: false, stripFinalNewline: false, maxBuffer: 512 * 1024 * 1024 });
+    if (r.failed && r.exitCode === undefined) throw failed('mutator', name, `could not run: ${lastLine(String(r.shortMessage ?? r.message))}`);
+    if (r.exitCode !== 0) throw failed('mutator', name, `exited with status ${r.exitCode}: ${lastLine(String(r.stderr)) || 'no message'}; nothing written`);
+    const text = String(r.stdout);
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      throw invalidInput('mutator output', name, 'not JSON; nothing written');
+    }
+    return doc;
+  };
+}
+
+export function shellParticipant(cmd: string): Participant {
+  return async (phase: Phase, env: Envelope) => {
+    const { execa } = await import('execa');
+    const r = await execa('sh', ['-c', cmd], {
+      input: canonicalJson(env),
+      env: { DVM_TM_PHASE: phase },
+      reject: false,
+      // the participant's output (dmexec's report) must not mix with tm's envelope on stdout
+      stdout: 'ignore',
+      stderr: 'inherit',
+    });
+    if (r.exitCode !== 0) throw new Error(`'${cmd}' ${phase} phase exited with status ${r.exitCode ?? r.signal}`);
+  };
+}

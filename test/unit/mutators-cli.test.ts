@@ -1,0 +1,80 @@
+// The mutators through their bin/ shims: the shared battery, every error
+// class with its exit code and nothing on stdout, and a small pipeline.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { assertOneLineError, cliBattery, runBin } from '../helpers/cli.js';
+import { canonicalJson } from '../../src/lib/canonical-json.js';
+import { findLv, lvExtents, type Vg } from '../../src/metadata-manip/model.js';
+import { vgProblems } from '../helpers/vg-invariants.js';
+import { emptyVg, PV } from '../helpers/vg-fixtures.js';
+
+cliBattery(test, 'lv-create', { args: ['x', '1G'] });
+cliBattery(test, 'lv-extend', { args: ['x', '+1G'] });
+cliBattery(test, 'lv-reduce', { args: ['x', '-1G'] });
+cliBattery(test, 'lv-remove', { args: ['x'] });
+cliBattery(test, 'lv-rename', { args: ['x', 'y'] });
+cliBattery(test, 'pv-change', { args: [PV(0), '--allocatable', 'n'] });
+
+const doc = (vg: Vg) => canonicalJson(vg);
+const base = emptyVg([10, 10]);
+
+async function ok(tool: string, args: string[], vg: Vg): Promise<{ vg: Vg; stderr: string }> {
+  const r = await runBin(tool, args, { input: doc(vg) });
+  assert.is(r.exitCode, 0, `${tool} ${args.join(' ')}: ${r.stderr}`);
+  const out = JSON.parse(r.stdout) as Vg;
+  assert.equal(vgProblems(out), []);
+  assert.is(r.stdout, canonicalJson(out), 'canonical output');
+  return { vg: out, stderr: r.stderr };
+}
+
+test('a pipeline: create (rounding noted on stderr), extend, reduce with a negative size, rename, remove', async () => {
+  let { vg, stderr } = await ok('lv-create', ['data', '10M'], base);
+  assert.is(stderr, 'lv-create: Rounding up size to full physical extent 12.00m\n');
+  assert.is(vg.seqno, base.seqno, 'seqno is tm’s business');
+  assert.is(vg.description, 'lv-create data 10M');
+  ({ vg } = await ok('lv-extend', ['data', '+2e', '--pv', PV(1)], vg));
+  assert.is(lvExtents(findLv(vg, 'data')!), 5);
+  ({ vg } = await ok('lv-reduce', ['data', '-4M'], vg));
+  assert.is(lvExtents(findLv(vg, 'data')!), 4);
+  ({ vg } = await ok('lv-rename', ['data', 'archive'], vg));
+  ({ vg } = await ok('pv-change', [PV(0), '--allocatable', 'n'], vg));
+  assert.equal(vg.pvs[0].flags, []);
+  ({ vg } = await ok('lv-remove', ['archive'], vg));
+  assert.equal(vg.lvs, []);
+});
+
+test('lv-create --stripes/--mirrors/--pv on the command line', async () => {
+  const { vg } = await ok('lv-create', ['s', '4e', '--stripes', '2', '--stripe-size', '128k', '--pv', PV(1), PV(0)], base);
+  assert.is(findLv(vg, 's')!.segments[0].stripe_size, 256);
+  const m = await ok('lv-create', ['m', '2e', '-m', '1'], base);
+  assert.is(m.vg.lvs.length, 5);
+});
+
+const fail = async (tool: string, args: string[], code: number, contains: string | RegExp, input = doc(base)) => {
+  const r = await runBin(tool, args, { input });
+  assertOneLineError(r, tool, code, contains);
+};
+
+test('infeasible requests exit 1 with one line and no stdout', async () => {
+  const used = (await ok('lv-create', ['a', '4e'], base)).vg;
+  await fail('lv-create', ['b', '100e'], 1, /only 16 extents \(64\.00m\) free/, doc(used));
+  await fail('lv-create', ['a', '1e'], 1, 'already exists', doc(used));
+  await fail('lv-extend', ['nope', '+1e'], 1, 'no such logical volume', doc(used));
+  await fail('lv-reduce', ['a', '-4e'], 1, 'below one extent', doc(used));
+  await fail('lv-create', ['s', '3e', '--stripes', '3'], 1, 'number of stripes (3)');
+  await fail('lv-rename', ['a', 'a2'], 1, 'no such logical volume');
+  await fail('pv-change', ['nosuchpv0', '--allocatable', 'y'], 1, 'no such physical volume');
+});
+
+test('usage errors exit 2, bad documents exit 3', async () => {
+  await fail('lv-create', ['x'], 2, 'expected NAME SIZE');
+  await fail('lv-create', ['x', '12Q'], 2, 'invalid size');
+  await fail('lv-create', ['x', '1e', '--stripes', 'two'], 2, '--stripes');
+  await fail('lv-create', ['x_rmeta_3', '1e'], 2, 'reserved');
+  await fail('lv-extend', ['x', '-1e'], 2, 'invalid size');
+  await fail('pv-change', [PV(0), '--allocatable', 'maybe'], 2, 'y or n');
+  const bad = { ...base, extent_size: 'big' };
+  await fail('lv-create', ['x', '1e'], 3, 'extent_size', JSON.stringify(bad));
+});
+
+test.run();
