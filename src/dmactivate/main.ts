@@ -1,0 +1,37 @@
+// dmactivate: the desired dm state on stdin → a dvm.dmexec/1 program on stdout.
+import { runTool, parser, handledByYargs } from '../lib/cli.js';
+import { readDocument, writeDocument } from '../lib/io.js';
+import { FORMATS } from '../lib/schema.js';
+import { queryKernel, readCurrentFile } from '../lib/dm-query.js';
+import type { DmDoc } from '../lib/dm-types.js';
+import { planProgram } from './program.js';
+import { stageFromPhase } from './phase.js';
+
+const USAGE = `Usage: $0 [--current FILE] [--stage] < DESIRED.json
+
+Plans the dm steps that take the scope's devices from their current state
+(dmexec --query --scope, or --current FILE) to the desired one: create and
+load bottom-up, suspend top-down, resume bottom-up, remove top-down, every
+step with a recovery branch. Converged already: an empty program.
+--stage (or DVM_TM_PHASE=prepare) stops at the commit point: new tables
+staged, changing devices suspended. DVM_TM_PHASE=commit or abort converges fully.
+
+Example:
+  discover vg0 | xargs tm read vg0 | vol-activate --all | dmactivate | dmexec
+  vol-activate --all < env.json | dmactivate --current now.json --stage | jq .steps`;
+
+runTool('dmactivate', async (argv) => {
+  const args = await parser('dmactivate', argv, USAGE)
+    .option('current', { type: 'string', describe: 'the current dm state (dvm.dm/1) from FILE instead of asking the kernel', requiresArg: true })
+    .option('stage', { type: 'boolean', describe: 'stop at the commit point (as DVM_TM_PHASE=prepare)' })
+    .check((a) => {
+      if (a._.length) throw new Error(`unexpected argument '${a._[0]}'`);
+      return true;
+    })
+    .parseAsync();
+  if (handledByYargs(args)) return;
+  const stage = stageFromPhase(process.env.DVM_TM_PHASE, Boolean(args.stage));
+  const desired = await readDocument<DmDoc>([FORMATS.dm]);
+  const current = args.current ? readCurrentFile(args.current) : queryKernel(desired.scope);
+  await writeDocument(planProgram(current, desired, { stage }));
+});

@@ -1,0 +1,215 @@
+// The planner: (current model, desired devices) → ordered dm steps, in the
+// order libdevmapper's deptree uses (see PLANNER.md). Pure: it only reasons
+// about a model of the kernel, which it updates as it emits each step.
+import { createHash } from 'node:crypto';
+import { failed } from '../lib/errors.js';
+import type { DmStep } from '../lib/dm-types.js';
+import { appendOnly, cloneModel, refsOf, render, tableEq, tableSize, type MDev, type Model, type NTable, type Want } from './model.js';
+
+export interface PlanOptions {
+  /** stop at the commit point: stage new tables and suspend, resume nothing that existed, remove nothing */
+  stage: boolean;
+}
+
+export interface Planned {
+  steps: DmStep[];
+  /** the model before each step (for recovery branches), when asked for */
+  before: Model[];
+  /** the first ordering rule the steps break (see orderProblem), or null */
+  problem: string | null;
+}
+
+const hasLive = (d: MDev) => d.live !== null && d.live.lines.length > 0;
+
+/** Emits steps and keeps the model in step with what each does when it succeeds. */
+class Emitter {
+  readonly steps: DmStep[] = [];
+  readonly before: Model[] = [];
+  problem: string | null = null;
+  constructor(
+    readonly model: Model,
+    private readonly snapshots: boolean,
+  ) {}
+  get(uuid: string): MDev | undefined {
+    return this.model.find((d) => d.uuid === uuid);
+  }
+  private emit(step: DmStep, apply: () => void) {
+    this.problem ??= orderProblem(this.model, step, this.steps.length);
+    if (this.snapshots) this.before.push(cloneModel(this.model));
+    this.steps.push(step);
+    apply();
+  }
+  create(w: Want) {
+    this.emit({ op: 'create', name: w.name, uuid: w.uuid }, () => this.model.push({ uuid: w.uuid, name: w.name, dev: null, live: null, inactive: null, suspended: false }));
+  }
+  load(d: MDev, t: NTable) {
+    const step: DmStep = { op: 'load', name: d.name, table: render(t, this.model) };
+    if (t.ro) step.read_only = true;
+    this.emit(step, () => (d.inactive = structuredClone(t)));
+  }
+  clear(d: MDev) {
+    this.emit({ op: 'clear', name: d.name }, () => (d.inactive = null));
+  }
+  suspend(d: MDev) {
+    this.emit({ op: 'suspend', name: d.name }, () => (d.suspended = true));
+  }
+  resume(d: MDev) {
+    this.emit({ op: 'resume', name: d.name }, () => {
+      if (d.inactive) [d.live, d.inactive] = [d.inactive, null];
+      d.suspended = false;
+    });
+  }
+  rename(d: MDev, to: string) {
+    this.emit({ op: 'rename', name: d.name, new_name: to }, () => (d.name = to));
+  }
+  remove(d: MDev) {
+    this.emit({ op: 'remove', name: d.name }, () => this.model.splice(this.model.indexOf(d), 1));
+  }
+}
+
+/**
+ * One order for every device (current or desired), children before parents,
+ * over the union of the live, inactive and desired dependency edges. Bottom-up
+ * is this order; top-down is its reverse.
+ */
+function topoOrder(model: Model, want: Want[]): Map<string, number> {
+  const deps = new Map<string, Set<string>>();
+  const add = (u: string, refs: string[]) => {
+    const s = deps.get(u) ?? new Set<string>();
+    refs.forEach((r) => s.add(r));
+    deps.set(u, s);
+  };
+  for (const d of model) add(d.uuid, [...refsOf(d.live), ...refsOf(d.inactive)]);
+  for (const w of want) add(w.uuid, refsOf(w.table));
+  const rank = new Map<string, number>();
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (u: string) => {
+    if (state.get(u) === 'done') return;
+    if (state.get(u) === 'visiting') throw failed('cannot plan', u, 'the devices depend on each other in a cycle');
+    state.set(u, 'visiting');
+    for (const c of deps.get(u) ?? []) visit(c);
+    state.set(u, 'done');
+    rank.set(u, rank.size);
+  };
+  for (const u of deps.keys()) visit(u);
+  return rank;
+}
+
+function tempName(d: MDev, taken: Set<string>): string {
+  const h = createHash('sha256').update(d.uuid).digest('hex').slice(0, 12);
+  for (let i = 0; ; i++) {
+    const n = i === 0 ? `dvm-tmp-${h}` : `dvm-tmp-${h}-${i}`;
+    if (!taken.has(n)) return n;
+  }
+}
+
+/**
+ * Give every desired device that exists its desired name. A name held by the
+ * wrong device (a stale one, or one that is itself being renamed: a swap) is
+ * first moved to a temporary name, so no rename ever hits a taken name.
+ */
+function renames(e: Emitter, want: Want[]) {
+  const wantBy = new Map(want.map((w) => [w.uuid, w]));
+  const wanted = new Set(want.map((w) => w.name));
+  const blockers = e.model.filter((d) => wanted.has(d.name) && wantBy.get(d.uuid)?.name !== d.name);
+  const taken = new Set([...e.model.map((d) => d.name), ...wanted]);
+  for (const b of blockers) {
+    const t = tempName(b, taken);
+    taken.add(t);
+    e.rename(b, t);
+  }
+  for (const w of want) {
+    const d = e.get(w.uuid);
+    if (d && d.name !== w.name) e.rename(d, w.name);
+  }
+}
+
+export function planSteps(start: Model, want: Want[], opts: PlanOptions, snapshots = false): Planned {
+  const first = planOnce(start, want, opts, false, snapshots);
+  // Devices left suspended by an earlier run must not be under a load or an
+  // out-of-order suspend/resume: if this plan would put them there, resume
+  // them first (their staged tables cleared), then plan from that clean state.
+  if (first.problem === null) return first;
+  return planOnce(start, want, opts, true, snapshots);
+}
+
+function planOnce(start: Model, want: Want[], opts: PlanOptions, unstage: boolean, snapshots: boolean): Planned {
+  const e = new Emitter(cloneModel(start), snapshots);
+  const rank = topoOrder(start, want);
+  const up = (ds: MDev[]) => [...ds].sort((a, b) => rank.get(a.uuid)! - rank.get(b.uuid)!);
+  const down = (ds: MDev[]) => up(ds).reverse();
+  const wantBy = new Map(want.map((w) => [w.uuid, w]));
+
+  if (unstage)
+    for (const d of up(e.model.filter((d) => d.suspended && hasLive(d)))) {
+      if (d.inactive) e.clear(d);
+      e.resume(d);
+    }
+
+  renames(e, want);
+
+  // Preload, bottom-up: create and load everything before anything is suspended.
+  const parents = new Set(want.flatMap((w) => refsOf(w.table)));
+  const toSwap: MDev[] = [];
+  for (const w of [...want].sort((a, b) => rank.get(a.uuid)! - rank.get(b.uuid)!)) {
+    let d = e.get(w.uuid);
+    if (!d) {
+      e.create(w);
+      d = e.get(w.uuid)!;
+    }
+    if (!hasLive(d)) {
+      // A device without a live table serves nobody yet: make it live now, as
+      // libdm's preload does for new devices, so its users' tables can load.
+      if (!tableEq(d.inactive, w.table)) e.load(d, w.table);
+      e.resume(d);
+      continue;
+    }
+    if (tableEq(d.live, w.table)) {
+      if (d.inactive) e.clear(d);
+      continue;
+    }
+    if (!tableEq(d.inactive, w.table)) e.load(d, w.table);
+    // A grown device used by others goes live before they load (libdm resumes
+    // children whose size grew in preload). Staged runs only do so when the
+    // growth leaves every old sector mapped as before.
+    const grows = tableSize(w.table) > tableSize(d.live);
+    if (parents.has(d.uuid) && grows && (!opts.stage || appendOnly(d.live!, w.table))) {
+      e.resume(d);
+      continue;
+    }
+    toSwap.push(d);
+  }
+
+  // Suspend top-down.
+  for (const d of down(toSwap)) if (!d.suspended) e.suspend(d);
+  if (opts.stage) return e;
+
+  // Resume bottom-up: every desired device that is suspended with something to run.
+  for (const d of up(e.model.filter((d) => wantBy.has(d.uuid) && d.suspended && (hasLive(d) || d.inactive)))) e.resume(d);
+
+  // Remove top-down what is not desired.
+  for (const d of down(e.model.filter((d) => !wantBy.has(d.uuid)))) e.remove(d);
+  return e;
+}
+
+/**
+ * The ordering rules a plan must keep (libdm's guards), checked on the model
+ * before a step: no load while a device with a live table is suspended; no
+ * suspend of a device whose live table uses a suspended device; no resume onto
+ * a table that uses one. Returns the problem, or null.
+ */
+export function orderProblem(m: Model, s: DmStep, i: number): string | null {
+  const d = m.find((x) => x.name === s.name);
+  const suspended = (refs: string[]) => m.find((x) => refs.includes(x.uuid) && x.suspended && hasLive(x));
+  if (s.op === 'load') {
+    const busy = m.find((x) => x.suspended && hasLive(x));
+    if (busy) return `step ${i}: load of '${s.name}' while '${busy.name}' is suspended`;
+  } else if (s.op === 'suspend' && d) {
+    const under = suspended(refsOf(d.live));
+    if (under) return `step ${i}: suspend of '${s.name}' while '${under.name}' under it is suspended`;
+  } else if (s.op === 'resume' && d) {
+    const under = suspended(refsOf(d.inactive ?? d.live));
+    if (under) return `step ${i}: resume of '${s.name}' while '${under.name}' under it is suspended`;
+  }
+  return null;
+}

@@ -1,0 +1,35 @@
+// The current dm state of a scope, as `dmexec --query --scope` prints it.
+// Shared by vol-activate --active and dmactivate; both can take --current FILE instead.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { environmentError, usageError, causeOf } from './errors.js';
+import { parseDocument } from './io.js';
+import { FORMATS } from './schema.js';
+import type { DmDoc } from './dm-types.js';
+
+const DMEXEC = fileURLToPath(new URL('../../../bin/dmexec.js', import.meta.url));
+
+/** Run `dmexec --query --scope SCOPE` (our own, with this node) and parse what it prints. */
+export function queryKernel(scope: string): DmDoc {
+  let out: string;
+  try {
+    out = execFileSync(process.execPath, [DMEXEC, '--query', '--scope', scope], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 << 20 });
+  } catch (e) {
+    const err = e as { stderr?: string };
+    const line = String(err.stderr ?? '').trim().split('\n').pop() || causeOf(e);
+    throw environmentError('cannot query', 'dmexec', line.replace(/^dmexec: /, ''));
+  }
+  return parseDocument<DmDoc>(out, [FORMATS.dm], 'dmexec --query');
+}
+
+/** A dvm.dm/1 document from a file given with --current. */
+export function readCurrentFile(path: string): DmDoc {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw usageError('cannot read', path, causeOf(e));
+  }
+  return parseDocument<DmDoc>(text, [FORMATS.dm], path);
+}

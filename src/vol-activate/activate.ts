@@ -1,0 +1,116 @@
+// vol-activate's core: an envelope and a selection of LVs → the desired dm state
+// of the whole VG (dvm.dm/1). Everything of the VG's scope that is not in the
+// result is meant to be gone, so the selection always starts from a complete
+// set: every LV (--all) or the LVs active now (--active, the default).
+import { failed } from '../lib/errors.js';
+import { dmName } from '../lib/names.js';
+import { inScope, type DmDevice, type DmDoc } from '../lib/dm-types.js';
+import { lvTable, type TableContext } from './tables.js';
+import { isPvArea, type Envelope, type Lv } from './vg-types.js';
+
+export interface ActivateOptions {
+  /** start from every visible LV instead of the LVs active now */
+  all: boolean;
+  /** LVs to activate in addition */
+  lvs: string[];
+  /** LVs to leave inactive */
+  deactivate: string[];
+  /** map areas on missing PVs to the error target */
+  partial: boolean;
+}
+
+export interface ActivateEffects {
+  /** major:minor of a PV's block device (stat st_rdev); throws a ToolError if it is not one */
+  devOf: (path: string) => { major: number; minor: number };
+  /** the VG's dm devices now (dmexec --query --scope); called only without --all */
+  current: (scope: string) => DmDoc;
+}
+
+export const scopeOf = (vgId: string) => `DVM-${vgId}`;
+export const lvUuid = (vgId: string, lvId: string) => `${scopeOf(vgId)}-${lvId}`;
+
+const DM_NAME_MAX = 127;
+const DM_UUID_MAX = 128;
+
+/** Sub-LVs an LV's segments reference, directly. */
+function children(lv: Lv, byId: Map<string, Lv>): Lv[] {
+  const out: Lv[] = [];
+  for (const s of lv.segments)
+    for (const a of [...s.areas, ...(s.meta_areas ?? [])]) {
+      if (isPvArea(a)) continue;
+      const c = byId.get(a.lv);
+      if (c && !out.includes(c)) out.push(c);
+    }
+  return out;
+}
+
+export function desiredState(env: Envelope, opts: ActivateOptions, fx: ActivateEffects): DmDoc {
+  const vg = env.vg;
+  const scope = scopeOf(vg.id);
+  const byId = new Map(vg.lvs.map((l) => [l.id, l]));
+  const byName = new Map(vg.lvs.map((l) => [l.name, l]));
+  const visible = vg.lvs.filter((l) => !l.flags.includes('hidden'));
+  const named = (n: string): Lv => {
+    const lv = byName.get(n);
+    if (!lv) throw failed('LV', n, `not in VG '${vg.name}'`);
+    if (lv.flags.includes('hidden')) throw failed('LV', n, 'is a hidden sub-LV; (de)activate the LV that uses it');
+    return lv;
+  };
+  const add = opts.lvs.map(named);
+  const drop = new Set(opts.deactivate.map(named));
+
+  let base: Lv[];
+  if (opts.all) base = visible;
+  else {
+    const now = new Set(fx.current(scope).devices.map((d) => d.uuid).filter((u) => inScope(u, scope)));
+    // An LV is active if any device of its stack exists: a half-built stack
+    // was being activated, so converging finishes it rather than tearing it down.
+    const active = (lv: Lv, seen = new Set<Lv>()): boolean => {
+      if (seen.has(lv)) return false;
+      seen.add(lv);
+      const u = lvUuid(vg.id, lv.id);
+      if (now.has(u) || [...now].some((x) => x.startsWith(u + '-'))) return true;
+      return children(lv, byId).some((c) => active(c, seen));
+    };
+    base = visible.filter((lv) => active(lv));
+  }
+  const selected = visible.filter((lv) => (base.includes(lv) || add.includes(lv)) && !drop.has(lv));
+
+  const missing = new Set(env.missing);
+  for (const pv of vg.pvs) if (pv.flags.includes('missing')) missing.add(pv.id);
+  const devCache = new Map<string, string>();
+  const pvDev = (id: string): string | null => {
+    if (missing.has(id) || env.devices[id] === undefined) return null;
+    let d = devCache.get(id);
+    if (d === undefined) {
+      const { major, minor } = fx.devOf(env.devices[id]);
+      d = `${major}:${minor}`;
+      devCache.set(id, d);
+    }
+    return d;
+  };
+  const lvDmName = (lv: Lv) => dmName(vg.name, lv.name);
+  const ctx: TableContext = { vg, pvDev, lvDmName, lvById: (id) => byId.get(id), partial: opts.partial };
+
+  const devices: DmDevice[] = [];
+  const done = new Set<Lv>();
+  const visit = (lv: Lv, owner: Lv, path: Lv[]) => {
+    if (done.has(lv)) return;
+    if (path.includes(lv)) throw failed('LV', lv.name, 'sub-LVs reference each other in a cycle');
+    const t = lvTable(lv, ctx);
+    for (const sub of t.subLvs) visit(sub, owner, [...path, lv]);
+    const name = lvDmName(lv);
+    const uuid = lvUuid(vg.id, lv.id);
+    for (const f of t.fillers) devices.push(device(`${name}-${f.suffix}`, `${uuid}-${f.suffix}`, [{ start: 0, length: f.length, target: 'error', params: '' }], false, owner));
+    devices.push(device(name, uuid, t.lines, lv.flags.includes('read_only'), owner));
+    done.add(lv);
+  };
+  for (const lv of selected) visit(lv, lv, []);
+  return { format: 'dvm.dm/1', scope, devices };
+}
+
+function device(name: string, uuid: string, table: DmDevice['table'], readOnly: boolean, owner: Lv): DmDevice {
+  if (Buffer.byteLength(name) > DM_NAME_MAX) throw failed('dm name', name, `longer than ${DM_NAME_MAX} bytes`);
+  if (Buffer.byteLength(uuid) > DM_UUID_MAX) throw failed('dm uuid', uuid, `longer than ${DM_UUID_MAX} bytes`);
+  return { name, uuid, table, read_only: readOnly, lv: owner.name };
+}

@@ -1,0 +1,59 @@
+// vol-activate: an envelope on stdin → the VG's desired dm state (dvm.dm/1) on stdout.
+import { statSync } from 'node:fs';
+import { runTool, parser, handledByYargs } from '../lib/cli.js';
+import { readDocument, writeDocument } from '../lib/io.js';
+import { FORMATS } from '../lib/schema.js';
+import { environmentError, causeOf } from '../lib/errors.js';
+import { splitDev } from '../lib/dm-types.js';
+import { queryKernel, readCurrentFile } from '../lib/dm-query.js';
+import { desiredState } from './activate.js';
+import type { Envelope } from './vg-types.js';
+
+const USAGE = `Usage: $0 [--all | --active] [--lv NAME...] [--deactivate NAME...] [--partial] < ENVELOPE.json
+
+Turns the VG's LVs into device-mapper tables: linear, striped, and raid1 (dm-raid
+with metadata sub-LVs). Prints the desired state of ALL the VG's dm devices:
+what is not in it, dmactivate removes. The selection starts from every LV
+(--all) or from the LVs active now (--active, the default, which asks the
+kernel through dmexec --query), adds --lv and takes away --deactivate.
+
+Example:
+  discover vg0 | xargs tm read vg0 | vol-activate --all | dmactivate | dmexec
+  tm read vg0 /dev/loop0 | vol-activate --deactivate data | dmactivate | dmexec`;
+
+runTool('vol-activate', async (argv) => {
+  const args = await parser('vol-activate', argv, USAGE)
+    .option('all', { type: 'boolean', describe: 'activate every LV' })
+    .option('active', { type: 'boolean', describe: 'keep active exactly the LVs active now (default)' })
+    .option('lv', { type: 'string', array: true, describe: 'also activate these LVs', requiresArg: true })
+    .option('deactivate', { type: 'string', array: true, describe: 'deactivate these LVs', requiresArg: true })
+    .option('partial', { type: 'boolean', describe: 'map areas on missing PVs to the error target' })
+    .option('current', { type: 'string', describe: 'the current dm state (dvm.dm/1) from FILE instead of asking the kernel', requiresArg: true })
+    .conflicts('all', 'active')
+    .check((a) => {
+      if (a._.length) throw new Error(`unexpected argument '${a._[0]}'`);
+      return true;
+    })
+    .parseAsync();
+  if (handledByYargs(args)) return;
+
+  const env = await readDocument<Envelope>([FORMATS.envelope]);
+  const doc = desiredState(
+    env,
+    { all: Boolean(args.all), lvs: (args.lv ?? []).map(String), deactivate: (args.deactivate ?? []).map(String), partial: Boolean(args.partial) },
+    {
+      devOf: (path) => {
+        let st;
+        try {
+          st = statSync(path);
+        } catch (e) {
+          throw environmentError('PV device', path, causeOf(e));
+        }
+        if (!st.isBlockDevice()) throw environmentError('PV device', path, 'not a block device (activation needs one: attach a file with losetup)');
+        return splitDev(st.rdev);
+      },
+      current: (scope) => (args.current ? readCurrentFile(args.current) : queryKernel(scope)),
+    },
+  );
+  await writeDocument(doc);
+});

@@ -1,0 +1,186 @@
+// Random VG-shaped dm states and LVM-like transitions between them, for the
+// planner's property tests. Seeded, so a failing case can be replayed.
+import type { DmDevice, DmDoc, DmLine } from '../../src/lib/dm-types.js';
+import type { SimKernel } from './sim-kernel.js';
+
+export const SCOPE = 'DVM-vg';
+
+export function rng(seed: number) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return {
+    next,
+    int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
+    pick: <T>(xs: T[]): T => xs[Math.floor(next() * xs.length)],
+    chance: (p: number) => next() < p,
+  };
+}
+export type Rng = ReturnType<typeof rng>;
+
+interface Seg {
+  pv: string;
+  off: number;
+  len: number;
+}
+export type LvSpec =
+  | { id: string; name: string; kind: 'linear'; segs: Seg[] }
+  | { id: string; name: string; kind: 'striped'; n: number; chunk: number; at: { pv: string; off: number }[]; len: number }
+  | { id: string; name: string; kind: 'raid1'; legs: { meta: Seg; img: Seg[] }[]; len: number }
+  | { id: string; name: string; kind: 'stack'; inner: Seg[] };
+export type VgSpec = LvSpec[];
+
+const PVS = ['7:0', '7:1', '7:2', '7:3'];
+const IDS = ['a1', 'b2', 'c3', 'd4', 'e5', 'f6'];
+const KINDS: LvSpec['kind'][] = ['linear', 'striped', 'raid1', 'stack', 'linear', 'raid1'];
+
+const seg = (r: Rng, len = r.int(1, 4) * 8): Seg => ({ pv: r.pick(PVS), off: r.int(0, 1000) * 8, len });
+const total = (s: Seg[]) => s.reduce((n, x) => n + x.len, 0);
+
+function newLv(r: Rng, id: string, name: string): LvSpec {
+  switch (KINDS[IDS.indexOf(id)]) {
+    case 'linear':
+      return { id, name, kind: 'linear', segs: Array.from({ length: r.int(1, 3) }, () => seg(r)) };
+    case 'striped': {
+      const n = r.int(2, 3);
+      return { id, name, kind: 'striped', n, chunk: 8, at: Array.from({ length: n }, () => ({ pv: r.pick(PVS), off: r.int(0, 1000) * 8 })), len: n * 8 * r.int(1, 4) };
+    }
+    case 'raid1': {
+      const len = r.int(1, 4) * 8;
+      return { id, name, kind: 'raid1', len, legs: Array.from({ length: r.int(2, 3) }, () => ({ meta: seg(r, 8), img: [seg(r, len)] })) };
+    }
+    default:
+      return { id, name, kind: 'stack', inner: [seg(r)] };
+  }
+}
+
+export function randomVg(r: Rng): VgSpec {
+  const out: VgSpec = [];
+  for (const [i, id] of IDS.entries()) if (r.chance(0.5)) out.push(newLv(r, id, `lv${i}`));
+  return out;
+}
+
+/** One generation later: LVs kept, extended, reduced, renamed, removed, created — as the mutators do. */
+export function nextVg(r: Rng, vg: VgSpec): VgSpec {
+  const out: VgSpec = [];
+  const names = new Set(vg.map((l) => l.name));
+  for (const lv0 of vg) {
+    const lv = structuredClone(lv0);
+    const x = r.next();
+    if (x < 0.1) continue; // removed
+    if (x < 0.3) extend(r, lv);
+    else if (x < 0.4) reduce(r, lv);
+    else if (x < 0.47) {
+      let n = 0;
+      while (names.has(`${lv.name}r${n}`)) n++;
+      names.add((lv.name = `${lv.name}r${n}`));
+    }
+    out.push(lv);
+  }
+  for (const [i, id] of IDS.entries())
+    // LV ids are never reused: a new LV gets an id no generation had
+    if (!vg.some((l) => l.id === id) && r.chance(0.4)) {
+      let name = `lv${i}`;
+      while (names.has(name) || out.some((l) => l.name === name)) name += 'n';
+      names.add(name);
+      out.push(newLv(r, id, name));
+    }
+  return out;
+}
+
+function extend(r: Rng, lv: LvSpec) {
+  const grow = (s: Seg[], by: number) => (r.chance(0.5) ? (s[s.length - 1].len += by) : s.push(seg(r, by)));
+  if (lv.kind === 'linear') grow(lv.segs, r.int(1, 3) * 8);
+  if (lv.kind === 'stack') grow(lv.inner, r.int(1, 3) * 8);
+  if (lv.kind === 'striped') lv.len += lv.n * 8 * r.int(1, 2);
+  if (lv.kind === 'raid1') {
+    const by = r.int(1, 2) * 8;
+    lv.legs.forEach((l) => grow(l.img, by));
+    lv.len += by;
+  }
+}
+
+function reduce(r: Rng, lv: LvSpec) {
+  const shrink = (s: Seg[], by: number) => {
+    let left = by;
+    while (left > 0) {
+      const last = s[s.length - 1];
+      const cut = Math.min(left, last.len);
+      last.len -= cut;
+      left -= cut;
+      if (last.len === 0) s.pop();
+    }
+  };
+  if (lv.kind === 'linear' && total(lv.segs) > 8) shrink(lv.segs, 8);
+  if (lv.kind === 'stack' && total(lv.inner) > 8) shrink(lv.inner, 8);
+  if (lv.kind === 'striped' && lv.len > lv.n * 8) lv.len -= lv.n * 8;
+  if (lv.kind === 'raid1' && lv.len > 8) {
+    lv.len -= 8;
+    lv.legs.forEach((l) => shrink(l.img, 8));
+  }
+}
+
+const linesOf = (segs: Seg[]): DmLine[] => {
+  let start = 0;
+  return segs.map((s) => {
+    const l = { start, length: s.len, target: 'linear', params: `${s.pv} ${s.off}` };
+    start += s.len;
+    return l;
+  });
+};
+
+export function toDoc(vg: VgSpec): DmDoc {
+  const devices: DmDevice[] = [];
+  const dev = (name: string, uuid: string, table: DmLine[]) => devices.push({ name: `vg-${name}`, uuid: `${SCOPE}-${uuid}`, table });
+  for (const lv of vg) {
+    if (lv.kind === 'linear') dev(lv.name, lv.id, linesOf(lv.segs));
+    if (lv.kind === 'striped') dev(lv.name, lv.id, [{ start: 0, length: lv.len, target: 'striped', params: `${lv.n} ${lv.chunk} ${lv.at.map((a) => `${a.pv} ${a.off}`).join(' ')}` }]);
+    if (lv.kind === 'stack') {
+      dev(`${lv.name}_inner`, `${lv.id}-inner`, linesOf(lv.inner));
+      dev(lv.name, lv.id, [{ start: 0, length: total(lv.inner), target: 'linear', params: `dm:vg-${lv.name}_inner 0` }]);
+    }
+    if (lv.kind === 'raid1') {
+      const refs: string[] = [];
+      lv.legs.forEach((leg, i) => {
+        dev(`${lv.name}_rmeta_${i}`, `${lv.id}-m${i}`, linesOf([leg.meta]));
+        dev(`${lv.name}_rimage_${i}`, `${lv.id}-i${i}`, linesOf(leg.img));
+        refs.push(`dm:vg-${lv.name}_rmeta_${i} dm:vg-${lv.name}_rimage_${i}`);
+      });
+      dev(lv.name, lv.id, [{ start: 0, length: lv.len, target: 'raid', params: `raid1 3 0 region_size 1024 ${lv.legs.length} ${refs.join(' ')}` }]);
+    }
+  }
+  return { format: 'dvm.dm/1', scope: SCOPE, devices };
+}
+
+/** Foreign devices every test kernel carries: another tool's, a prefix trap, one open and one suspended. */
+export function addForeign(k: SimKernel) {
+  k.add('other', 'LVM-abc', [{ start: 0, length: 64, target: 'linear', params: '7:3 0' }], { opens: 1 });
+  k.add('vgX-trap', 'DVM-vgX-1', [{ start: 0, length: 64, target: 'linear', params: '7:3 64' }]);
+  k.add('vgY-lv0', 'DVM-vgY-1', [{ start: 0, length: 64, target: 'zero', params: '' }], { suspended: true });
+}
+
+/** Devices of the kernel outside the scope, for before/after comparison. */
+export const foreign = (k: SimKernel) => JSON.stringify(k.devs.filter((d) => !d.uuid.startsWith(SCOPE + '-')));
+
+/** The scope's devices as `uuid → name|ro|table` with device numbers replaced by uuids. */
+export function canon(k: SimKernel): Map<string, string> {
+  const mine = k.devs.filter((d) => d.uuid.startsWith(SCOPE + '-'));
+  const ref = (w: string) => {
+    const d = mine.find((x) => `${x.major}:${x.minor}` === w);
+    return d ? `@${d.uuid}` : w;
+  };
+  return new Map(mine.filter((d) => d.live.length > 0).map((d) => [d.uuid, `${d.name}|${d.liveRo}|${d.live.map((l) => `${l.start} ${l.length} ${l.target} ${l.params.split(' ').map(ref).join(' ')}`).join(';')}`]));
+}
+
+export function canonDoc(doc: DmDoc): Map<string, string> {
+  const ref = (w: string) => {
+    if (!w.startsWith('dm:')) return w;
+    return `@${doc.devices.find((d) => d.name === w.slice(3))!.uuid}`;
+  };
+  return new Map(doc.devices.map((d) => [d.uuid, `${d.name}|${d.read_only ?? false}|${d.table.map((l) => `${l.start} ${l.length} ${l.target} ${l.params.split(' ').map(ref).join(' ')}`).join(';')}`]));
+}
