@@ -1,13 +1,17 @@
 // Turn a checked program into native ops: every ioctl buffer, recovery
 // branches included, is built here, before anything is locked or suspended.
-import { CMD, FLAG, packHeader, packLoad, packMessage, packRename } from './layout.js';
+import { CMD, FLAG, HEADER_SIZE, packHeader, packLoad, packMessage, packRename } from './layout.js';
 import { DM_REF_PREFIX } from '../lib/dm-table.js';
 import type { NativeOp } from './native.js';
 import type { Lookup, Program, Step } from './program.js';
 
 /** Width reserved for a late-resolved "major:minor" (4095:1048575 is 12 bytes). */
 const DEV_WIDTH = 12;
-const CONTROL_BUFFER = 4096;
+// Create, suspend, resume, clear, remove and status return nothing beyond the
+// header, so that is all their buffers need: recovery branches hold one op per
+// device undone, and at 4 KiB each a 200-LV activation pre-sized (and locked)
+// ~240 MB of buffers (bench/README.md).
+const CONTROL_BUFFER = HEADER_SIZE;
 const SUSPEND_RETRIES = 3; // EINTR: the kernel undid the suspend; trying again is safe
 const REMOVE_RETRIES = 5; // EBUSY from transient openers (blkid, udev workers)
 
