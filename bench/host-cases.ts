@@ -41,9 +41,11 @@ export function hostCases(root: string, runs: number): Row[] {
       sh(`${tm} update benchvg ${devs} -- ${fill} ${n - have} > /dev/null`);
       have = n;
       dvm.set(`create@${n}`, measure(runs, (i) => `${tm} update benchvg ${devs} -- lv-create new${n}x${i} 4M > /dev/null`));
+      // Before the in-process mutators: the same commit with lv-create forked.
+      if (n === 10) dvm.set('createFork@10', measure(runs, (i) => `${tm} update benchvg ${devs} -- lv-create fork${n}x${i} 4M > /dev/null`, { ...process.env, DVM_TM_FORK: '1' }));
       dvm.set(`report@${n}`, measure(runs, () => `${discover} --dev ${loops[0]} --dev ${loops[1]} benchvg | ${tm} read benchvg | ${report} benchvg > /dev/null`));
       dvm.set(`read@${n}`, measure(runs, () => `${tm} read benchvg ${devs} > /dev/null`));
-      have = n + runs; // the measured creates added LVs too
+      have = n + (n === 10 ? 2 : 1) * runs; // the measured creates added LVs too
     }
 
     // ---- LVM2, same devices ----
@@ -102,6 +104,7 @@ export function hostCases(root: string, runs: number): Row[] {
 
     const pair = (label: string, key: string, note?: string) => rows.push({ case: label, dvm: dvm.get(key) ?? null, lvm2: lvm.get(key) ?? null, note });
     pair('1. lv-create commit, 10 LVs', 'create@10');
+    rows.push({ case: '1. the same, mutator forked (DVM_TM_FORK=1)', dvm: dvm.get('createFork@10') ?? null, lvm2: lvm.get('create@10') ?? null });
     pair('2. lv-create commit, 1,000 LVs', 'create@1000');
     pair('2. lv-create commit, 10,000 LVs', 'create@10000', `LVM2: ${lvmLimit}`);
     pair('3. report (discover|tm read|report vs lvs), 10 LVs', 'report@10');

@@ -41,10 +41,10 @@ if (only !== 'vm') rows.push(...hostCases(root, runs));
 if (only !== 'host') {
   if (dmUsable()) {
     const { vmCases } = await import('./vm-cases.js');
-    rows.push(...vmCases(root, runs));
+    rows.push(...vmCases(root, Number(process.env.DVM_BENCH_VM_RUNS ?? runs)));
   } else if (existsSync(path.join(root, 'test/vm/vm.sh'))) {
     console.log('activation cases: no device-mapper here, running them in the VM (test/vm/vm.sh)');
-    const out = execFileSync('bash', ['test/vm/vm.sh', '--', process.execPath, 'dist/bench/run.js', 'vm'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DVM_BENCH_JSON: '1' } });
+    const out = execFileSync('bash', ['test/vm/vm.sh', '--timeout', '3000', '--', process.execPath, 'dist/bench/run.js', 'vm'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DVM_BENCH_JSON: '1' } });
     const line = out.split('\n').find((l) => l.startsWith('DVM_BENCH_ROWS='));
     if (line) rows.push(...(JSON.parse(line.slice('DVM_BENCH_ROWS='.length)) as Row[]).map((r) => ({ ...r, note: `${r.note ? r.note + '; ' : ''}in the VM (TCG)` })));
   }
