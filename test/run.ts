@@ -73,7 +73,8 @@ async function integrationSuite(): Promise<Tally> {
     return { suite: 'integration (vm)', passed: 0, failed: 1, skipped: 0, ok: false };
   }
   console.log('== integration tests: no usable /dev/mapper/control here, booting a throwaway VM ==');
-  const r = await run('bash', ['test/vm/vm.sh', '--', process.execPath, 'dist/test/run.js', '--integration', '--in-vm']);
+  // TCG is slow and CI's machine may be busy: a generous guard, well inside CI's 90 minutes.
+  const r = await run('bash', ['test/vm/vm.sh', '--timeout', '2700', '--', process.execPath, 'dist/test/run.js', '--integration', '--in-vm']);
   // The inner run prints its own closing lines; take the integration tally from them.
   const m = [...stripAnsi(r.out).matchAll(/^integration \(vm\): (\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/gm)].pop();
   if (!m) return { suite: 'integration (vm)', passed: 0, failed: 1, skipped: 0, ok: false };
