@@ -1,18 +1,15 @@
-import { readFileSync, readdirSync } from 'node:fs';
-import { Ajv, type ValidateFunction, type ErrorObject } from 'ajv';
+import { createRequire } from 'node:module';
+import type { ErrorObject } from 'ajv';
 import { invalidInput } from './errors.js';
+import { EXIT } from './exit-codes.js';
+import { ToolError } from './errors.js';
 
 /**
- * JSON Schemas live in <repo>/schemas/<kind>.schema.json, one per format
- * `dvm.<kind>/<version>`. Each is compiled at most once per process, and only
- * when a tool first needs it (tools are short-lived; see bench/README.md).
+ * JSON Schemas live in <repo>/schemas/<kind>.v<N>.schema.json, one per format
+ * `dvm.<kind>/<N>`. The build compiles them all into standalone validators
+ * (scripts/build-validators.mjs -> dist/validators.cjs), so tools load no
+ * schema compiler at start.
  */
-const SCHEMA_DIR = new URL('../../../schemas/', import.meta.url);
-
-const SCHEMA_BASE = 'https://dvm.invalid/schemas/';
-let ajv: Ajv | undefined;
-const compiled = new Map<string, ValidateFunction>();
-
 export const FORMATS = {
   vg: 'dvm.vg/1',
   envelope: 'dvm.envelope/1',
@@ -24,31 +21,23 @@ export const FORMATS = {
 } as const;
 export type Format = (typeof FORMATS)[keyof typeof FORMATS];
 
-function fileFor(format: string): string {
-  const m = /^dvm\.([a-z-]+)\/(\d+)$/.exec(format);
-  if (!m) throw invalidInput('unknown format', format);
-  return `${m[1]}.v${m[2]}.schema.json`;
-}
+type Validate = ((doc: unknown) => boolean) & { errors?: ErrorObject[] | null };
+let validators: Record<string, Validate> | undefined;
 
-function getAjv(): Ajv {
-  if (!ajv) {
-    ajv = new Ajv({ allErrors: false, strict: true });
-    // Schemas refer to each other by file name; adding is cheap, compiling happens on first use.
-    for (const f of readdirSync(SCHEMA_DIR).filter((n) => n.endsWith('.schema.json'))) {
-      ajv.addSchema(JSON.parse(readFileSync(new URL(f, SCHEMA_DIR), 'utf8')));
+function load(): Record<string, Validate> {
+  if (!validators) {
+    try {
+      validators = createRequire(import.meta.url)('../../validators.cjs') as Record<string, Validate>;
+    } catch (e) {
+      throw new ToolError(EXIT.INTERNAL, `cannot load validators 'dist/validators.cjs': ${(e as Error).message.split('\n')[0]} (run npm run build)`);
     }
   }
-  return ajv;
+  return validators;
 }
 
-export function validator(format: string): ValidateFunction {
-  let v = compiled.get(format);
-  if (!v) {
-    const found = getAjv().getSchema(`${SCHEMA_BASE}${fileFor(format)}`);
-    if (!found) throw invalidInput('unknown format', format);
-    v = found;
-    compiled.set(format, v);
-  }
+export function validator(format: string): Validate {
+  const v = load()[format];
+  if (!v) throw invalidInput('unknown format', format);
   return v;
 }
 

@@ -15,6 +15,37 @@ export interface MutatorSpec {
   apply: (vg: Vg, pos: string[], args: Record<string, unknown>) => MutatorResult;
 }
 
+/** A mutator's arguments, parsed; null when yargs already printed --help or --version. */
+export interface ParsedArgs {
+  pos: string[];
+  args: Record<string, unknown>;
+}
+
+export async function parseMutatorArgs(spec: MutatorSpec, argv: string[]): Promise<ParsedArgs | null> {
+  // `lv-reduce data -1G`: a negative size is an argument, not a bundle of short options.
+  const negative = argv.filter((a) => /^-\d/.test(a));
+  const rest = argv.filter((a) => !/^-\d/.test(a));
+  const dd = rest.indexOf('--');
+  const normalized = negative.length ? (dd >= 0 ? [...rest, ...negative] : [...rest, '--', ...negative]) : rest;
+  // Strict about options only: positionals are ours to count.
+  let y = parser(spec.tool, normalized, spec.usage).strict(false).strictOptions().parserConfiguration({ 'parse-positional-numbers': false, 'parse-numbers': false });
+  for (const [cmd, what] of spec.examples) y = y.example(cmd, what);
+  if (spec.options) y = spec.options(y);
+  const args = (await y.parse()) as Record<string, unknown> & { _: (string | number)[]; help?: unknown; version?: unknown };
+  if (handledByYargs(args)) return null;
+  const pos = args._.map(String);
+  if (pos.length !== spec.positionals.length)
+    throw usageError('usage', undefined, `expected ${spec.positionals.join(' ')}, got ${pos.length} argument${pos.length === 1 ? '' : 's'} (see '${spec.tool} --help')`);
+  return { pos, args };
+}
+
+/** The change itself, made the same way by the CLI and by tm update in-process. */
+export function applyMutator(spec: MutatorSpec, argv: string[], parsed: ParsedArgs, vg: Vg): MutatorResult {
+  const result = spec.apply(vg, parsed.pos, parsed.args);
+  result.vg.description = [spec.tool, ...argv].join(' ').slice(0, 4096);
+  return result;
+}
+
 /**
  * The shared thin main of every mutator: arguments first (so --help and usage
  * errors never wait for stdin), then dvm.vg/1 in, the pure change, dvm.vg/1 out.
@@ -22,23 +53,10 @@ export interface MutatorSpec {
  */
 export function mutatorCli(spec: MutatorSpec): void {
   runTool(spec.tool, async (argv) => {
-    // `lv-reduce data -1G`: a negative size is an argument, not a bundle of short options.
-    const negative = argv.filter((a) => /^-\d/.test(a));
-    const rest = argv.filter((a) => !/^-\d/.test(a));
-    const dd = rest.indexOf('--');
-    const normalized = negative.length ? (dd >= 0 ? [...rest, ...negative] : [...rest, '--', ...negative]) : rest;
-    // Strict about options only: positionals are ours to count.
-    let y = parser(spec.tool, normalized, spec.usage).strict(false).strictOptions().parserConfiguration({ 'parse-positional-numbers': false, 'parse-numbers': false });
-    for (const [cmd, what] of spec.examples) y = y.example(cmd, what);
-    if (spec.options) y = spec.options(y);
-    const args = (await y.parse()) as Record<string, unknown> & { _: (string | number)[]; help?: unknown; version?: unknown };
-    if (handledByYargs(args)) return;
-    const pos = args._.map(String);
-    if (pos.length !== spec.positionals.length)
-      throw usageError('usage', undefined, `expected ${spec.positionals.join(' ')}, got ${pos.length} argument${pos.length === 1 ? '' : 's'} (see '${spec.tool} --help')`);
+    const parsed = await parseMutatorArgs(spec, argv);
+    if (!parsed) return;
     const vg = await readDocument<Vg>([FORMATS.vg]);
-    const result = spec.apply(vg, pos, args);
-    result.vg.description = [spec.tool, ...argv].join(' ').slice(0, 4096);
+    const result = applyMutator(spec, argv, parsed, vg);
     for (const note of result.notes) process.stderr.write(`${spec.tool}: ${note}\n`);
     await writeDocument(result.vg);
   });

@@ -1,51 +1,10 @@
 import { createHash } from 'node:crypto';
 
-/** The dvm.vg/1 document (schemas/vg.v1.schema.json), as the mutators see it. */
-export interface PvArea {
-  pv: string;
-  pe: number;
-}
-export interface LvArea {
-  lv: string;
-  le: number;
-}
-export type Area = PvArea | LvArea;
-export type SegmentType = 'linear' | 'striped' | 'raid1' | 'error' | 'zero';
-
-export interface Segment {
-  start_extent: number;
-  extent_count: number;
-  type: SegmentType;
-  stripe_size?: number;
-  region_size?: number;
-  areas: Area[];
-  meta_areas?: LvArea[];
-}
-export interface Lv {
-  id: string;
-  name: string;
-  flags: ('hidden' | 'read_only')[];
-  segments: Segment[];
-}
-export interface Pv {
-  id: string;
-  size: number;
-  pe_start: number;
-  pe_count: number;
-  flags: ('allocatable' | 'missing')[];
-}
-export interface Vg {
-  format: 'dvm.vg/1';
-  name: string;
-  id: string;
-  seqno: number;
-  extent_size: number;
-  description?: string;
-  pvs: Pv[];
-  lvs: Lv[];
-}
-
-export const isPvArea = (a: Area): a is PvArea => 'pv' in a;
+/** The dvm.vg/1 document (schemas/vg.v1.schema.json): one set of types, shared. */
+import { isPvArea, type Area, type Lv, type Segment, type Vg } from '../lib/vg-types.js';
+export type { Area, Lv, LvArea, Pv, PvArea, Segment, Vg } from '../lib/vg-types.js';
+export { isPvArea } from '../lib/vg-types.js';
+export type SegmentType = Segment['type'];
 
 /** LVM's defaults: 64 KiB stripes, 2 MiB raid regions (lib/config/defaults.h). */
 export const DEFAULT_STRIPE_SIZE = 128;

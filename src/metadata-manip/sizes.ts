@@ -32,6 +32,7 @@ export function toExtents(text: string, extentSize: number, bases: SizeBases, no
   // Taking extents away rounds the amount down: never remove more than asked.
   checkSign(text, allowed);
   const spec: SizeSpec = parseSize(text);
+  if (spec.kind !== 'percent' && spec.value === 0) throw usageError('invalid size', text, 'must be greater than zero');
   if (spec.kind === 'extents') return { sign: spec.sign, extents: spec.value, approx: false };
   if (spec.kind === 'percent') {
     // As LVM: lvcreate rounds a percentage down, lvextend up (lvreduce down).

@@ -1,5 +1,4 @@
 // The one effect of report --dm: ask dmexec for the kernel's view of the VG.
-import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
 import { failed, ToolError } from '../lib/errors.js';
 import { EXIT } from '../lib/exit-codes.js';
@@ -10,6 +9,7 @@ import type { DmState } from './model.js';
 const DMEXEC = fileURLToPath(new URL('../../../bin/dmexec.js', import.meta.url));
 
 export async function queryDm(scope: string): Promise<DmState> {
+  const { execa } = await import('execa'); // only --dm pays for it
   const r = await execa(process.execPath, [DMEXEC, '--query', '--scope', scope], { reject: false });
   if (r.exitCode !== 0) {
     const why = String(r.stderr).trim().replace(/^dmexec: /, '') || `exit ${r.exitCode}`;

@@ -192,7 +192,9 @@ export async function update(vgName: string, devs: Dev[], mutate: Mutator, o: Up
       } catch (e2) {
         abortNote = `; the abort phase failed too (${why(e2)})`;
       }
-      targets.forEach((pv) => writeHeader(pv, ident(st, pv, vgName), pv.header?.committed ?? null, null));
+      const joining = new Set(o.pvChange?.joining ?? []);
+      // joining PVs (tm add) were never committed: they go back to plain devices
+      targets.forEach((pv) => (joining.has(pv) ? wipePv(pv.dev) : writeHeader(pv, ident(st, pv, vgName), pv.header?.committed ?? null, null)));
       syncAll(targets);
       throw failed('participant', 'prepare', `${why(e)}; generation ${next.seqno} rolled back${abortNote}`);
     }

@@ -123,9 +123,22 @@ export function loadVg(vgName: string, devs: Dev[]): VgState {
     }
     state.missing = doc.pvs.map((p) => p.id).filter((id) => !state.members.has(id));
   }
+  // A PV behind the head should hold an ancestor of it; one from another
+  // history (images mixed from diverged copies) is reported, not just "stale".
+  const behind = [...state.members.values()].filter((pv) => pv.header?.committed && pv.header.committed.seqno < headSeqno);
+  let lineage: Map<number, Buffer> | null = null;
+  if (behind.length && head) {
+    const all: Generation[] = [];
+    for (const pv of state.members.values()) all.push(...scanRing(pv.dev, mdaSizeOf(pv), vgId));
+    lineage = new Map(walkChain(all, head).map((g) => [g.seqno, g.hash]));
+  }
   for (const pv of state.members.values()) {
     const c = pv.header?.committed;
-    if (c && c.seqno < headSeqno) issues.push({ path: pv.dev.path, text: `stale: holds generation ${c.seqno}, the VG is at ${headSeqno}` });
+    if (c && c.seqno < headSeqno) {
+      const ancestor = lineage?.get(c.seqno);
+      const diverged = ancestor !== undefined && !ancestor.equals(c.hash);
+      issues.push({ path: pv.dev.path, text: diverged ? `diverged: its generation ${c.seqno} is not an ancestor of generation ${headSeqno}` : `stale: holds generation ${c.seqno}, the VG is at ${headSeqno}` });
+    }
     if (pv.header?.precommit) {
       state.pending = true;
       issues.push({ path: pv.dev.path, text: `interrupted transaction: generation ${pv.header.precommit.seqno} is precommitted` });
@@ -146,18 +159,6 @@ export function envelope(st: VgState, vg: Vg): Envelope {
     if (d) devices[pv.id] = d.dev.path;
   }
   return { format: 'dvm.envelope/1', vg, devices, missing: vg.pvs.map((p) => p.id).filter((id) => !devices[id]) };
-}
-
-/** A generation by seqno, following the hash chain back from the head. */
-export function findGeneration(st: VgState, seqno: number): Generation | null {
-  if (st.head && st.head.seqno === seqno) return st.head;
-  for (const pv of st.members.size ? st.members.values() : st.pvs) {
-    const all = scanRing(pv.dev, mdaSizeOf(pv), st.vgId);
-    const chain = walkChain(all, st.head);
-    const g = chain.find((x) => x.seqno === seqno);
-    if (g) return g;
-  }
-  return null;
 }
 
 /** The committed lineage in a ring: from `head` back along prev-hash links. */

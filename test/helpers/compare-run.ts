@@ -12,8 +12,8 @@ export interface CompareResult {
 }
 
 /** Both must succeed or both fail at each step, with equal layouts after it. */
-export function compareSequence(sizesMiB: number[], ops: Op[], extentMiB = 1): CompareResult {
-  const sb = Lvm2Sandbox.create(sizesMiB, extentMiB);
+export function compareSequence(sizesMiB: number[], ops: Op[], extentMiB = 1, driverLoaded = false): CompareResult {
+  const sb = Lvm2Sandbox.create(sizesMiB, extentMiB, driverLoaded);
   try {
     let vg = sb.emptyVgDoc();
     const ids = sizesMiB.map((_, i) => sb.pvId(i));
@@ -22,6 +22,7 @@ export function compareSequence(sizesMiB: number[], ops: Op[], extentMiB = 1): C
       let dvmErr: string | undefined;
       try {
         sb.lvm(lvmArgs(sb, ops[i]));
+        if (ops[i].op === 'extend' && sb.mirrored.has(ops[i].name)) sb.lvm(['lvchange', '-q', '-an', `${sb.vg}/${ops[i].name}`]);
       } catch (e) {
         lvmErr = (e as Error).message;
       }

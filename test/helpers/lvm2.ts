@@ -28,6 +28,8 @@ export class Lvm2Sandbox {
   readonly vg: string;
   private readonly env: NodeJS.ProcessEnv;
   private readonly loops: string[] = [];
+  /** LVs created as raid1: their extends need --nosync while inactive. */
+  readonly mirrored = new Set<string>();
   /** loop device → the PV id we give it in dvm.vg/1 */
   readonly pvIds = new Map<string, string>();
 
@@ -35,6 +37,7 @@ export class Lvm2Sandbox {
     private readonly dir: string,
     sizesMiB: number[],
     extentMiB: number,
+    private readonly driverLoaded: boolean,
   ) {
     this.vg = `dvmcmp${process.pid}`;
     const conf = path.join(dir, 'etc');
@@ -68,8 +71,9 @@ export class Lvm2Sandbox {
     }
   }
 
-  static create(sizesMiB: number[], extentMiB = 1): Lvm2Sandbox {
-    return new Lvm2Sandbox(mkdtempSync(path.join(tmpdir(), 'dvm-lvm2-')), sizesMiB, extentMiB);
+  /** driverLoaded: let LVM use device-mapper (inside the VM; raid1 needs it). */
+  static create(sizesMiB: number[], extentMiB = 1, driverLoaded = false): Lvm2Sandbox {
+    return new Lvm2Sandbox(mkdtempSync(path.join(tmpdir(), 'dvm-lvm2-')), sizesMiB, extentMiB, driverLoaded);
   }
 
   pvId(i: number): string {
@@ -83,7 +87,7 @@ export class Lvm2Sandbox {
   /** Run an lvm command; throws with LVM's stderr when it fails. */
   lvm(args: string[]): string {
     try {
-      return execFileSync('lvm', [...args, '--driverloaded', 'n'], { env: this.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      return execFileSync('lvm', [...args, ...(this.driverLoaded ? [] : ['--driverloaded', 'n'])], { env: this.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (e) {
       const err = e as { stderr?: string; status?: number };
       const lines = String(err.stderr ?? '').split('\n').filter((l) => l.trim() && !/WARNING|leaked/.test(l));
@@ -183,11 +187,14 @@ export function lvmArgs(sb: Lvm2Sandbox, o: Op): string[] {
   const lv = `${sb.vg}/${o.name}`;
   switch (o.op) {
     case 'create': {
+      if (o.mirrors) sb.mirrored.add(o.name);
       const layout = o.mirrors ? ['--type', 'raid1', '-m', String(o.mirrors), '--nosync'] : o.stripes && o.stripes > 1 ? ['-i', String(o.stripes)] : [];
       return ['lvcreate', '-q', '-an', '-Zn', '-Wn', '-y', '-l', String(o.extents), '-n', o.name, ...layout, sb.vg, ...pvs];
     }
     case 'extend':
-      return ['lvextend', '-q', '-l', `+${o.extents}`, lv, ...pvs];
+      // LVM extends raid1 only while it is active (it reads the sync state).
+      if (sb.mirrored.has(o.name)) sb.lvm(['lvchange', '-q', '-ay', lv]);
+      return ['lvextend', '-q', ...(sb.mirrored.has(o.name) ? ['--nosync'] : []), '-l', `+${o.extents}`, lv, ...pvs];
     // (a string size is a percentage such as 100%FREE, given to both as is)
     case 'reduce':
       return ['lvreduce', '-q', '-f', '-l', `-${o.extents}`, lv];

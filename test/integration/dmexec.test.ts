@@ -169,7 +169,7 @@ test('--query agrees with dmsetup table and dmsetup info', async () => {
       assert.is(d.open_count, Number(open));
       assert.is(d.uuid, uu);
       assert.is(d.suspended, attr[2] === 's', `suspended matches attr ${attr}`);
-      assert.is(d.inactive_table !== null, attr[4] === 'i', `inactive table matches attr ${attr}`);
+      assert.is(d.inactive_table !== null, attr[1] === 'I', `inactive table matches attr ${attr}`);
     }
     const t = doc.devices[1];
     assert.is(t.suspended, true);

@@ -129,6 +129,8 @@ test('errors: no space (says how much is free), name taken, no such LV, reduce b
   fails(() => lvRename(vg, { name: 'a', newName: 'a' }), 2, /differ/);
   fails(() => lvCreate(vg, { name: 'b', size: '1e', stripes: 2, mirrors: 1 }), 2, /raid10/);
   fails(() => lvCreate(vg, { name: '-bad', size: '1e' }), 2, /invalid name/);
+  fails(() => lvCreate(vg, { name: 'z', size: '0' }), 2, /greater than zero/);
+  fails(() => lvExtend(vg, { name: 'a', size: '+0e' }), 2, /greater than zero/);
 });
 
 test('ids are deterministic, 32 characters of [0-9A-Za-z], and differ per LV', () => {

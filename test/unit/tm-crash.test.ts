@@ -9,6 +9,7 @@ import type { Envelope } from '../../src/lib/vg-types.js';
 import { recording, type WriteRecord, MemDev } from '../../src/transaction-manager/device.js';
 import { add, init, read, recover, remove, update, verify, type Participant } from '../../src/transaction-manager/ops.js';
 import { readLabel, readPv } from '../../src/transaction-manager/pv.js';
+import { loadVg } from '../../src/transaction-manager/state.js';
 import { addLv, cloneDevs, crashPoints, memDevs, replay } from '../helpers/tm.js';
 
 let total = 0;
@@ -80,7 +81,10 @@ async function crashTest(name: string, s: Scenario, expectNext: boolean) {
     const got = text(read('vg0', devs).env);
     assert.ok(got === before || got === after, `${where}: read returns N or N+1`);
     const recPhases: string[] = [];
+    const pending = loadVg('vg0', devs).pending;
     const r = await recover('vg0', devs, { sync: async (p) => void recPhases.push(p) });
+    // the participant converges: abort when an uncommitted N+1 was rolled back, commit otherwise
+    assert.equal(recPhases, [got === before && pending ? 'abort' : 'commit'], `${where}: participant phase`);
     assert.is(text(r.env), got, `${where}: recover keeps what read returned`);
     const clean = labelled(devs);
     assert.is(text(read('vg0', clean).env), got, `${where}: read after recover`);

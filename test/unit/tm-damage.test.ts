@@ -9,7 +9,7 @@ import type { Vg } from '../../src/lib/vg-types.js';
 import { MemDev } from '../../src/transaction-manager/device.js';
 import { BLOCK, LABEL_OFFSET, MDA_OFFSET, REC_HDR } from '../../src/transaction-manager/layout.js';
 import { crc32 } from '../../src/lib/crc32.js';
-import { init, read, recover, remove, update, verify } from '../../src/transaction-manager/ops.js';
+import { add, init, read, recover, remove, update, verify } from '../../src/transaction-manager/ops.js';
 import { readPv } from '../../src/transaction-manager/pv.js';
 import { loadVg } from '../../src/transaction-manager/state.js';
 import { randomBytes } from 'node:crypto';
@@ -226,6 +226,10 @@ test('split brain (same seqno, different content on two PVs) is refused, never c
   await update('vg0', q, addLv('y'));
   const mixed = [p[0], q[1]];
   assert.throws(() => read('vg0', mixed), (e: unknown) => isToolError(1)(e) && /split brain/.test((e as Error).message));
+  // one step further on one side: not split brain but a diverged (not merely stale) PV, reported
+  await update('vg0', p, addLv('z'));
+  const st = loadVg('vg0', [p[0], q[1]]);
+  assert.ok(st.issues.some((i) => i.path === q[1].path && /diverged/.test(i.text)), JSON.stringify(st.issues));
 });
 
 // ---- full area, and 10,000 LVs ----------------------------------------------------------
@@ -260,6 +264,26 @@ test('10,000 LVs fit in the default metadata area (with room for the next genera
   assert.is(env.vg.lvs.length, 10_001);
   assert.is(read('vg0', devs).env.vg.lvs.length, 10_001);
   assert.equal(verify('vg0', devs).problems, []);
+});
+
+test('tm add with a participant that refuses prepare: the new PV is left a plain device', async () => {
+  const devs = memDevs(3);
+  init('vg0', devs.slice(0, 2), { metadataSize: 64 * 1024, extentSize: 128 });
+  const before = text(read('vg0', devs.slice(0, 2)).env.vg);
+  const phases: string[] = [];
+  await add('vg0', devs.slice(0, 2), devs.slice(2), {
+    sync: async (p) => {
+      phases.push(p);
+      if (p === 'prepare') throw new Error('no');
+    },
+  }).then(
+    () => assert.unreachable('must fail'),
+    (e) => assert.ok(isToolError(1)(e), e.message),
+  );
+  assert.equal(phases, ['prepare', 'abort']);
+  assert.ok(readPv(devs[2]).labelError, 'no label on the new device');
+  assert.is(text(read('vg0', devs.slice(0, 2)).env.vg), before);
+  assert.equal(verify('vg0', devs.slice(0, 2)).problems, []);
 });
 
 test.run();

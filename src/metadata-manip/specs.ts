@@ -1,0 +1,75 @@
+// Every mutator's arguments and pure change, by tool name: the CLIs
+// (*-main.ts) and tm update's in-process path run the same specs.
+import { intOption, pvOption, strings, type MutatorSpec } from './cli.js';
+import { lvCreate } from './lv-create.js';
+import { lvExtend, lvReduce } from './lv-resize.js';
+import { lvRemove, lvRename } from './lv-admin.js';
+import { pvChange } from './pv-change.js';
+import { usageError } from '../lib/errors.js';
+
+export const SPECS: Record<string, MutatorSpec> = {
+  'lv-create': {
+    tool: 'lv-create',
+    usage: 'lv-create NAME SIZE [--stripes N [--stripe-size S]] [--mirrors N] [--pv PV...] < vg.json > vg.json\n\nAdd a logical volume to a dvm.vg/1 document. SIZE: 100 (MiB), 10G, 25e (extents), 100%FREE, 50%VG, 50%PVS. --pv takes the arguments after it: put it last.',
+    examples: [
+      ['lv-create data 10G < vg.json', 'a 10 GiB linear LV'],
+      ['lv-create fast 4G --stripes 2 --stripe-size 64k < vg.json', 'striped over two PVs'],
+      ['lv-create safe 1G --mirrors 1 < vg.json', 'raid1 with two copies'],
+    ],
+    positionals: ['NAME', 'SIZE'],
+    options: (y) =>
+      pvOption(y)
+        .option('stripes', { alias: 'i', type: 'string', description: 'number of stripes (distinct PVs)' })
+        .option('stripe-size', { alias: 'I', type: 'string', description: 'stripe size, KiB by default (64k)' })
+        .option('mirrors', { alias: 'm', type: 'string', description: 'extra copies: raid1 with N+1 legs on distinct PVs' }),
+    apply: (vg, [name, size], a) =>
+      lvCreate(vg, { name, size, stripes: intOption(a, 'stripes'), stripeSize: a['stripe-size'] as string | undefined, mirrors: intOption(a, 'mirrors'), pvs: strings(a.pv) }),
+  },
+  'lv-extend': {
+    tool: 'lv-extend',
+    usage: 'lv-extend NAME SIZE|+SIZE [--pv PV...] < vg.json > vg.json\n\nGrow a logical volume to SIZE, or by +SIZE, keeping its layout (stripes, mirror legs).',
+    examples: [
+      ['lv-extend data +1G < vg.json', 'one GiB more'],
+      ['lv-extend data +100%FREE --pv PVID < vg.json', "all of one PV's free space"],
+    ],
+    positionals: ['NAME', 'SIZE'],
+    options: pvOption,
+    apply: (vg, [name, size], a) => lvExtend(vg, { name, size, pvs: strings(a.pv) }),
+  },
+  'lv-reduce': {
+    tool: 'lv-reduce',
+    usage: 'lv-reduce NAME SIZE|-SIZE < vg.json > vg.json\n\nShrink a logical volume to SIZE, or by -SIZE, freeing extents at its end. Shrink the filesystem first.',
+    examples: [
+      ['lv-reduce data -1G < vg.json', 'one GiB less'],
+      ['lv-reduce data 10e < vg.json', 'down to 10 extents'],
+    ],
+    positionals: ['NAME', 'SIZE'],
+    apply: (vg, [name, size]) => lvReduce(vg, { name, size }),
+  },
+  'lv-remove': {
+    tool: 'lv-remove',
+    usage: 'lv-remove NAME < vg.json > vg.json\n\nDrop a logical volume (and its hidden mirror sub-LVs) from the metadata; its extents become free.',
+    examples: [['lv-remove data < vg.json', 'remove the LV data']],
+    positionals: ['NAME'],
+    apply: (vg, [name]) => lvRemove(vg, { name }),
+  },
+  'lv-rename': {
+    tool: 'lv-rename',
+    usage: 'lv-rename OLD NEW < vg.json > vg.json\n\nRename a logical volume (its mirror sub-LVs follow).',
+    examples: [['lv-rename data archive < vg.json', 'data becomes archive']],
+    positionals: ['OLD', 'NEW'],
+    apply: (vg, [name, newName]) => lvRename(vg, { name, newName }),
+  },
+  'pv-change': {
+    tool: 'pv-change',
+    usage: 'pv-change PV --allocatable y|n < vg.json > vg.json\n\nAllow or forbid new allocations on a PV (named by id). Extents already in use stay where they are.',
+    examples: [['pv-change Xy12AbCd34EfGh56 --allocatable n < vg.json', 'stop allocating on that PV']],
+    positionals: ['PV'],
+    options: (y) => y.option('allocatable', { alias: 'x', type: 'string', description: 'y or n', demandOption: true }),
+    apply: (vg, [pv], a) => {
+      const v = String(a.allocatable);
+      if (v !== 'y' && v !== 'n') throw usageError('invalid option', '--allocatable', `expected y or n, got '${v}'`);
+      return pvChange(vg, { pv, allocatable: v === 'y' });
+    },
+  },
+};
