@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { runBin, binPath } from './cli.js';
 import { splitDev, type DmDoc, type DmProgram } from '../../src/lib/dm-types.js';
-import type { Envelope, Lv } from '../../src/vol-activate/vg-types.js';
+import type { Envelope, Lv } from '../../src/lib/vg-types.js';
 import { desiredState } from '../../src/vol-activate/activate.js';
 import { planProgram } from '../../src/dmactivate/program.js';
 import { stageFromPhase } from '../../src/dmactivate/phase.js';
