@@ -30,7 +30,7 @@ async function writeFiles(tag: string) {
 }
 
 async function assertIntact(what: string) {
-  await assertNothingSuspended(what);
+  await assertNothingSuspended(what, VG);
   await dropCaches();
   for (const [p, h] of files) assert.is(sha(readFileSync(p)), h, `${what}: ${p} intact`);
 }
