@@ -22,7 +22,7 @@ cleanup() {
 	[[ -n $mounted ]] && umount "$mounted"
 	if [[ ${#loops[@]} -gt 0 ]]; then
 		# deactivate: desired state with no LVs, so dmactivate removes the VG's devices
-		printf '%s\n' "${loops[@]}" | tm read $vg 2>/dev/null | vol-activate --deactivate-all 2>/dev/null | dmactivate 2>/dev/null | dmexec >/dev/null 2>&1
+		printf '%s\n' "${loops[@]}" | tm read $vg 2>/dev/null | vol-activate --none 2>/dev/null | dmactivate 2>/dev/null | dmexec >/dev/null 2>&1
 		for l in "${loops[@]}"; do losetup -d "$l"; done
 	fi
 	rm -rf "$work"

@@ -146,9 +146,9 @@ __attribute__((noinline)) void prefault_stack() {
 // The critical section only runs this object's code, libc's ioctl/nanosleep,
 // a stack we prefault, and the op buffers, so those are what we lock.
 struct LockSet {
-  uintptr_t start[64];
-  uintptr_t end[64];
-  int n = 0;
+  // Reserved before anything is locked (ops + fixed ranges), so pushing never
+  // allocates; every range locked is recorded, so every one is unlocked.
+  std::vector<std::pair<uintptr_t, uintptr_t>> ranges;
   int err = 0;
 };
 
@@ -163,11 +163,7 @@ void lock_range(LockSet& ls, const void* from, size_t len) {
     ls.err = errno;
     return;
   }
-  if (ls.n < 64) {
-    ls.start[ls.n] = a;
-    ls.end[ls.n] = b;
-    ls.n++;
-  }
+  ls.ranges.emplace_back(a, b);
 }
 
 struct ObjectQuery {
@@ -215,7 +211,8 @@ void lock_ranges(LockSet& ls, Program& p) {
 }
 
 void unlock_ranges(LockSet& ls) {
-  for (int i = 0; i < ls.n; i++) munlock((void*)ls.start[i], ls.end[i] - ls.start[i]);
+  for (const auto& r : ls.ranges) munlock((void*)r.first, r.second - r.first);
+  ls.ranges.clear();
 }
 
 // VmLck from /proc/self/status, in bytes; read with a stack buffer only.
@@ -317,6 +314,7 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   int lock_errno = 0;
   long locked = 0;
   LockSet ls;
+  ls.ranges.reserve(p.ops.size() + 64);  // every object's PT_LOAD segments, stack, arrays
   if (lock) prefault_stack();
   if (lock == 1) {
     lock_ranges(ls, p);

@@ -31,6 +31,7 @@ export function systemBlockDevices(sysRoot = '/sys/class/block'): string[] {
   for (const n of names.sort()) {
     // floppies and optical drives can block for seconds on open/read; never PVs here
     if (/^(fd|sr)\d/.test(n)) continue;
+    if (/^dm-\d+$/.test(n) && !dmScannable(path.join(sysRoot, n, 'dm'))) continue;
     try {
       if (Number(readFileSync(path.join(sysRoot, n, 'size'), 'utf8').trim()) === 0) continue;
     } catch {
@@ -40,6 +41,20 @@ export function systemBlockDevices(sysRoot = '/sys/class/block'): string[] {
     if (existsSync(dev)) out.push(dev);
   }
   return out;
+}
+
+/**
+ * A dm device is skipped when it is suspended (reading it would block until
+ * someone resumes it) or is one of dvm's own LVs (uuid DVM-…: PVs nested in
+ * LVs are not scanned, as LVM's scan_lvs=0 default).
+ */
+function dmScannable(dmSys: string): boolean {
+  try {
+    if (readFileSync(path.join(dmSys, 'suspended'), 'utf8').trim() === '1') return false;
+    return !readFileSync(path.join(dmSys, 'uuid'), 'utf8').startsWith('DVM-');
+  } catch {
+    return true; // no dm attributes: treat as any other device
+  }
 }
 
 export function dirEntries(dir: string): string[] {

@@ -1,6 +1,7 @@
 // dvm.dmexec/1 programs: their types and the checks made before any ioctl.
 import { invalidInput } from '../lib/errors.js';
 import { DM_REF_PREFIX, tableProblem, type TableLine } from '../lib/dm-table.js';
+import { inScope } from '../lib/dm-types.js'; // DVM-ab does not own DVM-abc-…
 
 interface Base {
   name: string;
@@ -51,7 +52,7 @@ export function checkProgram(p: Program, lookup: Lookup | null): void {
   for (const s of p.steps) collectCreates(s, created);
   const check = (s: Step, where: string, nested: boolean) => {
     if (nested && s.on_error) throw invalidInput('invalid program', where, 'recovery steps cannot have their own on_error');
-    if (s.op === 'create' && !s.uuid.startsWith(p.scope)) throw invalidInput('device outside scope', s.name, `uuid '${s.uuid}' does not start with '${p.scope}'`);
+    if (s.op === 'create' && !inScope(s.uuid, p.scope)) throw invalidInput('device outside scope', s.name, `uuid '${s.uuid}' does not start with '${p.scope}-'`);
     if (s.op === 'load') {
       const problem = tableProblem(s.table);
       if (problem) throw invalidInput('invalid table', s.name, problem);
@@ -63,7 +64,7 @@ export function checkProgram(p: Program, lookup: Lookup | null): void {
     if (lookup) {
       for (const n of s.op === 'rename' ? [s.name, s.new_name] : [s.name]) {
         const cur = lookup(n);
-        if (cur && !cur.uuid.startsWith(p.scope)) throw invalidInput('device outside scope', n, `its uuid '${cur.uuid}' does not start with '${p.scope}'`);
+        if (cur && !inScope(cur.uuid, p.scope)) throw invalidInput('device outside scope', n, `its uuid '${cur.uuid}' does not start with '${p.scope}-'`);
       }
     }
     s.on_error?.forEach((r, j) => check(r, `${where}.on_error[${j}]`, true));

@@ -1,11 +1,10 @@
 // report: lvs/pvs/vgs-style tables (or JSON) from a dvm.envelope/1.
-import { readFileSync } from 'node:fs';
 import { runTool, parser, handledByYargs } from '../lib/cli.js';
-import { parseDocument, readDocument, writeDocument, writeStdout } from '../lib/io.js';
+import { readDocument, writeDocument, writeStdout } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
-import { failed, invalidInput, causeOf } from '../lib/errors.js';
+import { invalidInput } from '../lib/errors.js';
 import { jsonReport, textReport, type ReportOptions } from './report.js';
-import { queryDm } from './query.js';
+import { queryKernel, readCurrentFile } from '../lib/dm-query.js';
 import { vgScope, type DmState, type Envelope } from './model.js';
 import type { Kind } from './fields.js';
 
@@ -46,18 +45,7 @@ runTool('report', async (argv) => {
   const vgArg = args._[0] === undefined ? undefined : String(args._[0]);
   if (vgArg !== undefined && vgArg !== env.vg.name) throw invalidInput('wrong volume group', vgArg, `the envelope on stdin is for '${env.vg.name}'`);
 
-  let dm: DmState | null = null;
-  if (args['dm-state']) {
-    let text: string;
-    try {
-      text = readFileSync(args['dm-state'], 'utf8');
-    } catch (e) {
-      throw failed('cannot read', args['dm-state'], causeOf(e));
-    }
-    dm = parseDocument<DmState>(text, [FORMATS.dm], args['dm-state']);
-  } else if (args.dm) {
-    dm = await queryDm(vgScope(env.vg));
-  }
+  const dm: DmState | null = args['dm-state'] ? readCurrentFile(args['dm-state']) : args.dm ? queryKernel(vgScope(env.vg)) : null;
 
   const kind: Kind = args.pvs ? 'pvs' : args.vgs ? 'vgs' : args.segments ? 'segments' : 'lvs';
   const opts: ReportOptions = { kind, fields: args.o, units: String(args.units), all: Boolean(args.all), headings: !args.noheadings, separator: args.separator };

@@ -1,16 +1,18 @@
 // vol-activate's core: an envelope and a selection of LVs → the desired dm state
 // of the whole VG (dvm.dm/1). Everything of the VG's scope that is not in the
 // result is meant to be gone, so the selection always starts from a complete
-// set: every LV (--all) or the LVs active now (--active, the default).
+// set: every LV (--all), none (--none) or the LVs active now (--active, the default).
 import { failed } from '../lib/errors.js';
 import { dmName } from '../lib/names.js';
 import { inScope, type DmDevice, type DmDoc } from '../lib/dm-types.js';
 import { lvTable, type TableContext } from './tables.js';
-import { isPvArea, type Envelope, type Lv } from './vg-types.js';
+import { isPvArea, type Envelope, type Lv } from '../lib/vg-types.js';
 
 export interface ActivateOptions {
   /** start from every visible LV instead of the LVs active now */
   all: boolean;
+  /** start from no LV (vgchange -an): only --lv stays or becomes active */
+  none?: boolean;
   /** LVs to activate in addition */
   lvs: string[];
   /** LVs to leave inactive */
@@ -60,7 +62,8 @@ export function desiredState(env: Envelope, opts: ActivateOptions, fx: ActivateE
   const drop = new Set(opts.deactivate.map(named));
 
   let base: Lv[];
-  if (opts.all) base = visible;
+  if (opts.none) base = [];
+  else if (opts.all) base = visible;
   else {
     const now = new Set(fx.current(scope).devices.map((d) => d.uuid).filter((u) => inScope(u, scope)));
     // An LV is active if any device of its stack exists: a half-built stack

@@ -7,9 +7,9 @@ import { environmentError, causeOf } from '../lib/errors.js';
 import { splitDev } from '../lib/dm-types.js';
 import { queryKernel, readCurrentFile } from '../lib/dm-query.js';
 import { desiredState } from './activate.js';
-import type { Envelope } from './vg-types.js';
+import type { Envelope } from '../lib/vg-types.js';
 
-const USAGE = `Usage: $0 [--all | --active] [--lv NAME...] [--deactivate NAME...] [--partial] < ENVELOPE.json
+const USAGE = `Usage: $0 [--all | --active | --none] [--lv NAME...] [--deactivate NAME...] [--partial] < ENVELOPE.json
 
 Turns the VG's LVs into device-mapper tables: linear, striped, and raid1 (dm-raid
 with metadata sub-LVs). Prints the desired state of ALL the VG's dm devices:
@@ -19,17 +19,19 @@ kernel through dmexec --query), adds --lv and takes away --deactivate.
 
 Example:
   discover vg0 | xargs tm read vg0 | vol-activate --all | dmactivate | dmexec
-  tm read vg0 /dev/loop0 | vol-activate --deactivate data | dmactivate | dmexec`;
+  tm read vg0 /dev/loop0 | vol-activate --deactivate data | dmactivate | dmexec
+  discover vg0 | xargs tm read vg0 | vol-activate --none | dmactivate | dmexec     # vgchange -an`;
 
 runTool('vol-activate', async (argv) => {
   const args = await parser('vol-activate', argv, USAGE)
     .option('all', { type: 'boolean', describe: 'activate every LV' })
     .option('active', { type: 'boolean', describe: 'keep active exactly the LVs active now (default)' })
+    .option('none', { type: 'boolean', describe: 'start from no LV: deactivates every LV but those given with --lv (as vgchange -an)' })
     .option('lv', { type: 'string', array: true, describe: 'also activate these LVs', requiresArg: true })
     .option('deactivate', { type: 'string', array: true, describe: 'deactivate these LVs', requiresArg: true })
     .option('partial', { type: 'boolean', describe: 'map areas on missing PVs to the error target' })
     .option('current', { type: 'string', describe: 'the current dm state (dvm.dm/1) from FILE instead of asking the kernel', requiresArg: true })
-    .conflicts('all', 'active')
+    .conflicts({ all: ['active', 'none'], active: 'none' })
     .check((a) => {
       if (a._.length) throw new Error(`unexpected argument '${a._[0]}'`);
       return true;
@@ -40,7 +42,7 @@ runTool('vol-activate', async (argv) => {
   const env = await readDocument<Envelope>([FORMATS.envelope]);
   const doc = desiredState(
     env,
-    { all: Boolean(args.all), lvs: (args.lv ?? []).map(String), deactivate: (args.deactivate ?? []).map(String), partial: Boolean(args.partial) },
+    { all: Boolean(args.all), none: Boolean(args.none), lvs: (args.lv ?? []).map(String), deactivate: (args.deactivate ?? []).map(String), partial: Boolean(args.partial) },
     {
       devOf: (path) => {
         let st;

@@ -3,7 +3,7 @@
 // table with the live one byte for byte and a converged VG plans nothing.
 import { failed } from '../lib/errors.js';
 import { DM_REF_PREFIX, type DmLine } from '../lib/dm-types.js';
-import { isPvArea, type Area, type Lv, type Segment, type Vg } from './vg-types.js';
+import { isPvArea, type Area, type Lv, type Segment, type Vg } from '../lib/vg-types.js';
 
 /** LVM's default raid region: 2 MiB (lvm.conf raid_region_size = 2048 KiB). */
 export const DEFAULT_REGION_SIZE = 4096;

@@ -1,5 +1,5 @@
 // A VG of linear, striped and raid1 LVs (as the mutators lay them out) for activation tests.
-import type { Envelope } from '../../src/vol-activate/vg-types.js';
+import type { Envelope } from '../../src/lib/vg-types.js';
 
 export const VG_ID = 'VGid000000000000000000000000000A';
 export const PV = ['PVid0000000000000000000000000001', 'PVid0000000000000000000000000002', 'PVid0000000000000000000000000003'];

@@ -4,6 +4,8 @@ import { execa } from 'execa';
 import * as assert from 'uvu/assert';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const binPath = (tool: string) => path.join(ROOT, 'bin', `${tool}.js`);
@@ -41,7 +43,19 @@ export function assertOneLineError(r: RunResult, tool: string, code: number, con
  * option exits 2, garbage on stdin exits 3 (for tools that read stdin).
  * `args` are the arguments a tool needs before it reads stdin.
  */
-export function cliBattery(test: (name: string, fn: () => Promise<void>) => void, tool: string, opts: { args?: string[]; readsStdin?: boolean } = {}): void {
+export interface FailingRun {
+  args: string[];
+  input?: string;
+  /** files or devices the tool could write; their bytes must not change */
+  files: string[];
+  code: number;
+}
+
+export function cliBattery(
+  test: (name: string, fn: () => Promise<void>) => void,
+  tool: string,
+  opts: { args?: string[]; readsStdin?: boolean; failing?: () => Promise<FailingRun> } = {},
+): void {
   const args = opts.args ?? [];
   test(`${tool}: --help prints usage with an example and exits 0`, async () => {
     const r = await runBin(tool, ['--help']);
@@ -58,6 +72,19 @@ export function cliBattery(test: (name: string, fn: () => Promise<void>) => void
   test(`${tool}: an unknown option exits 2 with one line`, async () => {
     const r = await runBin(tool, [...args, '--no-such-option']);
     assertOneLineError(r, tool, 2);
+  });
+  test(`${tool}: a failure leaves its outputs untouched`, async () => {
+    if (opts.failing) {
+      const f = await opts.failing();
+      const before = f.files.map((p) => createHash('sha256').update(readFileSync(p)).digest('hex'));
+      const r = await runBin(tool, f.args, { input: f.input });
+      assertOneLineError(r, tool, f.code);
+      assert.equal(f.files.map((p) => createHash('sha256').update(readFileSync(p)).digest('hex')), before, 'outputs byte-identical after the failure');
+    } else {
+      // a pure tool's only output is stdout: nothing on it when it fails
+      const r = await runBin(tool, [...args, '--no-such-option'], { input: '{}' });
+      assert.is(r.stdout, '');
+    }
   });
   if (opts.readsStdin ?? true) {
     test(`${tool}: garbage on stdin exits 3 with one line`, async () => {

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { runBin, binPath } from './cli.js';
 import { splitDev, type DmDoc, type DmProgram } from '../../src/lib/dm-types.js';
-import type { Envelope, Lv } from '../../src/vol-activate/vg-types.js';
+import type { Envelope, Lv } from '../../src/lib/vg-types.js';
 import { desiredState } from '../../src/vol-activate/activate.js';
 import { planProgram } from '../../src/dmactivate/program.js';
 import { stageFromPhase } from '../../src/dmactivate/phase.js';
@@ -102,8 +102,10 @@ export async function namedTables(prefix: string): Promise<Map<string, string[]>
   return out;
 }
 
-export async function assertNothingSuspended(what: string) {
+/** None of this VG's devices is suspended or has a staged table (other tests run alongside). */
+export async function assertNothingSuspended(what: string, vg: string) {
   for (const d of await dmInfo()) {
+    if (!d.name.startsWith(`${vg}-`)) continue;
     assert.not.ok(d.suspended, `${what}: ${d.name} is suspended`);
     assert.not.ok(d.inactive, `${what}: ${d.name} has an inactive table`);
   }

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { activate, assertNothingSuspended, dmInfo, dmTables, dropCaches, lvmLikeEnvelope, makeLoops, participant, participantCli, planFor, runProgram, sh, sha } from '../helpers/vm-dm.js';
-import type { Envelope } from '../../src/vol-activate/vg-types.js';
+import type { Envelope } from '../../src/lib/vg-types.js';
 import type { DmProgram } from '../../src/lib/dm-types.js';
 
 const VG = 'vg2pc';
@@ -30,7 +30,7 @@ async function writeFiles(tag: string) {
 }
 
 async function assertIntact(what: string) {
-  await assertNothingSuspended(what);
+  await assertNothingSuspended(what, VG);
   await dropCaches();
   for (const [p, h] of files) assert.is(sha(readFileSync(p)), h, `${what}: ${p} intact`);
 }

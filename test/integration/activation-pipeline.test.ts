@@ -39,7 +39,7 @@ test('vol-activate --all | dmactivate | dmexec activates a VG of linear, striped
   const n = (x: string) => num.get(`${VG}-${x}`);
   assert.equal(t.get(`${VG}-mir`), [`0 24576 raid raid1 3 0 region_size 4096 2 ${n('mir_rmeta_0')} ${n('mir_rimage_0')} ${n('mir_rmeta_1')} ${n('mir_rimage_1')}`]);
   for (const d of await dmInfo()) if (d.name.startsWith(VG)) assert.ok(d.uuid.startsWith(`DVM-${ids.vg}-`), d.uuid);
-  await assertNothingSuspended('after activation');
+  await assertNothingSuspended('after activation', VG);
   ours = await namedTables(`${VG}-`);
 });
 

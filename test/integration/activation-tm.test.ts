@@ -23,7 +23,7 @@ const envelope = async () => JSON.parse((await tm(['read', VG, ...devs])).out);
 /** the kernel matches the committed metadata: activating it again plans nothing (planned in process: node starts slowly in the VM) */
 async function assertConverged(what: string) {
   assert.equal(planFor(await envelope(), {}).steps, [], `${what}: kernel and metadata agree`);
-  await assertNothingSuspended(what);
+  await assertNothingSuspended(what, VG);
   await dropCaches();
   for (const [p, h] of files) assert.is(sha(readFileSync(p)), h, `${what}: ${p} intact`);
 }

@@ -25,6 +25,7 @@ const bad: [string, string, RegExp][] = [
   ['a fractional length', prog([{ op: 'load', name: 'a', table: [zero(8.5)] }]), /length/],
   ['a negative start', prog([{ op: 'load', name: 'a', table: [zero(8, -8)] }]), /start/],
   ['a create outside the scope', prog([{ op: 'create', name: 'a', uuid: 'LVM-foreign' }]), /outside scope/],
+  ['a uuid that only extends the scope string (DVM-test2 is not DVM-test)', prog([{ op: 'create', name: 'a', uuid: 'DVM-test2-a' }]), /outside scope/],
   ['nested recovery branches', prog([{ op: 'resume', name: 'a', on_error: [{ op: 'remove', name: 'a', on_error: [] }] }]), /on_error/],
   ['an unknown field', prog([{ op: 'resume', name: 'a', force: true }]), /steps\/0/],
   ['a missing scope', JSON.stringify({ format: 'dvm.dmexec/1', steps: [] }), /scope/],

@@ -97,7 +97,7 @@ test('report refuses an envelope for another VG, bad units and unknown fields', 
   assertOneLineError(await report(['--units', 'q']), 'report', 2, /units/);
   assertOneLineError(await report(['-o', 'lv_name,nope']), 'report', 2, /unknown field 'nope'/);
   assertOneLineError(await report(['--pvs', '--vgs']), 'report', 2);
-  assertOneLineError(await report(['--dm-state', '/nonexistent/x.json']), 'report', 1, /cannot read/);
+  assertOneLineError(await report(['--dm-state', '/nonexistent/x.json']), 'report', 2, /cannot read/);
   assertOneLineError(await report([], JSON.stringify({ ...env, vg: { ...env.vg, name: 'bad/name' } })), 'report', 3, /vg\/name/);
 });
 

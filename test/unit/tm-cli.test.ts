@@ -28,7 +28,15 @@ async function initVg(vg: string, ps: string[], extra: string[] = []) {
   return JSON.parse(r.stdout);
 }
 
-cliBattery(test, 'tm', { args: ['read', 'vg0'] });
+cliBattery(test, 'tm', {
+  args: ['read', 'vg0'],
+  // a mutator that fails: the PVs must not change by a single byte
+  failing: async () => {
+    const ps = files(2);
+    await initVg('vgfail', ps);
+    return { args: ['update', 'vgfail', ...ps, '--', 'false'], files: ps, code: 1 };
+  },
+});
 cliBattery(test, 'discover', { readsStdin: false });
 
 test('tm: init, read, update, history, read --seqno', async () => {

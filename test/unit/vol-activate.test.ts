@@ -59,6 +59,12 @@ test('--lv adds to the active set, --deactivate takes away', () => {
   errs(() => desiredState(envelope(), opts({ all: true, deactivate: ['mir_rimage_0'] }), fx()), 1, /hidden sub-LV/);
 });
 
+test('--none deactivates every LV (vgchange -an), keeping only --lv', () => {
+  assert.equal(desiredState(envelope(), opts({ none: true }), fx(kernelWith(LV.lin, LV.img1))).devices, []);
+  const only = desiredState(envelope(), opts({ none: true, lvs: ['str'] }), fx(kernelWith(LV.lin)));
+  assert.equal(only.devices.map((d) => d.name), ['vg--0-str']);
+});
+
 test('a missing PV fails activation of its LVs, unless --partial maps it to error', () => {
   const env = envelope();
   env.missing = [PV[0]];
