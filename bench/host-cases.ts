@@ -4,7 +4,7 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { measure, sh, type Sample } from './measure.js';
-import { withLvs } from './lvm2-meta.js';
+import { privateLvmEnv, withLvs } from './lvm2-meta.js';
 
 export interface Row {
   case: string;
@@ -52,15 +52,7 @@ export function hostCases(root: string, runs: number): Row[] {
     const lvm = new Map<string, Sample>();
     let lvmLimit = 'not reached';
     wipe();
-    const conf = path.join(dir, 'lvm');
-    mkdirSync(path.join(conf, 'lock'), { recursive: true });
-    const accept = loops.map((l) => `"a|^${l}$|"`).join(', ');
-    writeFileSync(
-      path.join(conf, 'lvm.conf'),
-      `devices { filter = [ ${accept}, "r|.*|" ] global_filter = [ ${accept}, "r|.*|" ] use_devicesfile = 0 obtain_device_list_from_udev = 0 hints = "none" }\n` +
-        `activation { udev_sync = 0 udev_rules = 0 monitoring = 0 }\nglobal { use_lvmlockd = 0 locking_dir = "${path.join(conf, 'lock')}" }\nbackup { backup = 0 archive = 0 }\n`,
-    );
-    const env = { ...process.env, LVM_SYSTEM_DIR: conf, LVM_SUPPRESS_FD_WARNINGS: '1' };
+    const env = privateLvmEnv(path.join(dir, 'lvm'), loops);
     const lvmc = (args: string) => `lvm ${args} --driverloaded n`;
     sh(lvmc(`pvcreate -q -y -ff ${devs}`), env);
     sh(lvmc(`vgcreate -q -s 4m benchvg ${devs}`), env);

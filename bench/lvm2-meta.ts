@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 // LVM2 text metadata with N one-extent LVs, for vgcfgrestore: the only quick
 // way to give LVM2 a VG of 1,000 LVs (lvcreate one by one takes minutes).
 const A = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
@@ -37,4 +39,20 @@ export function withLvs(backup: string, n: number, pvExtents: number[]): string 
   if (end < 0) throw new Error('unexpected vgcfgbackup format');
   const section = `\nlogical_volumes {\n${lvs.join('')}}\n`;
   return backup.slice(0, end) + section + backup.slice(end);
+}
+
+/**
+ * A private LVM2 configuration in `dir` that sees only `loops`, never waits on
+ * udev and keeps no backups: the environment to run lvm commands with.
+ */
+export function privateLvmEnv(dir: string, loops: string[], base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const lock = path.join(dir, 'lock');
+  mkdirSync(lock, { recursive: true });
+  const accept = loops.map((l) => `"a|^${l}$|"`).join(', ');
+  writeFileSync(
+    path.join(dir, 'lvm.conf'),
+    `devices { filter = [ ${accept}, "r|.*|" ] global_filter = [ ${accept}, "r|.*|" ] use_devicesfile = 0 obtain_device_list_from_udev = 0 hints = "none" }\n` +
+      `activation { udev_sync = 0 udev_rules = 0 monitoring = 0 }\nglobal { use_lvmlockd = 0 locking_dir = "${lock}" }\nbackup { backup = 0 archive = 0 }\n`,
+  );
+  return { ...base, LVM_SYSTEM_DIR: dir, LVM_SUPPRESS_FD_WARNINGS: '1' };
 }

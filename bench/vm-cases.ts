@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, readdirSync,
 import os from 'node:os';
 import path from 'node:path';
 import { measure, sample, median, sh, type Sample } from './measure.js';
-import { withLvs } from './lvm2-meta.js';
+import { withLvs, privateLvmEnv } from './lvm2-meta.js';
 import type { Row } from './host-cases.js';
 
 const N = Number(process.env.DVM_BENCH_ACTIVATE_LVS ?? 200);
@@ -77,15 +77,7 @@ export function vmCases(root: string, runs: number): Row[] {
 
     // ---- LVM2, same devices, device-mapper loaded, no udev ----
     wipe();
-    const conf = path.join(dir, 'lvm');
-    mkdirSync(path.join(conf, 'lock'), { recursive: true });
-    const accept = loops.map((l) => `"a|^${l}$|"`).join(', ');
-    writeFileSync(
-      path.join(conf, 'lvm.conf'),
-      `devices { filter = [ ${accept}, "r|.*|" ] global_filter = [ ${accept}, "r|.*|" ] use_devicesfile = 0 obtain_device_list_from_udev = 0 hints = "none" }\n` +
-        `activation { udev_sync = 0 udev_rules = 0 monitoring = 0 }\nglobal { use_lvmlockd = 0 locking_dir = "${path.join(conf, 'lock')}" }\nbackup { backup = 0 archive = 0 }\n`,
-    );
-    const lenv = { ...env, LVM_SYSTEM_DIR: conf, LVM_SUPPRESS_FD_WARNINGS: '1' };
+    const lenv = privateLvmEnv(path.join(dir, 'lvm'), loops, env);
     sh(`lvm pvcreate -q -y -ff ${devs}`, lenv);
     sh(`lvm vgcreate -q -s 4m ${VG} ${devs}`, lenv);
     const backup = path.join(dir, 'empty.vg');

@@ -2,7 +2,7 @@ import type { Sectors } from './units.js';
 
 /**
  * One line of a device-mapper table, as the kernel takes it and as
- * `dmsetup table` prints it: `<start> <length> <target> <params>`.
+ * the kernel reports it (TABLE_STATUS): `<start> <length> <target> <params>`.
  * Parsing a printed table gives back the same value (round trip).
  */
 export interface TableLine {
