@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-import '../dist/src/metadata-manip/lv-rename-main.js';
+// One bundle per tool, started with its code cache: src/lib/bundle-loader.ts.
+import { runBundle } from '../dist/src/lib/bundle-loader.js';
+runBundle(new URL('../dist/src/metadata-manip/lv-rename.bundle.cjs', import.meta.url));
