@@ -13,6 +13,9 @@ export interface Row {
   note?: string;
 }
 
+// Unique per run: discover scans every block device on the machine, and
+// another run's VG of the same name would make the name ambiguous.
+const VG = `bench${process.pid}`;
 const BIN = (root: string, t: string) => `${process.execPath} ${path.join(root, 'bin', `${t}.js`)}`;
 
 export function hostCases(root: string, runs: number): Row[] {
@@ -35,16 +38,16 @@ export function hostCases(root: string, runs: number): Row[] {
     // ---- dvm ----
     const dvm = new Map<string, Sample>();
     wipe();
-    sh(`${tm} init benchvg ${devs} --extent-size 4M > /dev/null`);
+    sh(`${tm} init ${VG} ${devs} --extent-size 4M > /dev/null`);
     let have = 0;
     for (const n of [10, 1000, 10000]) {
-      sh(`${tm} update benchvg ${devs} -- ${fill} ${n - have} > /dev/null`);
+      sh(`${tm} update ${VG} ${devs} -- ${fill} ${n - have} > /dev/null`);
       have = n;
-      dvm.set(`create@${n}`, measure(runs, (i) => `${tm} update benchvg ${devs} -- lv-create new${n}x${i} 4M > /dev/null`));
+      dvm.set(`create@${n}`, measure(runs, (i) => `${tm} update ${VG} ${devs} -- lv-create new${n}x${i} 4M > /dev/null`));
       // Before the in-process mutators: the same commit with lv-create forked.
-      if (n === 10) dvm.set('createFork@10', measure(runs, (i) => `${tm} update benchvg ${devs} -- lv-create fork${n}x${i} 4M > /dev/null`, { ...process.env, DVM_TM_FORK: '1' }));
-      dvm.set(`report@${n}`, measure(runs, () => `${discover} --dev ${loops[0]} --dev ${loops[1]} benchvg | ${tm} read benchvg | ${report} benchvg > /dev/null`));
-      dvm.set(`read@${n}`, measure(runs, () => `${tm} read benchvg ${devs} > /dev/null`));
+      if (n === 10) dvm.set('createFork@10', measure(runs, (i) => `${tm} update ${VG} ${devs} -- lv-create fork${n}x${i} 4M > /dev/null`, { ...process.env, DVM_TM_FORK: '1' }));
+      dvm.set(`report@${n}`, measure(runs, () => `${discover} --dev ${loops[0]} --dev ${loops[1]} ${VG} | ${tm} read ${VG} | ${report} ${VG} > /dev/null`));
+      dvm.set(`read@${n}`, measure(runs, () => `${tm} read ${VG} ${devs} > /dev/null`));
       have = n + (n === 10 ? 2 : 1) * runs; // the measured creates added LVs too
     }
 
@@ -55,20 +58,20 @@ export function hostCases(root: string, runs: number): Row[] {
     const env = privateLvmEnv(path.join(dir, 'lvm'), loops);
     const lvmc = (args: string) => `lvm ${args} --driverloaded n`;
     sh(lvmc(`pvcreate -q -y -ff ${devs}`), env);
-    sh(lvmc(`vgcreate -q -s 4m benchvg ${devs}`), env);
+    sh(lvmc(`vgcreate -q -s 4m ${VG} ${devs}`), env);
     const backupFile = path.join(dir, 'empty.vg');
-    sh(lvmc(`vgcfgbackup -q -f ${backupFile} benchvg`), env);
+    sh(lvmc(`vgcfgbackup -q -f ${backupFile} ${VG}`), env);
     const empty = readFileSync(backupFile, 'utf8');
     const pvExtents = [...empty.matchAll(/pe_count = (\d+)/g)].map((m) => Number(m[1]));
     const restore = (n: number) => {
       const f = path.join(dir, `n${n}.vg`);
       writeFileSync(f, withLvs(empty, n, pvExtents));
-      sh(lvmc(`vgcfgrestore -q -f ${f} benchvg`), env);
+      sh(lvmc(`vgcfgrestore -q -f ${f} ${VG}`), env);
     };
     for (const n of [10, 1000]) {
       restore(n);
-      lvm.set(`create@${n}`, measure(runs, (i) => lvmc(`lvcreate -q -an -Zn -y -L4M -n new${n}x${i} benchvg`), env));
-      lvm.set(`report@${n}`, measure(runs, () => lvmc('lvs benchvg') + ' > /dev/null', env));
+      lvm.set(`create@${n}`, measure(runs, (i) => lvmc(`lvcreate -q -an -Zn -y -L4M -n new${n}x${i} ${VG}`), env));
+      lvm.set(`report@${n}`, measure(runs, () => lvmc(`lvs ${VG}`) + ' > /dev/null', env));
     }
     // Where LVM2's default metadata area gives out: bisect on vgcfgrestore.
     let lo = 1000;
@@ -89,7 +92,7 @@ export function hostCases(root: string, runs: number): Row[] {
       lvmLimit = `fails between ${lo} and ${hi} LVs ("metadata too large for circular buffer")`;
     }
     try {
-      sh(lvmc('vgremove -q -f benchvg'), env);
+      sh(lvmc(`vgremove -q -f ${VG}`), env);
     } catch {
       /* best effort */
     }

@@ -55,13 +55,12 @@ export function vmCases(root: string, runs: number): Row[] {
     wipe();
     sh(`tm init ${VG} ${devs} --extent-size 4M > /dev/null`, env);
     sh(`tm update ${VG} ${devs} -- ${fill} ${N} > /dev/null`, env);
-    const names = Array.from({ length: N }, (_, i) => `fill-${i}`).join(' ');
     const read = `discover --dev ${a} --dev ${b} ${VG} | tm read ${VG}`;
     const [dvmUp, dvmDown] = upDown(
       runs,
       `${read} | vol-activate --all | dmactivate | dmexec > /dev/null && test $(dmsetup ls | grep -c '^${VG}-') -eq ${N}`,
-      // vol-activate has no "deactivate everything" switch on main: name every LV.
-      `${read} | vol-activate --deactivate ${names} | dmactivate | dmexec > /dev/null && ! dmsetup ls | grep -q '^${VG}-'`,
+      // vol-activate --none: every LV inactive, as vgchange -an.
+      `${read} | vol-activate --none | dmactivate | dmexec > /dev/null && ! dmsetup ls | grep -q '^${VG}-'`,
       env,
     );
     // Case 5: one more LV, active, extended through the two-phase participant.

@@ -1,6 +1,8 @@
 // Build step: compile every JSON Schema in schemas/ into standalone ajv
-// validators (dist/validators.cjs), so that tools neither load ajv's compiler
-// nor generate code at each start (they are short-lived processes).
+// validators (dist/src/lib/validators.cjs, typed by src/lib/validators.d.cts),
+// so that tools neither load ajv's compiler nor generate code at each start
+// (they are short-lived processes). schema.ts imports it statically, so each
+// tool's bundle holds it and its code cache covers it (scripts/bundle.mjs).
 import { readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import standaloneCode from 'ajv/dist/standalone/index.js';
@@ -16,6 +18,6 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.schema.json')).so
   exports[`dvm.${m[1]}/${m[2]}`] = schema.$id;
 }
 const code = standaloneCode.default ? standaloneCode.default(ajv, exports) : standaloneCode(ajv, exports);
-mkdirSync(new URL('../dist/', import.meta.url), { recursive: true });
-writeFileSync(new URL('../dist/validators.cjs', import.meta.url), code);
-console.log(`validators: ${Object.keys(exports).length} formats compiled into dist/validators.cjs`);
+mkdirSync(new URL('../dist/src/lib/', import.meta.url), { recursive: true });
+writeFileSync(new URL('../dist/src/lib/validators.cjs', import.meta.url), code);
+console.log(`validators: ${Object.keys(exports).length} formats compiled into dist/src/lib/validators.cjs`);

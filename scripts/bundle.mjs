@@ -65,6 +65,11 @@ async function bundleAll() {
       define: { 'import.meta.url': '__bundleUrl' },
       banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
       plugins: [lazyStringWidth],
+      // execa stays inside (initialized only when tm forks): a dynamic import()
+      // from a script compiled with a code cache has no loader in Node 20.
+      // Smaller files to read at each start (the VM reads them over 9p); names kept for stack traces.
+      minifyWhitespace: true,
+      minifySyntax: true,
       logLevel: 'warning',
     });
   }

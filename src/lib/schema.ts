@@ -1,14 +1,12 @@
-import { createRequire } from 'node:module';
 import type { ErrorObject } from 'ajv';
 import { invalidInput } from './errors.js';
-import { EXIT } from './exit-codes.js';
-import { ToolError } from './errors.js';
+import compiled from './validators.cjs';
 
 /**
  * JSON Schemas live in <repo>/schemas/<kind>.v<N>.schema.json, one per format
  * `dvm.<kind>/<N>`. The build compiles them all into standalone validators
- * (scripts/build-validators.mjs -> dist/validators.cjs), so tools load no
- * schema compiler at start.
+ * (scripts/build-validators.mjs -> dist/src/lib/validators.cjs), so tools load
+ * no schema compiler at start.
  */
 export const FORMATS = {
   vg: 'dvm.vg/1',
@@ -22,21 +20,10 @@ export const FORMATS = {
 export type Format = (typeof FORMATS)[keyof typeof FORMATS];
 
 type Validate = ((doc: unknown) => boolean) & { errors?: ErrorObject[] | null };
-let validators: Record<string, Validate> | undefined;
-
-function load(): Record<string, Validate> {
-  if (!validators) {
-    try {
-      validators = createRequire(import.meta.url)('../../validators.cjs') as Record<string, Validate>;
-    } catch (e) {
-      throw new ToolError(EXIT.INTERNAL, `cannot load validators 'dist/validators.cjs': ${(e as Error).message.split('\n')[0]} (run npm run build)`);
-    }
-  }
-  return validators;
-}
+const validators = compiled as Record<string, Validate>;
 
 export function validator(format: string): Validate {
-  const v = load()[format];
+  const v = validators[format];
   if (!v) throw invalidInput('unknown format', format);
   return v;
 }
