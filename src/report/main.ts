@@ -5,7 +5,8 @@ import { FORMATS } from '../lib/schema.js';
 import { invalidInput } from '../lib/errors.js';
 import { jsonReport, textReport, type ReportOptions } from './report.js';
 import { queryKernel, readCurrentFile } from '../lib/dm-query.js';
-import { vgScope, type DmState, type Envelope } from './model.js';
+import { vgScope } from '../lib/dm-types.js';
+import { type DmState, type Envelope } from './model.js';
 import type { Kind } from './fields.js';
 
 const USAGE = `Usage: $0 [VG] [--lvs | --pvs | --vgs | --segments] [-o FIELDS] [--units U] [--json] [--dm] < ENVELOPE
@@ -45,7 +46,7 @@ runTool('report', async (argv) => {
   const vgArg = args._[0] === undefined ? undefined : String(args._[0]);
   if (vgArg !== undefined && vgArg !== env.vg.name) throw invalidInput('wrong volume group', vgArg, `the envelope on stdin is for '${env.vg.name}'`);
 
-  const dm: DmState | null = args['dm-state'] ? readCurrentFile(args['dm-state']) : args.dm ? queryKernel(vgScope(env.vg)) : null;
+  const dm: DmState | null = args['dm-state'] ? readCurrentFile(args['dm-state']) : args.dm ? queryKernel(vgScope(env.vg.id)) : null;
 
   const kind: Kind = args.pvs ? 'pvs' : args.vgs ? 'vgs' : args.segments ? 'segments' : 'lvs';
   const opts: ReportOptions = { kind, fields: args.o, units: String(args.units), all: Boolean(args.all), headings: !args.noheadings, separator: args.separator };

@@ -1,6 +1,7 @@
 // Rows of the report: one object per LV, PV, VG or segment, keyed by the
 // field names LVM users know (lv_name, lv_size, ...). Sizes are sectors.
-import { isPvArea, lvUuid, type DmDevice, type DmState, type Envelope, type Lv, type Segment } from './model.js';
+import { lvUuid } from '../lib/dm-types.js';
+import { isPvArea, type DmDevice, type DmState, type Envelope, type Lv, type Segment } from './model.js';
 
 export type Value = string | number | null | string[];
 export type Row = Record<string, Value>;
@@ -80,7 +81,7 @@ export function lvRows(env: Envelope, dm: DmState | null, opts: { all: boolean }
   return env.vg.lvs
     .filter((lv) => opts.all || !lv.flags.includes('hidden'))
     .map((lv) => {
-      const dev = dmByUuid.get(lvUuid(env.vg, lv));
+      const dev = dmByUuid.get(lvUuid(env.vg.id, lv.id));
       const partial = [...pvsOf(lv, byId)].some((p) => missing.has(p));
       const hidden = lv.flags.includes('hidden');
       return {

@@ -4,7 +4,7 @@
 // set: every LV (--all), none (--none) or the LVs active now (--active, the default).
 import { failed } from '../lib/errors.js';
 import { dmName } from '../lib/names.js';
-import { inScope, type DmDevice, type DmDoc } from '../lib/dm-types.js';
+import { inScope, lvUuid, vgScope, type DmDevice, type DmDoc } from '../lib/dm-types.js';
 import { lvTable, type TableContext } from './tables.js';
 import { isPvArea, type Envelope, type Lv } from '../lib/vg-types.js';
 
@@ -28,9 +28,6 @@ export interface ActivateEffects {
   current: (scope: string) => DmDoc;
 }
 
-export const scopeOf = (vgId: string) => `DVM-${vgId}`;
-export const lvUuid = (vgId: string, lvId: string) => `${scopeOf(vgId)}-${lvId}`;
-
 const DM_NAME_MAX = 127;
 const DM_UUID_MAX = 128;
 
@@ -48,7 +45,7 @@ function children(lv: Lv, byId: Map<string, Lv>): Lv[] {
 
 export function desiredState(env: Envelope, opts: ActivateOptions, fx: ActivateEffects): DmDoc {
   const vg = env.vg;
-  const scope = scopeOf(vg.id);
+  const scope = vgScope(vg.id);
   const byId = new Map(vg.lvs.map((l) => [l.id, l]));
   const byName = new Map(vg.lvs.map((l) => [l.name, l]));
   const visible = vg.lvs.filter((l) => !l.flags.includes('hidden'));
