@@ -37,6 +37,8 @@ function check(value: unknown, path: string): void {
  * (that was most of its cost on a 10,000-LV VG); only a failure walks again,
  * with paths, for the message. Also tells whether every object's own keys are
  * already in sorted order (what canonicalJsonReusing needs to know).
+ * One recursive function on purpose: it runs cold, once per document, and
+ * split into value/array/object functions it measured 3x slower at 10,000 LVs.
  */
 function fastCheck(value: unknown): { ok: boolean; sorted: boolean } {
   let sorted = true;
