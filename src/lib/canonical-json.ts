@@ -32,12 +32,103 @@ function check(value: unknown, path: string): void {
   }
 }
 
+/**
+ * The same test as check() without building a path string for every value
+ * (that was most of its cost on a 10,000-LV VG); only a failure walks again,
+ * with paths, for the message. Also tells whether every object's own keys are
+ * already in sorted order (what canonicalJsonReusing needs to know).
+ * One recursive function on purpose: it runs cold, once per document, and
+ * split into value/array/object functions it measured 3x slower at 10,000 LVs.
+ */
+function fastCheck(value: unknown): { ok: boolean; sorted: boolean } {
+  let sorted = true;
+  const walk = (v: unknown): boolean => {
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+        return true;
+      case 'number':
+        return Number.isFinite(v) && (!Number.isInteger(v) || Number.isSafeInteger(v));
+      case 'object': {
+        if (v === null) return true;
+        if (Array.isArray(v)) {
+          // forEach semantics, as check(): holes are skipped
+          for (let i = 0; i < v.length; i++) if (i in v && !walk(v[i])) return false;
+          return true;
+        }
+        const proto = Object.getPrototypeOf(v);
+        if (proto !== Object.prototype && proto !== null) return false;
+        const keys = Object.keys(v);
+        for (let i = 0; i < keys.length; i++) {
+          if (i > 0 && !(keys[i - 1] < keys[i])) sorted = false;
+          if (!walk((v as Record<string, unknown>)[keys[i]])) return false;
+        }
+        return true;
+      }
+      default:
+        return false;
+    }
+  };
+  return { ok: walk(value), sorted };
+}
+
 function internal(path: string, cause: string): ToolError {
   return new ToolError(EXIT.INTERNAL, `refusing to write JSON '${path}': ${cause}`);
 }
 
+/** Throws canonicalJson's exit-70 error if `value` cannot be written as canonical JSON. */
+export function checkEncodable(value: unknown): void {
+  checked(value);
+}
+
+function checked(value: unknown): { sorted: boolean } {
+  const r = fastCheck(value);
+  if (!r.ok) {
+    check(value, '$'); // throws the error naming the path
+    throw internal('$', 'cannot encode'); // not reached: both walks refuse the same values
+  }
+  return r;
+}
+
 /** One canonical document: sorted keys, no whitespace, trailing newline. */
 export function canonicalJson(value: unknown): string {
-  check(value, '$');
+  checked(value);
   return stringify(value) + '\n';
+}
+
+/**
+ * canonicalJson(doc), reusing `text` when it already is exactly that: `doc`
+ * parsed from `text`, and `text` read back from where we wrote canonicalJson's
+ * output (a metadata record, whose SHA-256 is checked). It is reused only when
+ * every object's keys are in sorted order and JSON.stringify(doc) + newline
+ * equals `text`: for a JSON.parse'd document (no toJSON, undefined or holes)
+ * JSON.stringify then visits keys in the same order fast-json-stable-stringify
+ * sorts them into and formats every value the same way, so the bytes are the
+ * library's. Anything else falls back to canonicalJson.
+ */
+export function canonicalJsonReusing(doc: unknown, text: string): string {
+  return isCanonicalText(doc, text) ? text : stringify(doc) + '\n';
+}
+
+/** Whether `text` is canonicalJson(doc) (see canonicalJsonReusing); throws as canonicalJson does. */
+export function isCanonicalText(doc: unknown, text: string): boolean {
+  const { sorted } = checked(doc);
+  return sorted && text.length > 0 && text.charCodeAt(text.length - 1) === 10 && JSON.stringify(doc) + '\n' === text;
+}
+
+/**
+ * canonicalJson({ ...rest, [key]: value }) given `valueText` = canonicalJson(value)
+ * already (trailing newline included), without serializing value again: the
+ * library writes `rest` plus a stand-in for `key`, which sorts after every key
+ * of `rest` and so comes last, and the stand-in is replaced by `valueText`.
+ * Used for the envelope around a 2 MB dvm.vg/1 ("vg" is its last key).
+ */
+export function canonicalJsonWithLast(rest: Record<string, unknown>, key: string, valueText: string | Buffer): Buffer {
+  for (const k of Object.keys(rest)) if (!(k < key)) throw new Error(`canonicalJsonWithLast: key '${k}' does not sort before '${key}'`);
+  const outer = canonicalJson({ ...rest, [key]: 0 });
+  const stand = `${JSON.stringify(key)}:0}\n`;
+  if (!outer.endsWith(stand)) throw new Error('canonicalJsonWithLast: unexpected serialization');
+  const value = typeof valueText === 'string' ? Buffer.from(valueText) : valueText;
+  if (value[value.length - 1] !== 10) throw new Error('canonicalJsonWithLast: value text must end with a newline');
+  return Buffer.concat([Buffer.from(outer.slice(0, outer.length - 3)), value.subarray(0, value.length - 1), Buffer.from('}\n')]);
 }

@@ -33,7 +33,7 @@ export function writeDocument(doc: unknown): Promise<void> {
   return writeStdout(canonicalJson(doc));
 }
 
-export function writeStdout(text: string): Promise<void> {
+export function writeStdout(text: string | Uint8Array): Promise<void> {
   return new Promise((resolve) => {
     // A closed downstream pipe is not an error worth a message (DESIGN.md §3).
     process.stdout.write(text, () => resolve());

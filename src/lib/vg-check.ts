@@ -29,51 +29,68 @@ export function checkVg(vg: Vg): string[] {
     lvs.set(lv.id, lv);
     names.add(lv.name);
   }
-  // [start, end) ranges per PV id / sub-LV id, checked for overlap at the end
-  const used = new Map<string, { start: number; end: number; owner: string }[]>();
-  const use = (key: string, start: number, len: number, owner: string) => {
+  // [start, end) ranges per PV id / sub-LV id, checked for overlap at the end.
+  // Kept as flat number arrays (start, end, owner index) per key: at 10,000
+  // LVs this check runs twice per tm update, so it avoids an object and a key
+  // string per area and a message string per segment.
+  const used = new Map<string, number[]>();
+  const pvKey = new Map<string, string>();
+  const use = (key: string, start: number, len: number, owner: number) => {
     let l = used.get(key);
     if (!l) used.set(key, (l = []));
-    l.push({ start, end: start + len, owner });
+    l.push(start, start + len, owner);
   };
-  for (const lv of vg.lvs) {
+  const lvList = vg.lvs;
+  for (let li = 0; li < lvList.length; li++) {
+    const lv = lvList[li];
     let next = 0;
-    for (const [i, seg] of lv.segments.entries()) {
-      const where = `LV ${lv.name} segment ${i}`;
-      if (seg.start_extent !== next) problems.push(`${where} starts at extent ${seg.start_extent}, expected ${next}`);
+    for (let i = 0; i < lv.segments.length; i++) {
+      const seg = lv.segments[i];
+      const where = () => `LV ${lv.name} segment ${i}`;
+      if (seg.start_extent !== next) problems.push(`${where()} starts at extent ${seg.start_extent}, expected ${next}`);
       next = seg.start_extent + seg.extent_count;
       const n = seg.areas.length;
-      if ((seg.type === 'error' || seg.type === 'zero') && n) problems.push(`${where}: type ${seg.type} takes no areas`);
-      if (seg.type === 'linear' && n !== 1) problems.push(`${where}: linear needs exactly one area`);
-      if ((seg.type === 'striped' || seg.type === 'raid1') && n < 1) problems.push(`${where}: ${seg.type} needs areas`);
-      if (seg.type === 'striped' && n && seg.extent_count % n) problems.push(`${where}: ${seg.extent_count} extents do not divide into ${n} stripes`);
+      if ((seg.type === 'error' || seg.type === 'zero') && n) problems.push(`${where()}: type ${seg.type} takes no areas`);
+      if (seg.type === 'linear' && n !== 1) problems.push(`${where()}: linear needs exactly one area`);
+      if ((seg.type === 'striped' || seg.type === 'raid1') && n < 1) problems.push(`${where()}: ${seg.type} needs areas`);
+      if (seg.type === 'striped' && n && seg.extent_count % n) problems.push(`${where()}: ${seg.extent_count} extents do not divide into ${n} stripes`);
       const len = areaLength(seg);
       for (const a of seg.areas) {
         if (isPvArea(a)) {
           const pv = pvs.get(a.pv);
-          if (!pv) problems.push(`${where}: unknown PV ${a.pv}`);
-          else if (a.pe + len > pv.pe_count) problems.push(`${where}: extents ${a.pe}..${a.pe + len - 1} are past the end of PV ${a.pv} (${pv.pe_count} extents)`);
-          use(`pv:${a.pv}`, a.pe, len, lv.name);
+          if (!pv) problems.push(`${where()}: unknown PV ${a.pv}`);
+          else if (a.pe + len > pv.pe_count) problems.push(`${where()}: extents ${a.pe}..${a.pe + len - 1} are past the end of PV ${a.pv} (${pv.pe_count} extents)`);
+          let key = pvKey.get(a.pv);
+          if (key === undefined) pvKey.set(a.pv, (key = `pv:${a.pv}`));
+          use(key, a.pe, len, li);
         } else {
           const sub = lvs.get(a.lv);
-          if (!sub || sub === lv) problems.push(`${where}: unknown sub-LV ${a.lv}`);
-          else if (a.le + len > lvExtents(sub)) problems.push(`${where}: extents ${a.le}..${a.le + len - 1} are past the end of LV ${sub.name}`);
-          use(`lv:${a.lv}`, a.le, len, lv.name);
+          if (!sub || sub === lv) problems.push(`${where()}: unknown sub-LV ${a.lv}`);
+          else if (a.le + len > lvExtents(sub)) problems.push(`${where()}: extents ${a.le}..${a.le + len - 1} are past the end of LV ${sub.name}`);
+          use(`lv:${a.lv}`, a.le, len, li);
         }
       }
       for (const m of seg.meta_areas ?? []) {
         const sub = lvs.get(m.lv);
-        if (!sub || sub === lv) problems.push(`${where}: unknown metadata sub-LV ${m.lv}`);
-        else if (m.le >= lvExtents(sub)) problems.push(`${where}: metadata extent ${m.le} is past the end of LV ${sub.name}`);
+        if (!sub || sub === lv) problems.push(`${where()}: unknown metadata sub-LV ${m.lv}`);
+        else if (m.le >= lvExtents(sub)) problems.push(`${where()}: metadata extent ${m.le} is past the end of LV ${sub.name}`);
       }
     }
   }
-  for (const [key, ranges] of used) {
-    ranges.sort((x, y) => x.start - y.start);
-    for (let i = 1; i < ranges.length; i++) {
-      if (ranges[i].start < ranges[i - 1].end) {
+  for (const [key, flat] of used) {
+    // sort range indices by start; a stable sort, as before, so the same pair is named
+    const count = flat.length / 3;
+    const order = new Uint32Array(count);
+    for (let i = 0; i < count; i++) order[i] = i;
+    let sortedAlready = true;
+    for (let i = 1; i < count && sortedAlready; i++) if (flat[3 * i] < flat[3 * (i - 1)]) sortedAlready = false;
+    const idx = sortedAlready ? order : Uint32Array.from([...order].sort((x, y) => flat[3 * x] - flat[3 * y]));
+    for (let i = 1; i < count; i++) {
+      const cur = 3 * idx[i];
+      const prev = 3 * idx[i - 1];
+      if (flat[cur] < flat[prev + 1]) {
         const [kind, id] = key.split(':');
-        problems.push(`${kind === 'pv' ? 'PV' : 'LV'} ${id} extent ${ranges[i].start} is mapped twice (LVs ${ranges[i - 1].owner} and ${ranges[i].owner})`);
+        problems.push(`${kind === 'pv' ? 'PV' : 'LV'} ${id} extent ${flat[cur]} is mapped twice (LVs ${lvList[flat[prev + 2]].name} and ${lvList[flat[cur + 2]].name})`);
         break;
       }
     }

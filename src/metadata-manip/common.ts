@@ -2,7 +2,7 @@ import { failed, usageError } from '../lib/errors.js';
 import { isValidName } from '../lib/names.js';
 import { formatSize, sectors } from '../lib/units.js';
 import { AllocationError, allocate, type AllocRequest, type Chunk } from './allocator.js';
-import { totalFree, vgFreeExtents, type FreeMap } from './free-space.js';
+import { totalFree, vgFreeExtents, type FreeMap, type Range } from './free-space.js';
 import { findLv, isPvArea, isReservedName, type Lv, type Vg } from './model.js';
 import type { SizeBases } from './sizes.js';
 
@@ -36,10 +36,10 @@ export function allocateOrFail(vg: Vg, fm: FreeMap, req: AllocRequest, what: str
  * (allocatable or not), all its extents, the extents of the PVs named with
  * --pv (or all). Percentages allocate "up to", so the rest is the allocator's.
  */
-export function sizeBases(vg: Vg, pvArgs?: { pv: string }[]): SizeBases {
+export function sizeBases(vg: Vg, pvArgs?: { pv: string }[], used?: Map<string, Range[]>): SizeBases {
   const all = vg.pvs.reduce((n, p) => n + p.pe_count, 0);
   const named = new Set((pvArgs ?? []).map((r) => r.pv));
-  return { FREE: vgFreeExtents(vg), VG: all, PVS: named.size ? vg.pvs.filter((p) => named.has(p.id)).reduce((n, p) => n + p.pe_count, 0) : all };
+  return { FREE: vgFreeExtents(vg, used), VG: all, PVS: named.size ? vg.pvs.filter((p) => named.has(p.id)).reduce((n, p) => n + p.pe_count, 0) : all };
 }
 
 /** A name a user may give an LV, not taken in this VG. */

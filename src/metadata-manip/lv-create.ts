@@ -1,7 +1,7 @@
 import { failed, usageError } from '../lib/errors.js';
 import { formatSize, parseAbsoluteSize, sectors } from '../lib/units.js';
 import { allocateOrFail, checkNewName, extentsText, needSpace, sizeBases, type MutatorResult } from './common.js';
-import { freeMap, type FreeMap } from './free-space.js';
+import { freeMap, usedRanges, type FreeMap } from './free-space.js';
 import { shallowCopy, DEFAULT_REGION_SIZE, DEFAULT_STRIPE_SIZE, imageName, metaName, newLvId, type Lv, type Segment, type Vg } from './model.js';
 import { parsePvArgs } from './pv-args.js';
 import { chunksToSegments, mergeSegments } from './segments.js';
@@ -36,8 +36,9 @@ export function lvCreate(input: Vg, o: CreateOptions): MutatorResult {
   checkNewName(vg, o.name, WHAT, subs);
 
   const pvArgs = parsePvArgs(vg, o.pvs, WHAT);
-  const fm = freeMap(vg, pvArgs);
-  const size = toExtents(o.size, vg.extent_size, sizeBases(vg, pvArgs), notes, ['']);
+  const used = usedRanges(vg);
+  const fm = freeMap(vg, pvArgs, used);
+  const size = toExtents(o.size, vg.extent_size, sizeBases(vg, pvArgs, used), notes, ['']);
   const taken = new Set(vg.lvs.map((l) => l.id));
   const lv: Lv = { id: newLvId(vg, o.name, taken), name: o.name, flags: [], segments: [] };
 

@@ -1,6 +1,6 @@
 import { failed } from '../lib/errors.js';
 import { allocateOrFail, extentsText, needSpace, sizeBases, userLv, type MutatorResult } from './common.js';
-import { freeMap } from './free-space.js';
+import { freeMap, usedRanges } from './free-space.js';
 import { isPvArea, lastSegment, lvExtents, own, raidLegs, shallowCopy, type Vg } from './model.js';
 import { parsePvArgs } from './pv-args.js';
 import { chunksToSegments, endsOf, mergeSegments, prevOf, clingPvs, segmentAt, truncate } from './segments.js';
@@ -21,8 +21,9 @@ export function lvExtend(input: Vg, o: ResizeOptions): MutatorResult {
   const lv = own(vg, userLv(vg, o.name, WHAT));
   const current = lvExtents(lv);
   const pvArgs = parsePvArgs(vg, o.pvs, WHAT);
-  const fm = freeMap(vg, pvArgs);
-  const size = toExtents(o.size, vg.extent_size, sizeBases(vg, pvArgs), notes, ['', '+'], true);
+  const used = usedRanges(vg);
+  const fm = freeMap(vg, pvArgs, used);
+  const size = toExtents(o.size, vg.extent_size, sizeBases(vg, pvArgs, used), notes, ['', '+'], true);
   let delta = size.sign === '+' ? size.extents : size.extents - current;
   if (delta < 1)
     throw failed(WHAT, o.name, size.sign === '+' ? 'size must be at least one extent' : `new size ${extentsText(vg, size.extents)} is not larger than the current ${extentsText(vg, current)}`);

@@ -21,9 +21,11 @@ export function renderTable(rows: Row[], fields: string[], opts: { units: string
     return lines.map((l) => `${l}\n`).join('');
   }
   const right = fields.map((f, i) => FIELDS[f]?.size || rows.some((r) => typeof r[f] === 'number') || heads[i].startsWith('#'));
-  const width = fields.map((_, i) => Math.max(opts.headings ? heads[i].length : 0, ...cells.map((c) => c[i].length)));
+  // one pass, no spread: Math.max(...cells) was slow at 10,000 rows and throws past ~100,000
+  const width = heads.map((h) => (opts.headings ? h.length : 0));
+  for (const c of cells) for (let i = 0; i < c.length; i++) if (c[i].length > width[i]) width[i] = c[i].length;
   const line = (c: string[]) => '  ' + c.map((s, i) => (right[i] ? s.padStart(width[i]) : s.padEnd(width[i]))).join(' ').trimEnd();
   const out = cells.map(line);
   if (opts.headings) out.unshift(line(heads));
-  return out.map((l) => `${l}\n`).join('');
+  return out.length ? out.join('\n') + '\n' : '';
 }

@@ -38,6 +38,13 @@ function pvsOf(lv: Lv, byId: Map<string, Lv>, seen = new Set<string>()): Set<str
   return out;
 }
 
+/** Whether the LV touches a missing PV; with none missing (the usual case) no walk at all. */
+function isPartial(lv: Lv, byId: Map<string, Lv>, missing: Set<string>): boolean {
+  if (missing.size === 0) return false;
+  for (const p of pvsOf(lv, byId)) if (missing.has(p)) return true;
+  return false;
+}
+
 function subRole(lv: Lv): 'image' | 'meta' | null {
   if (!lv.flags.includes('hidden')) return null;
   if (/_rimage_\d+$/.test(lv.name)) return 'image';
@@ -81,8 +88,8 @@ export function lvRows(env: Envelope, dm: DmState | null, opts: { all: boolean }
   return env.vg.lvs
     .filter((lv) => opts.all || !lv.flags.includes('hidden'))
     .map((lv) => {
-      const dev = dmByUuid.get(lvUuid(env.vg.id, lv.id));
-      const partial = [...pvsOf(lv, byId)].some((p) => missing.has(p));
+      const dev = dm === null ? undefined : dmByUuid.get(lvUuid(env.vg.id, lv.id));
+      const partial = isPartial(lv, byId, missing);
       const hidden = lv.flags.includes('hidden');
       return {
         lv_name: hidden ? `[${lv.name}]` : lv.name,
@@ -106,7 +113,7 @@ export function segRows(env: Envelope, opts: { all: boolean }): Row[] {
   return env.vg.lvs
     .filter((lv) => opts.all || !lv.flags.includes('hidden'))
     .flatMap((lv) => {
-      const partial = [...pvsOf(lv, byId)].some((p) => missing.has(p));
+      const partial = isPartial(lv, byId, missing);
       return lv.segments.map((s) => ({
         lv_name: lv.flags.includes('hidden') ? `[${lv.name}]` : lv.name,
         vg_name: env.vg.name,

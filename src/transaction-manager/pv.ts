@@ -38,18 +38,23 @@ export function readLabel(dev: Dev): Label {
   return decodeLabel(dev.read(LABEL_OFFSET, LABEL_SIZE), dev.size);
 }
 
-/** Read the record at `offset` (in the mda) and check it belongs to `vgId`. */
-export function readRecord(dev: Dev, mdaSize: number, vgId: string, offset: number): Generation {
+/**
+ * Read the record at `offset` (in the mda) and check it belongs to `vgId`.
+ * `expectLength` (a header slot's record length) lets header and payload come
+ * in one read: on a loop device with a cold cache each read is a round trip.
+ */
+export function readRecord(dev: Dev, mdaSize: number, vgId: string, offset: number, expectLength?: number): Generation {
   if (offset < RING_OFFSET || offset + REC_HDR > mdaSize || MDA_OFFSET + mdaSize > dev.size) throw new Damage(`record offset ${offset} is outside the ring`);
-  const head = decodeRecordHead(dev.read(MDA_OFFSET + offset, REC_HDR), offset, mdaSize);
+  const whole = expectLength !== undefined && expectLength >= REC_HDR && offset + expectLength <= mdaSize ? dev.read(MDA_OFFSET + offset, expectLength) : null;
+  const head = decodeRecordHead(whole ? whole.subarray(0, REC_HDR) : dev.read(MDA_OFFSET + offset, REC_HDR), offset, mdaSize);
   if (head.vgId !== vgId) throw new Damage(`record at ${offset} belongs to VG id ${head.vgId}`);
-  const payload = dev.read(MDA_OFFSET + offset + REC_HDR, head.storedLen);
+  const payload = whole && whole.length === REC_HDR + head.storedLen ? whole.subarray(REC_HDR) : dev.read(MDA_OFFSET + offset + REC_HDR, head.storedLen);
   const json = decodePayload(head, payload, offset, inflate);
   return { seqno: head.seqno, hash: head.hash, prevHash: head.prevHash, json, offset, length: REC_HDR + head.storedLen };
 }
 
 export function readSlot(dev: Dev, mdaSize: number, vgId: string, slot: Slot, what: string): Generation {
-  const g = readRecord(dev, mdaSize, vgId, slot.offset);
+  const g = readRecord(dev, mdaSize, vgId, slot.offset, slot.length);
   if (g.seqno !== slot.seqno || !g.hash.equals(slot.hash) || g.length !== slot.length)
     throw new Damage(`${what} points at seqno ${slot.seqno} but the ring holds seqno ${g.seqno} there`);
   return g;
@@ -57,8 +62,16 @@ export function readSlot(dev: Dev, mdaSize: number, vgId: string, slot: Slot, wh
 
 export function readPv(dev: Dev): PvRead {
   const pv: PvRead = { dev, label: null, labelError: null, headers: [null, null], headerErrors: [], header: null, committed: null, recordError: null };
+  // label and both header copies are one contiguous range: one read
+  let front: Buffer | null = null;
   try {
-    pv.label = readLabel(dev);
+    if (dev.size >= MDA_OFFSET + 2 * BLOCK) front = dev.read(LABEL_OFFSET, MDA_OFFSET + 2 * BLOCK - LABEL_OFFSET);
+  } catch {
+    front = null; // read them one by one below, so each failure is reported where it happens
+  }
+  const at = (offset: number, length: number) => (front ? front.subarray(offset - LABEL_OFFSET, offset - LABEL_OFFSET + length) : dev.read(offset, length));
+  try {
+    pv.label = front ? decodeLabel(at(LABEL_OFFSET, LABEL_SIZE), dev.size) : readLabel(dev);
   } catch (e) {
     pv.labelError = why(e);
   }
@@ -66,7 +79,7 @@ export function readPv(dev: Dev): PvRead {
   if (dev.size >= MDA_OFFSET + 2 * BLOCK) {
     for (const copy of [0, 1]) {
       try {
-        const h = decodeHeader(dev.read(MDA_OFFSET + copy * BLOCK, BLOCK), copy, expect);
+        const h = decodeHeader(at(MDA_OFFSET + copy * BLOCK, BLOCK), copy, expect);
         if (MDA_OFFSET + h.mdaSize > dev.size) throw new Damage(`header ${'AB'[copy]} metadata area runs past the end of the device`);
         pv.headers[copy] = h;
       } catch (e) {

@@ -57,10 +57,10 @@ export function runMutator(name: string, args: string[]) {
 }
 
 export function shellParticipant(cmd: string): Participant {
-  return async (phase: Phase, env: Envelope) => {
+  return async (phase: Phase, env: Envelope, envJson?: Buffer) => {
     const { execa } = await import('execa');
     const r = await execa('sh', ['-c', cmd], {
-      input: canonicalJson(env),
+      input: envJson ?? canonicalJson(env),
       env: { DVM_TM_PHASE: phase },
       reject: false,
       // the participant's output (dmexec's report) must not mix with tm's envelope on stdout

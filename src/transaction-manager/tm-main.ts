@@ -1,11 +1,11 @@
 // tm: the transaction manager's command line (DESIGN.md §3, §4).
 import { runTool, parser, handledByYargs } from '../lib/cli.js';
 import { failed, invalidInput, usageError } from '../lib/errors.js';
-import { readStdinText, writeDocument } from '../lib/io.js';
+import { readStdinText, writeDocument, writeStdout } from '../lib/io.js';
 import { parseAbsoluteSize } from '../lib/units.js';
 import { isValidName } from '../lib/names.js';
 import { closeAll, openLocked } from './lock.js';
-import { add, history, init, read, recover, remove, update, verify } from './ops.js';
+import { add, envelopeJson, history, init, read, recover, remove, updateWithJson, verify } from './ops.js';
 import { runMutator, shellParticipant } from './run.js';
 import type { VgState } from './state.js';
 
@@ -119,9 +119,9 @@ async function main(argv: string[]): Promise<void> {
   try {
     switch (cmd) {
       case 'read': {
-        const { env, st } = read(vg, devs, args.seqno);
+        const { env, st, json } = read(vg, devs, args.seqno);
         warn(st);
-        await writeDocument(env);
+        await writeStdout(envelopeJson(env, json));
         return;
       }
       case 'verify': {
@@ -140,8 +140,8 @@ async function main(argv: string[]): Promise<void> {
       }
       case 'update': {
         const [name, ...margs] = mutator!;
-        const env = await update(vg, devs, runMutator(name, margs), { sync, description: [name, ...margs].join(' ') });
-        await writeDocument(env);
+        const { env, json } = await updateWithJson(vg, devs, runMutator(name, margs), { sync, description: [name, ...margs].join(' ') });
+        await writeStdout(envelopeJson(env, json));
         return;
       }
     }

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { canonicalJson } from '../../src/lib/canonical-json.js';
+import stringify from 'fast-json-stable-stringify';
+import { canonicalJson, canonicalJsonReusing, canonicalJsonWithLast, checkEncodable, isCanonicalText } from '../../src/lib/canonical-json.js';
 import { parseSize, formatSize, sectors, parseAbsoluteSize } from '../../src/lib/units.js';
 import { isValidName, dmName, splitDmName } from '../../src/lib/names.js';
 import { parseDocument } from '../../src/lib/io.js';
@@ -14,6 +15,82 @@ test('canonicalJson refuses NaN, undefined, BigInt, Infinity and class instances
   for (const bad of [{ a: NaN }, { a: undefined }, { a: 1n }, { a: Infinity }, { a: new Date(0) }, { a: 2 ** 60 }]) {
     assert.throws(() => canonicalJson(bad), (e: unknown) => e instanceof ToolError && e.exitCode === 70);
   }
+});
+
+test('canonicalJson names the offending path in its refusal (same message as before the fast check)', () => {
+  const cases: [unknown, string][] = [
+    [{ a: [1, { b: NaN }] }, "refusing to write JSON '$.a[1].b': non-finite number NaN"],
+    [{ x: { y: [0, 2 ** 60] } }, "refusing to write JSON '$.x.y[1]': integer beyond 2^53 1152921504606847000"],
+    [{ d: new Date(0) }, "refusing to write JSON '$.d': not a plain object"],
+    [[undefined], "refusing to write JSON '$[0]': cannot encode undefined"],
+  ];
+  for (const [bad, msg] of cases) {
+    assert.throws(() => canonicalJson(bad), (e: unknown) => e instanceof ToolError && e.message === msg, msg);
+    assert.throws(() => checkEncodable(bad), (e: unknown) => e instanceof ToolError && e.message === msg, msg);
+  }
+});
+
+// Documents in several shapes, to compare the reusing paths with the library itself.
+function samples(): unknown[] {
+  const out: unknown[] = [
+    { format: 'dvm.vg/1', name: 'v', lvs: [{ id: 'a', segments: [{ areas: [{ pe: 0, pv: 'p' }], extent_count: 1 }] }], seqno: 3 },
+    { b: 1, a: 2 },
+    { '10': 1, '9': 2, a: 3 },
+    { a: -0, b: 1e-7, c: 0.1, d: 'é\u2028"\\', e: [null, true, false, []], f: {} },
+    [],
+    'x',
+  ];
+  let seed = 7;
+  const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  const gen = (depth: number): unknown => {
+    const k = rnd(depth > 3 ? 4 : 7);
+    if (k === 0) return rnd(1000) - 500;
+    if (k === 1) return ['', 'a', 'Z', '"q"', 'ü', '0'][rnd(6)];
+    if (k === 2) return [null, true, false, 1.5][rnd(4)];
+    if (k === 3) return rnd(2) ? 2 ** 53 - 1 : -(2 ** 40);
+    if (k === 4) return Array.from({ length: rnd(4) }, () => gen(depth + 1));
+    const o: Record<string, unknown> = {};
+    for (let i = rnd(5); i > 0; i--) o[['a', 'b', 'B', 'ab', '1', '20', 'vg', 'é', 'a b'][rnd(9)]] = gen(depth + 1);
+    return o;
+  };
+  for (let i = 0; i < 300; i++) out.push(gen(0));
+  return out;
+}
+
+test('canonicalJsonReusing gives the library bytes, reusing the text only when it is exactly them', () => {
+  let reused = 0;
+  for (const doc of samples()) {
+    const canonical = stringify(doc) + '\n';
+    for (const text of [canonical, JSON.stringify(doc) + '\n', JSON.stringify(doc, null, 1) + '\n', canonical.trimEnd()]) {
+      const parsed = JSON.parse(text);
+      const expect = stringify(parsed) + '\n';
+      assert.is(canonicalJsonReusing(parsed, text), expect, text);
+      // it may decline a canonical text (integer-like keys, which V8 orders apart), never accept another
+      if (isCanonicalText(parsed, text)) {
+        assert.is(text, expect, text);
+        reused++;
+      }
+    }
+  }
+  assert.ok(reused > 300, `the canonical text itself is reused (${reused})`);
+  // text that parses to the same value but is spelled differently is never reused
+  for (const text of ['{"a":1.0}\n', '{"a":1e0}\n', '{"a":"\\u0041"}\n', '{"a":-0}\n', '{"b":1,"a":2}\n', '{"10":1,"9":2}\n', '{ "a":1}\n']) {
+    const parsed = JSON.parse(text);
+    assert.is(isCanonicalText(parsed, text), false, text);
+    assert.is(canonicalJsonReusing(parsed, text), stringify(parsed) + '\n', text);
+  }
+});
+
+test('canonicalJsonWithLast equals canonicalJson of the whole object', () => {
+  for (const doc of samples()) {
+    const rest = { devices: { p1: '/dev/a', Z9: '/dev/"b"' }, format: 'dvm.envelope/1', missing: ['x'] };
+    const whole = canonicalJson({ ...rest, vg: doc });
+    assert.is(canonicalJsonWithLast(rest, 'vg', canonicalJson(doc)).toString(), whole);
+    assert.is(canonicalJsonWithLast(rest, 'vg', Buffer.from(canonicalJson(doc))).toString(), whole);
+  }
+  assert.is(canonicalJsonWithLast({}, 'a', '[]\n').toString(), '{"a":[]}\n');
+  assert.throws(() => canonicalJsonWithLast({ z: 1 }, 'vg', '1\n'), /does not sort before/);
+  assert.throws(() => canonicalJsonWithLast({ a: 1 }, 'vg', '1'), /newline/);
 });
 
 test('parseSize reads LVM-style sizes', () => {
