@@ -1,4 +1,3 @@
 #!/usr/bin/env node
-// One bundle per tool, started with its code cache: src/lib/bundle-loader.ts.
-import { runBundle } from '../dist/src/lib/bundle-loader.js';
-runBundle(new URL('../dist/src/metadata-manip/lv-reduce.bundle.cjs', import.meta.url));
+// One bundle per tool, started with its code cache: src/lib/bundle-loader.cts.
+require('../dist/src/lib/bundle-loader.cjs').runBundle(require('node:path').join(__dirname, '../dist/src/metadata-manip/lv-reduce.bundle.cjs'));

@@ -2,7 +2,7 @@
 // (dist/src/<folder>/<tool>.bundle.cjs, same depth, so the entry's relative
 // URLs to package.json, validators and the native addon still resolve), then
 // train each bundle's V8 code cache by running the tools on a scratch VG.
-// Why: see src/lib/bundle-loader.ts; measured effect: bench/README.md.
+// Why: see src/lib/bundle-loader.cts; measured effect: bench/README.md.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -6,11 +6,12 @@
 // (DVM_CODE_CACHE=train), so it holds the functions a real run needs. A cache
 // V8 rejects (another Node, another V8 flag set) only costs the compile time:
 // the source is always the truth.
+// CommonJS, like the shims (bin/package.json): an ES module shim costs the
+// ESM loader and a facade per builtin, ~10-15 ms of each start on this host.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import Module, { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import vm from 'node:vm';
+import Module = require('node:module');
+import path = require('node:path');
+import vm = require('node:vm');
 
 export function cachePath(bundle: string): string {
   return `${bundle}.cache`;
@@ -29,9 +30,8 @@ export function compileBundle(bundle: string): { script: vm.Script; cacheUsed: b
   return { script, cacheUsed: cachedData !== undefined && !script.cachedDataRejected };
 }
 
-/** Runs the tool bundled at `url` as the main program. */
-export function runBundle(url: URL): void {
-  const bundle = fileURLToPath(url);
+/** Runs the tool bundled at `bundle` (an absolute path) as the main program. */
+export function runBundle(bundle: string): void {
   const { script } = compileBundle(bundle);
   if (process.env.DVM_CODE_CACHE === 'train') {
     // After the run the cache also holds the functions compiled lazily during it.
@@ -43,5 +43,5 @@ export function runBundle(url: URL): void {
   }
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
   const mod = { exports: {}, filename: bundle, id: '.', loaded: false };
-  wrapper.call(mod.exports, mod.exports, createRequire(bundle), mod, bundle, path.dirname(bundle));
+  wrapper.call(mod.exports, mod.exports, Module.createRequire(bundle), mod, bundle, path.dirname(bundle));
 }
