@@ -145,7 +145,5 @@ export function render(t: NTable, model: Model, byUuid?: Map<string, MDev>, asNa
   }));
 }
 
-const cloneTable = (t: NTable | null): NTable | null => (t ? { ro: t.ro, lines: t.lines.map((l) => ({ ...l, params: l.params.slice() })) } : null);
-/** Tables are never mutated in place (a load assigns a new one), so a model copy may share them. */
+/** Devices are updated in place as steps are emitted; tables never are (a load assigns another), so copies share them. */
 export const cloneModel = (m: Model): Model => m.map((d) => ({ ...d }));
-export const deepCloneModel = (m: Model): Model => m.map((d) => ({ ...d, live: cloneTable(d.live), inactive: cloneTable(d.inactive) }));
