@@ -1,7 +1,8 @@
 // dmexec native core: the only code that talks to /dev/mapper/control.
 //
 // Every ioctl goes through do_ioctl(). run() executes a whole pre-built
-// program (ioctl buffers prepared by TypeScript, recovery branches included)
+// program (ioctl buffers prepared by TypeScript, recovery branches and undo
+// lists included)
 // in one call: it locks memory first, then issues only ioctl/nanosleep until
 // the program ends — no allocation, no N-API, no file I/O in between — so a
 // suspended device can never block the process that must resume it.
@@ -47,8 +48,10 @@ struct Op {
   uint8_t* buf;
   size_t len;
   uint32_t retries;  // extra attempts on EBUSY/EINTR
-  uint32_t branch_start;
+  uint32_t branch_start;  // on_error: run when this op fails
   uint32_t branch_count;
+  uint32_t undo_start;    // undo: run, newest first, when a later main op fails
+  uint32_t undo_count;
   uint32_t patch_start;
   uint32_t patch_count;
 };
@@ -89,7 +92,12 @@ int exec_op(Program& p, uint32_t i) {
     const Patch& pt = p.patches[op.patch_start + k];
     uint64_t dev;
     memcpy(&dev, p.ops[pt.source].buf + DM_DEV_OFFSET, sizeof dev);
-    if (dev == 0) return -ENODEV;  // the referenced device was never created
+    if (dev == 0) {
+      // The create did not run. A reference written in advance (an undo step's
+      // fallback: the device was never removed) stands; a blank one cannot.
+      if (op.buf[pt.offset] == ' ') return -ENODEV;
+      continue;
+    }
     if (!format_dev(op.buf + pt.offset, pt.width, dev)) return -ENAMETOOLONG;
   }
   uint8_t saved[DM_HEADER_SIZE];  // the kernel rewrites the header; retries need the original
@@ -121,15 +129,19 @@ void record(Program& p, uint32_t index, int result, bool recovery) {
   slot[2] = recovery ? 1 : 0;
 }
 
+void run_list(Program& p, uint32_t start, uint32_t count) {
+  for (uint32_t j = start; j < start + count; j++) record(p, j, exec_op(p, j), true);
+}
+
+// The rollback of a failed main op i: its own on_error, then the undo lists
+// of ops i-1 … 0 (every one of them completed), all best effort.
 void execute(Program& p) {
   for (uint32_t i = 0; i < p.main_count; i++) {
     int r = exec_op(p, i);
     record(p, i, r, false);
     if (r == 0) continue;
-    const Op& failed = p.ops[i];
-    for (uint32_t j = failed.branch_start; j < failed.branch_start + failed.branch_count; j++) {
-      record(p, j, exec_op(p, j), true);
-    }
+    run_list(p, p.ops[i].branch_start, p.ops[i].branch_count);
+    for (uint32_t k = i; k-- > 0;) run_list(p, p.ops[k].undo_start, p.ops[k].undo_count);
     return;
   }
 }
@@ -294,9 +306,14 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
     Napi::Object o = ops.Get(i).As<Napi::Object>();
     auto buf = o.Get("buf").As<Napi::Buffer<uint8_t>>();
     if (buf.Length() < DM_HEADER_SIZE) throw Napi::RangeError::New(env, "op buffer smaller than the dm header");
+    Napi::Value us = o.Get("undoStart");
+    Napi::Value uc = o.Get("undoCount");
     Op op{u32(o, "nr"), buf.Data(), buf.Length(), u32(o, "retries"), u32(o, "branchStart"), u32(o, "branchCount"),
+          us.IsNumber() ? us.As<Napi::Number>().Uint32Value() : 0, uc.IsNumber() ? uc.As<Napi::Number>().Uint32Value() : 0,
           (uint32_t)p.patches.size(), 0};
-    if (op.branch_start + op.branch_count > n) throw Napi::RangeError::New(env, "branch outside ops");
+    if ((uint64_t)op.branch_start + op.branch_count > n) throw Napi::RangeError::New(env, "branch outside ops");
+    if ((uint64_t)op.undo_start + op.undo_count > n) throw Napi::RangeError::New(env, "undo list outside ops");
+    if (i >= p.main_count && (op.branch_count || op.undo_count)) throw Napi::RangeError::New(env, "recovery op with its own branch");
     Napi::Value pv = o.Get("patches");
     if (pv.IsArray()) {
       Napi::Array pa = pv.As<Napi::Array>();

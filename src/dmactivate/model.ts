@@ -123,8 +123,13 @@ export function appendOnly(old: NTable, next: NTable): boolean {
   return lineEq({ ...a, length: b.length }, b) && b.length >= a.length;
 }
 
-/** Tables as dmexec takes them: references to devices that exist with a known number as numbers, others as `dm:<name>`. */
-export function render(t: NTable, model: Model): DmLine[] {
+/**
+ * Tables as dmexec takes them: references to devices that exist with a known
+ * number as numbers, others as `dm:<name>`. `byName` (optional) finds a
+ * device by uuid without a scan; `asName` forces `dm:<name>` for devices a
+ * rollback may have re-created (their number then changes).
+ */
+export function render(t: NTable, model: Model, byUuid?: Map<string, MDev>, asName?: Set<string>): DmLine[] {
   return t.lines.map((l) => ({
     start: l.start,
     length: l.length,
@@ -132,14 +137,13 @@ export function render(t: NTable, model: Model): DmLine[] {
     params: l.params
       .map((p) => {
         if (typeof p === 'string') return p;
-        const d = model.find((m) => m.uuid === p.ref);
+        const d = byUuid ? byUuid.get(p.ref) : model.find((m) => m.uuid === p.ref);
         if (!d) throw new Error(`internal: reference to absent device ${p.ref}`);
-        return d.dev ?? `${DM_REF_PREFIX}${d.name}`;
+        return (asName?.has(d.uuid) ? null : d.dev) ?? `${DM_REF_PREFIX}${d.name}`;
       })
       .join(' '),
   }));
 }
 
-const cloneTable = (t: NTable | null): NTable | null => (t ? { ro: t.ro, lines: t.lines.map((l) => ({ ...l, params: l.params.slice() })) } : null);
-/** Tables are never mutated in place, but copy them anyway: models are compared and kept per step. */
-export const cloneModel = (m: Model): Model => m.map((d) => ({ ...d, live: cloneTable(d.live), inactive: cloneTable(d.inactive) }));
+/** Devices are updated in place as steps are emitted; tables never are (a load assigns another), so copies share them. */
+export const cloneModel = (m: Model): Model => m.map((d) => ({ ...d }));

@@ -11,10 +11,28 @@ export interface PlanOptions {
   stage: boolean;
 }
 
+/** Which part of the deptree order a step belongs to (PLANNER.md "Order"). */
+export type Phase = 'unstage' | 'rename' | 'preload' | 'suspend' | 'resume' | 'remove';
+
+/** What the rollback needs to know about a step, taken as it is emitted (see rollback.ts). */
+export interface Traced {
+  phase: Phase;
+  /** the model before the step: kept only for steps in the suspend/resume and unstage windows */
+  before: Model | null;
+  /** the step's own inverse and failure branch, for steps outside those windows */
+  undo: DmStep[];
+  onError: DmStep[];
+}
+
+/** Computes a step's inverse from the model before it (rollback.ts); null: no tracing. */
+export type Tracer = (model: Model, step: DmStep, phase: Phase) => Traced;
+
 export interface Planned {
   steps: DmStep[];
-  /** the model before each step (for recovery branches), when asked for */
-  before: Model[];
+  /** per step, when a tracer was given */
+  trace: Traced[];
+  /** the model after the last step */
+  model: Model;
   /** the first ordering rule the steps break (see orderProblem), or null */
   problem: string | null;
 }
@@ -24,28 +42,36 @@ const hasLive = (d: MDev) => d.live !== null && d.live.lines.length > 0;
 /** Emits steps and keeps the model in step with what each does when it succeeds. */
 class Emitter {
   readonly steps: DmStep[] = [];
-  readonly before: Model[] = [];
+  readonly trace: Traced[] = [];
   problem: string | null = null;
+  phase: Phase = 'unstage';
+  private readonly byUuid = new Map<string, MDev>();
   constructor(
     readonly model: Model,
-    private readonly snapshots: boolean,
-  ) {}
+    private readonly tracer: Tracer | null,
+  ) {
+    for (const d of model) this.byUuid.set(d.uuid, d);
+  }
   get(uuid: string): MDev | undefined {
-    return this.model.find((d) => d.uuid === uuid);
+    return this.byUuid.get(uuid);
   }
   private emit(step: DmStep, apply: () => void) {
     this.problem ??= orderProblem(this.model, step, this.steps.length);
-    if (this.snapshots) this.before.push(cloneModel(this.model));
+    if (this.tracer) this.trace.push(this.tracer(this.model, step, this.phase));
     this.steps.push(step);
     apply();
   }
   create(w: Want) {
-    this.emit({ op: 'create', name: w.name, uuid: w.uuid }, () => this.model.push({ uuid: w.uuid, name: w.name, dev: null, live: null, inactive: null, suspended: false }));
+    this.emit({ op: 'create', name: w.name, uuid: w.uuid }, () => {
+      const d: MDev = { uuid: w.uuid, name: w.name, dev: null, live: null, inactive: null, suspended: false };
+      this.model.push(d);
+      this.byUuid.set(d.uuid, d);
+    });
   }
   load(d: MDev, t: NTable) {
-    const step: DmStep = { op: 'load', name: d.name, table: render(t, this.model) };
+    const step: DmStep = { op: 'load', name: d.name, table: render(t, this.model, this.byUuid) };
     if (t.ro) step.read_only = true;
-    this.emit(step, () => (d.inactive = structuredClone(t)));
+    this.emit(step, () => (d.inactive = t));
   }
   clear(d: MDev) {
     this.emit({ op: 'clear', name: d.name }, () => (d.inactive = null));
@@ -63,7 +89,13 @@ class Emitter {
     this.emit({ op: 'rename', name: d.name, new_name: to }, () => (d.name = to));
   }
   remove(d: MDev) {
-    this.emit({ op: 'remove', name: d.name }, () => this.model.splice(this.model.indexOf(d), 1));
+    this.emit({ op: 'remove', name: d.name }, () => {
+      this.model.splice(this.model.indexOf(d), 1);
+      this.byUuid.delete(d.uuid);
+    });
+  }
+  result(): Planned {
+    return { steps: this.steps, trace: this.trace, model: this.model, problem: this.problem };
   }
 }
 
@@ -72,7 +104,7 @@ class Emitter {
  * over the union of the live, inactive and desired dependency edges. Bottom-up
  * is this order; top-down is its reverse.
  */
-function topoOrder(model: Model, want: Want[]): Map<string, number> {
+export function topoOrder(model: Model, want: Want[]): Map<string, number> {
   const deps = new Map<string, Set<string>>();
   const add = (u: string, refs: string[]) => {
     const s = deps.get(u) ?? new Set<string>();
@@ -124,17 +156,17 @@ function renames(e: Emitter, want: Want[]) {
   }
 }
 
-export function planSteps(start: Model, want: Want[], opts: PlanOptions, snapshots = false): Planned {
-  const first = planOnce(start, want, opts, false, snapshots);
+export function planSteps(start: Model, want: Want[], opts: PlanOptions, tracer: Tracer | null = null): Planned {
+  const first = planOnce(start, want, opts, false, tracer);
   // Devices left suspended by an earlier run must not be under a load or an
   // out-of-order suspend/resume: if this plan would put them there, resume
   // them first (their staged tables cleared), then plan from that clean state.
   if (first.problem === null) return first;
-  return planOnce(start, want, opts, true, snapshots);
+  return planOnce(start, want, opts, true, tracer);
 }
 
-function planOnce(start: Model, want: Want[], opts: PlanOptions, unstage: boolean, snapshots: boolean): Planned {
-  const e = new Emitter(cloneModel(start), snapshots);
+function planOnce(start: Model, want: Want[], opts: PlanOptions, unstage: boolean, tracer: Tracer | null): Planned {
+  const e = new Emitter(cloneModel(start), tracer);
   const rank = topoOrder(start, want);
   const up = (ds: MDev[]) => [...ds].sort((a, b) => rank.get(a.uuid)! - rank.get(b.uuid)!);
   const down = (ds: MDev[]) => up(ds).reverse();
@@ -146,11 +178,13 @@ function planOnce(start: Model, want: Want[], opts: PlanOptions, unstage: boolea
       e.resume(d);
     }
 
+  e.phase = 'rename';
   renames(e, want);
 
   // Preload, bottom-up: create and load everything before anything is suspended.
   const parents = new Set(want.flatMap((w) => refsOf(w.table)));
   const toSwap: MDev[] = [];
+  e.phase = 'preload';
   for (const w of [...want].sort((a, b) => rank.get(a.uuid)! - rank.get(b.uuid)!)) {
     let d = e.get(w.uuid);
     if (!d) {
@@ -181,15 +215,18 @@ function planOnce(start: Model, want: Want[], opts: PlanOptions, unstage: boolea
   }
 
   // Suspend top-down.
+  e.phase = 'suspend';
   for (const d of down(toSwap)) if (!d.suspended) e.suspend(d);
-  if (opts.stage) return e;
+  if (opts.stage) return e.result();
 
   // Resume bottom-up: every desired device that is suspended with something to run.
+  e.phase = 'resume';
   for (const d of up(e.model.filter((d) => wantBy.has(d.uuid) && d.suspended && (hasLive(d) || d.inactive)))) e.resume(d);
 
   // Remove top-down what is not desired.
+  e.phase = 'remove';
   for (const d of down(e.model.filter((d) => !wantBy.has(d.uuid)))) e.remove(d);
-  return e;
+  return e.result();
 }
 
 /**
@@ -210,6 +247,10 @@ export function orderProblem(m: Model, s: DmStep, i: number): string | null {
   } else if (s.op === 'resume' && d) {
     const under = suspended(refsOf(d.inactive ?? d.live));
     if (under) return `step ${i}: resume of '${s.name}' while '${under.name}' under it is suspended`;
+  } else if (s.op === 'remove' && d && d.suspended && hasLive(d)) {
+    // Not a kernel rule: a rollback re-creates removed devices (a load), which
+    // must not happen while a device of the scope stays suspended.
+    return `step ${i}: remove of '${s.name}' while it is suspended`;
   }
   return null;
 }

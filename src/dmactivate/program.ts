@@ -1,9 +1,13 @@
-// A whole dvm.dmexec/1 program: the plan, and for every step the recovery
-// branch that returns the scope to where it was before the program began.
+// A whole dvm.dmexec/1 program: the plan, and for every step what a rollback
+// runs for it (rollback.ts): its own inverse as `undo`, and as `on_error`
+// what its own failure may have left.
 import { invalidInput } from '../lib/errors.js';
 import type { DmDoc, DmProgram, DmStep } from '../lib/dm-types.js';
-import { cloneModel, modelOf, wantOf, type Model, type Want } from './model.js';
+import { modelOf, wantOf } from './model.js';
 import { planSteps, type PlanOptions } from './plan.js';
+import { applied, cleanup, failedState, recover, relaxed, tracer, windows } from './rollback.js';
+
+export { failedState } from './rollback.js';
 
 export function planProgram(current: DmDoc, desired: DmDoc, opts: PlanOptions): DmProgram {
   const scope = desired.scope;
@@ -11,34 +15,31 @@ export function planProgram(current: DmDoc, desired: DmDoc, opts: PlanOptions): 
   if (!scope.startsWith(current.scope)) throw invalidInput('invalid input', 'current state', `it covers scope '${current.scope}', not '${scope}'`);
   const start = modelOf(current, scope);
   const want = wantOf(desired, start);
-  const main = planSteps(start, want, opts, true);
-  const restore: Want[] = start.filter((d) => d.live !== null).map((d) => ({ uuid: d.uuid, name: d.name, table: d.live! }));
+  const wanted = new Set(want.map((w) => w.uuid));
+  const removed = new Set(opts.stage ? [] : start.filter((d) => !wanted.has(d.uuid)).map((d) => d.uuid));
+  const main = planSteps(start, want, opts, tracer(new Set(start.map((d) => d.uuid)), removed));
+  const undo = main.trace.map((t) => t.undo);
+  const onError = main.trace.map((t) => t.onError);
+  for (const [a, b] of windows(main.trace)) {
+    const target = relaxed(main.trace[a].before!);
+    for (let k = a; k <= b; k++) {
+      onError[k] = recover(failedState(main.trace[k].before!, main.steps[k]), target, removed);
+      undo[k] = [];
+    }
+    const after = applied(main.trace[b].before!, main.steps[b]).map((d) => ({ ...d, suspended: false, inactive: null }));
+    undo[b] = recover(after, target, removed);
+  }
+  if (main.steps.length) {
+    // The rollback always ends with step 0's undo (or on_error, when step 0 failed).
+    const last = cleanup(start);
+    undo[0] = [...undo[0], ...last];
+    onError[0] = [...onError[0], ...last];
+  }
   const steps = main.steps.map((s, i): DmStep => {
-    const recovery = planSteps(failedState(main.before[i], s), restore, { stage: false }).steps;
-    return recovery.length ? { ...s, on_error: recovery } : s;
+    const out: DmStep = { ...s };
+    if (onError[i].length) out.on_error = onError[i];
+    if (undo[i].length) out.undo = undo[i];
+    return out;
   });
   return { format: 'dvm.dmexec/1', scope, steps };
-}
-
-/**
- * The state after `step` failed, assuming the worst that failure can leave:
- * a failed load may have left its table staged; a failed suspend may have
- * suspended; a failed resume may have swapped the table in and stayed
- * suspended (preresume failure), or not swapped at all, so both slots are
- * taken to hold the new table. Creates, removes, renames and clears that
- * fail change nothing.
- */
-export function failedState(before: Model, step: DmStep): Model {
-  const m = cloneModel(before);
-  const d = m.find((x) => x.name === step.name);
-  if (!d) return m;
-  if (step.op === 'load') d.inactive = { ro: step.read_only ?? false, lines: [] };
-  if (step.op === 'suspend') d.suspended = true;
-  // A device with no live table yet has no users to restore: its failed
-  // resume leaves it as it was, and recovery removes it.
-  if (step.op === 'resume' && d.live !== null) {
-    if (d.inactive) d.live = structuredClone(d.inactive);
-    d.suspended = true;
-  }
-  return m;
 }

@@ -1,5 +1,6 @@
 // Turn a checked program into native ops: every ioctl buffer, recovery
-// branches included, is built here, before anything is locked or suspended.
+// branches and undo lists included, is built here, before anything is locked
+// or suspended. Linear in the program's size: no per-step copies of any map.
 import { CMD, FLAG, HEADER_SIZE, packHeader, packLoad, packMessage, packRename } from './layout.js';
 import { DM_REF_PREFIX } from '../lib/dm-table.js';
 import type { NativeOp } from './native.js';
@@ -16,8 +17,9 @@ const SUSPEND_RETRIES = 3; // EINTR: the kernel undid the suspend; trying again 
 const REMOVE_RETRIES = 5; // EBUSY from transient openers (blkid, udev workers)
 
 export interface OpMeta {
-  index: number; // program step index (for recovery steps: the failed step's)
+  index: number; // program step index (on_error: the failed step's; undo: the undone step's)
   recovery: boolean;
+  branch?: 'on_error' | 'undo';
   step: Step;
 }
 
@@ -27,53 +29,149 @@ export interface Compiled {
   mainCount: number;
 }
 
-export function compileProgram(p: Program, lookup: Lookup | null): Compiled {
-  const ops: NativeOp[] = [];
-  const meta: OpMeta[] = [];
-  const mainCount = p.steps.length;
-  // Which op creates each name, as the main sequence runs; branches see the state before their step.
-  const before: Map<string, number>[] = [];
-  const creators = new Map<string, number>();
-  p.steps.forEach((s, i) => {
-    before.push(new Map(creators));
-    ops.push(buildOp(s, creators, lookup));
-    meta.push({ index: i, recovery: false, step: s });
-    track(s, i, creators);
-  });
-  p.steps.forEach((s, i) => {
-    if (!s.on_error?.length) return;
-    const local = before[i];
-    ops[i].branchStart = ops.length;
-    ops[i].branchCount = s.on_error.length;
-    for (const r of s.on_error) {
-      const at = ops.length;
-      ops.push(buildOp(r, local, lookup));
-      meta.push({ index: i, recovery: true, step: r });
-      track(r, at, local);
-    }
-  });
-  return { ops, meta, mainCount };
+/** A `dm:<name>` in an undo step whose device a rollback may have re-created: resolved once all undo lists are built. */
+interface Pending {
+  op: number;
+  name: string;
+  offset: number;
+  width: number;
+  main: number | undefined; // the main-program create of that name, if any
 }
 
-function track(s: Step, at: number, creators: Map<string, number>): void {
-  if (s.op === 'create') creators.set(s.name, at);
-  else if (s.op === 'remove') creators.delete(s.name);
-  else if (s.op === 'rename' && creators.has(s.name)) {
-    creators.set(s.new_name, creators.get(s.name)!);
-    creators.delete(s.name);
+/** Names → the op that creates them: a base map plus a small overlay for one branch (no copies of the base). */
+class Creators {
+  constructor(
+    private readonly base: Map<string, number>,
+    private readonly local = new Map<string, number | null>(),
+  ) {}
+  get(name: string): number | undefined {
+    return this.local.has(name) ? (this.local.get(name) ?? undefined) : this.base.get(name);
+  }
+  track(s: Step, at: number): void {
+    if (s.op === 'create') this.local.set(s.name, at);
+    else if (s.op === 'remove') this.local.set(s.name, null);
+    else if (s.op === 'rename' && this.get(s.name) !== undefined) {
+      this.local.set(s.new_name, this.get(s.name)!);
+      this.local.set(s.name, null);
+    }
   }
 }
 
-function op(nr: number, buf: Buffer, retries = 0, patches: number[] = []): NativeOp {
-  return { nr, buf, retries, branchStart: 0, branchCount: 0, patches };
+export function compileProgram(p: Program, lookup: Lookup | null): Compiled {
+  const mainCount = p.steps.length;
+  const ops: NativeOp[] = [];
+  const meta: OpMeta[] = [];
+  const extra: NativeOp[] = [];
+  const extraMeta: OpMeta[] = [];
+  const pending: Pending[] = [];
+  const creators = new Map<string, number>();
+  // Recovery steps run after renames of the main program: to ask the kernel
+  // about a name there, ask for the name that device had before the program
+  // (null: the name was freed, or belongs to a device this program created).
+  const origOf = new Map<string, string | null>();
+  const orig = (name: string) => (origOf.has(name) ? origOf.get(name)! : name);
+  const branch = (list: Step[], index: number, kind: 'on_error' | 'undo') => {
+    const start = mainCount + extra.length;
+    const local = new Creators(creators);
+    for (const r of list) {
+      const at = mainCount + extra.length;
+      extra.push(buildOp(r, { creators: local, lookup, orig, pending: kind === 'undo' ? { list: pending, op: at } : null }));
+      extraMeta.push({ index, recovery: true, branch: kind, step: r });
+      local.track(r, at);
+    }
+    return start;
+  };
+  p.steps.forEach((s, i) => {
+    const o = buildOp(s, { creators: new Creators(creators), lookup, orig: (n) => n, pending: null });
+    if (s.on_error?.length) {
+      o.branchStart = branch(s.on_error, i, 'on_error');
+      o.branchCount = s.on_error.length;
+    }
+    ops.push(o);
+    meta.push({ index: i, recovery: false, step: s });
+    if (s.op === 'create') {
+      creators.set(s.name, i);
+      origOf.set(s.name, null);
+    } else if (s.op === 'remove') {
+      creators.delete(s.name);
+      origOf.set(s.name, null);
+    } else if (s.op === 'rename') {
+      if (creators.has(s.name)) creators.set(s.new_name, creators.get(s.name)!);
+      else creators.delete(s.new_name);
+      creators.delete(s.name);
+      origOf.set(s.new_name, orig(s.name));
+      origOf.set(s.name, null);
+    }
+    if (s.undo?.length) {
+      o.undoStart = branch(s.undo, i, 'undo');
+      o.undoCount = s.undo.length;
+    }
+  });
+  for (const e of extra) {
+    // patch sources and branch starts are op indices: main ops come first, so nothing shifts
+    ops.push(e);
+  }
+  meta.push(...extraMeta);
+  resolvePending(ops, meta, pending);
+  return { ops, meta, mainCount };
 }
 
-function buildOp(s: Step, creators: Map<string, number>, lookup: Lookup | null): NativeOp {
+/**
+ * A rollback runs undo lists newest first, so a reference in undo(j) names
+ * the device made by the nearest create before it in that order: earlier in
+ * undo(j), or in undo(j+1), undo(j+2), … If that create did not run (the
+ * failure came before the step it undoes), the device was never removed and
+ * the text written in advance (its number now) stands; the native side only
+ * patches when the source create succeeded.
+ */
+function resolvePending(ops: NativeOp[], meta: OpMeta[], pending: Pending[]): void {
+  if (!pending.length) return;
+  const byOp = new Map<number, Pending[]>();
+  for (const pd of pending) {
+    const list = byOp.get(pd.op);
+    if (list) list.push(pd);
+    else byOp.set(pd.op, [pd]);
+  }
+  const made = new Map<string, number | null>();
+  const undoLists = ops
+    .map((o, i) => ({ o, i }))
+    .filter(({ o }) => o.undoCount > 0)
+    .reverse();
+  for (const { o } of undoLists) {
+    for (let at = o.undoStart; at < o.undoStart + o.undoCount; at++) {
+      for (const pd of byOp.get(at) ?? []) {
+        const source = made.has(pd.name) ? made.get(pd.name) : pd.main;
+        if (source !== undefined && source !== null) ops[at].patches.push(pd.offset, pd.width, source);
+      }
+      const u = meta[at].step;
+      if (u.op === 'create') made.set(u.name, at);
+      else if (u.op === 'remove') made.set(u.name, null);
+      else if (u.op === 'rename' && made.has(u.name)) {
+        made.set(u.new_name, made.get(u.name)!);
+        made.delete(u.name);
+      }
+    }
+  }
+}
+
+interface Ctx {
+  creators: Creators;
+  lookup: Lookup | null;
+  orig: (name: string) => string | null;
+  /** set for undo steps: where to record references a rollback may re-create */
+  pending: { list: Pending[]; op: number } | null;
+}
+
+function op(nr: number, buf: Buffer, retries = 0, patches: number[] = []): NativeOp {
+  return { nr, buf, retries, branchStart: 0, branchCount: 0, undoStart: 0, undoCount: 0, patches };
+}
+
+function buildOp(s: Step, ctx: Ctx): NativeOp {
   switch (s.op) {
     case 'create':
       return op(CMD.DEV_CREATE, packHeader({ name: s.name, uuid: s.uuid }, CONTROL_BUFFER));
     case 'load':
-      return buildLoad(s, creators, lookup);
+      return buildLoad(s, ctx);
     case 'suspend': {
       const flags = FLAG.SUSPEND | (s.noflush ? FLAG.NOFLUSH : 0) | (s.skip_lockfs ? FLAG.SKIP_LOCKFS : 0);
       return op(CMD.DEV_SUSPEND, packHeader({ name: s.name, flags }, CONTROL_BUFFER), SUSPEND_RETRIES);
@@ -98,17 +196,25 @@ function buildOp(s: Step, creators: Map<string, number>, lookup: Lookup | null):
  * `dm:<name>` words become "major:minor": now, for devices that exist, or by
  * the native side right before the load, for devices this program creates.
  */
-function buildLoad(s: Extract<Step, { op: 'load' }>, creators: Map<string, number>, lookup: Lookup | null): NativeOp {
+function buildLoad(s: Extract<Step, { op: 'load' }>, ctx: Ctx): NativeOp {
   const late: { line: number; byte: number; source: number }[] = [];
+  const deferred: { line: number; byte: number; name: string; width: number; main: number | undefined }[] = [];
   const lines = s.table.map((l, li) => {
     let byte = 0;
     const words = l.params.split(' ').map((w) => {
       let out = w;
       if (w.startsWith(DM_REF_PREFIX)) {
         const name = w.slice(DM_REF_PREFIX.length);
-        const source = creators.get(name);
-        const cur = source === undefined ? lookup?.(name) : null;
-        if (source !== undefined) {
+        const source = ctx.creators.get(name);
+        const was = source === undefined ? ctx.orig(name) : null;
+        const cur = was !== null ? ctx.lookup?.(was) : null;
+        if (ctx.pending) {
+          // undo step: which create it names is known only once every undo list is built
+          const text = cur ? `${cur.major}:${cur.minor}` : w;
+          const width = Math.max(DEV_WIDTH, Buffer.byteLength(text));
+          deferred.push({ line: li, byte, name, width, main: source });
+          out = text.padEnd(width, ' ');
+        } else if (source !== undefined) {
           late.push({ line: li, byte, source });
           out = ' '.repeat(DEV_WIDTH);
         } else if (cur) out = `${cur.major}:${cur.minor}`;
@@ -121,5 +227,7 @@ function buildLoad(s: Extract<Step, { op: 'load' }>, creators: Map<string, numbe
   });
   const packed = packLoad(s.name, lines, s.read_only ?? false);
   const patches = late.flatMap((p) => [packed.paramsOffsets[p.line] + p.byte, DEV_WIDTH, p.source]);
+  if (ctx.pending)
+    for (const d of deferred) ctx.pending.list.push({ op: ctx.pending.op, name: d.name, offset: packed.paramsOffsets[d.line] + d.byte, width: d.width, main: d.main });
   return op(CMD.TABLE_LOAD, packed.buf, 0, patches);
 }

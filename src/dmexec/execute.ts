@@ -18,6 +18,8 @@ export interface StepResult {
   error: string | null;
   message: string | null;
   recovery: boolean;
+  /** recovery steps: from the failed step's on_error, or from a completed step's undo */
+  branch?: 'on_error' | 'undo';
   major: number | null;
   minor: number | null;
 }
@@ -44,6 +46,7 @@ export function kernelLookup(ctl: DmControl, p: Program): Lookup {
       seen.set(n, info ? { uuid: info.uuid, ...decodeDev(info.dev) } : null);
     }
     s.on_error?.forEach(visit);
+    s.undo?.forEach(visit);
   };
   p.steps.forEach(visit);
   return (name) => seen.get(name) ?? null;
@@ -81,6 +84,7 @@ export function execute(p: Program, ctl: DmControl, opts: { lock?: LockMode | 'n
     const [opIndex, ret, isRecovery] = [results[3 * k], results[3 * k + 1], results[3 * k + 2] === 1];
     const m = compiled.meta[opIndex];
     const r = blank(m.index, m.step, isRecovery);
+    if (isRecovery && m.branch) r.branch = m.branch;
     const buf = compiled.ops[opIndex].buf;
     r.ok = ret === 0;
     if (ret < 0) {

@@ -15,7 +15,8 @@ const USAGE = `Usage:
   $0 --query [--scope PREFIX]         print the kernel's devices as dvm.dm/1
 
 Runs every step with device-mapper ioctls in one memory-locked native call; a
-failed step runs its on_error steps and stops the program (exit 1, the result
+failed step stops the program and runs its rollback: its own on_error steps,
+then the undo steps of the completed steps, newest first (exit 1, the result
 still printed). Creates and removes /dev/mapper nodes itself.
 
 Example:

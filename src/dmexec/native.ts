@@ -9,6 +9,9 @@ export interface NativeOp {
   retries: number;
   branchStart: number;
   branchCount: number;
+  /** this main step's undo list (ops[undoStart, undoStart+undoCount)), run newest first when a later step fails */
+  undoStart: number;
+  undoCount: number;
   /** triples: byte offset in buf, width, index of the CREATE op whose device it names */
   patches: number[];
 }

@@ -5,7 +5,10 @@ import { inScope } from '../lib/dm-types.js'; // DVM-ab does not own DVM-abc-…
 
 interface Base {
   name: string;
+  /** run when this step fails, before the undo lists of the completed steps */
   on_error?: Step[];
+  /** this step's own inverse: run, newest first, when a later step fails */
+  undo?: Step[];
 }
 export type Step =
   | (Base & { op: 'create'; uuid: string; read_only?: boolean })
@@ -51,7 +54,7 @@ export function checkProgram(p: Program, lookup: Lookup | null): void {
   const created = new Set<string>();
   for (const s of p.steps) collectCreates(s, created);
   const check = (s: Step, where: string, nested: boolean) => {
-    if (nested && s.on_error) throw invalidInput('invalid program', where, 'recovery steps cannot have their own on_error');
+    if (nested && (s.on_error || s.undo)) throw invalidInput('invalid program', where, 'recovery steps cannot have their own on_error or undo');
     if (s.op === 'create' && !inScope(s.uuid, p.scope)) throw invalidInput('device outside scope', s.name, `uuid '${s.uuid}' does not start with '${p.scope}-'`);
     if (s.op === 'load') {
       const problem = tableProblem(s.table);
@@ -68,6 +71,7 @@ export function checkProgram(p: Program, lookup: Lookup | null): void {
       }
     }
     s.on_error?.forEach((r, j) => check(r, `${where}.on_error[${j}]`, true));
+    s.undo?.forEach((r, j) => check(r, `${where}.undo[${j}]`, true));
   };
   p.steps.forEach((s, i) => check(s, `steps[${i}]`, false));
 }
@@ -76,4 +80,5 @@ function collectCreates(s: Step, into: Set<string>): void {
   if (s.op === 'create') into.add(s.name);
   if (s.op === 'rename') into.add(s.new_name);
   s.on_error?.forEach((r) => collectCreates(r, into));
+  s.undo?.forEach((r) => collectCreates(r, into));
 }

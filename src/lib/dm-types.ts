@@ -49,6 +49,8 @@ export interface DmStep {
   sector?: number;
   message?: string;
   on_error?: DmStep[];
+  /** the inverse of this step alone, run in a rollback after a later step fails (dvm.dmexec/1) */
+  undo?: DmStep[];
 }
 
 export interface DmProgram {

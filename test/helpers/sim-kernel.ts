@@ -34,6 +34,8 @@ export interface RunResult {
   failedAt: number | null;
   recoveryRan: boolean;
   recoveryOk: boolean | null;
+  /** the recovery steps that ran, in order */
+  recoverySteps?: DmStep[];
   executed: number;
 }
 
@@ -114,10 +116,14 @@ export class SimKernel {
       if (err === null) continue;
       res.ok = false;
       res.failedAt = i;
-      if (s.on_error?.length) {
+      // dmexec's rollback (native/dmexec.cc): the failed step's on_error, then
+      // the undo list of every completed step, newest first; best effort.
+      const rollback = [...(s.on_error ?? []), ...p.steps.slice(0, i).reverse().flatMap((c) => c.undo ?? [])];
+      if (rollback.length) {
         res.recoveryRan = true;
         res.recoveryOk = true;
-        for (const r of s.on_error) if (this.exec(p.scope, r, null) !== null) res.recoveryOk = false;
+        res.recoverySteps = rollback;
+        for (const r of rollback) if (this.exec(p.scope, r, null) !== null) res.recoveryOk = false;
       }
       return res;
     }

@@ -87,6 +87,84 @@ test('a failed resume runs its recovery branch', async () => {
   assert.equal(await ourDmDevices(), []);
 });
 
+test('rollback: a failed step runs its on_error, then the undo of every completed step, newest first', async () => {
+  await withLoops(1, 8, async ([pv]) => {
+    const keep = dmname('keep');
+    const a = dmname('ra');
+    const b = dmname('rb');
+    const r0 = await dmexec(createSteps(keep, [{ start: 0, length: 2048, target: 'zero', params: '' }]));
+    assert.is(r0.exitCode, 0, r0.stderr);
+    const r = await dmexec([
+      { op: 'create', name: a, uuid: uuid('ra'), undo: [{ op: 'remove', name: a }] },
+      { op: 'load', name: a, table: [{ start: 0, length: 2048, target: 'zero', params: '' }], on_error: [{ op: 'clear', name: a }], undo: [{ op: 'clear', name: a }] },
+      { op: 'resume', name: a },
+      { op: 'suspend', name: keep, undo: [{ op: 'resume', name: keep }] },
+      { op: 'create', name: b, uuid: uuid('rb'), undo: [{ op: 'remove', name: b }] },
+      // beyond the end of the 8 MiB loop device: the kernel refuses it
+      { op: 'load', name: b, table: [{ start: 0, length: 8192, target: 'linear', params: `${pv.mm} 999999999` }], on_error: [{ op: 'clear', name: b }] },
+      { op: 'resume', name: b },
+    ]);
+    assert.is(r.exitCode, 1, r.stderr);
+    assert.is(r.doc.recovery.ran, true);
+    assert.is(r.doc.recovery.ok, true);
+    assert.is(r.doc.recovery.step, 5);
+    assert.equal(
+      r.doc.steps.filter((s: any) => s.recovery).map((s: any) => [s.op, s.name, s.index, s.branch, s.ok]),
+      [['clear', b, 5, 'on_error', true], ['remove', b, 4, 'undo', true], ['resume', keep, 3, 'undo', true], ['clear', a, 1, 'undo', true], ['remove', a, 0, 'undo', true]],
+    );
+    assert.equal(await ourDmDevices(), [keep], 'dmsetup ls: nothing the program created is left');
+    assert.match(await sh('dmsetup', ['info', keep]), /State:\s+ACTIVE/, 'what it suspended is resumed');
+    assert.not.ok(existsSync(`/dev/mapper/${a}`) || existsSync(`/dev/mapper/${b}`), 'nodes gone too');
+    assert.is((await dmexec([{ op: 'remove', name: keep }])).exitCode, 0);
+  });
+});
+
+test('rollback of a planned deactivation: removed devices are re-created, their tables naming the re-created or the surviving devices', async () => {
+  await withLoops(1, 8, async ([pv]) => {
+    const [sa, sb, sc] = ['sa', 'sb', 'sc'].map(dmname);
+    const desired = (devices: unknown[]) => JSON.stringify({ format: 'dvm.dm/1', scope: SCOPE, devices });
+    const stack = [
+      { name: sa, uuid: uuid('sa'), table: [{ start: 0, length: 2048, target: 'linear', params: `${pv.mm} 2048` }] },
+      { name: sb, uuid: uuid('sb'), table: [{ start: 0, length: 2048, target: 'linear', params: `dm:${sa} 0` }] },
+      { name: sc, uuid: uuid('sc'), table: [{ start: 0, length: 2048, target: 'linear', params: `dm:${sb} 0` }] },
+    ];
+    const plan = async (devices: unknown[]) => {
+      const r = await runBin('dmactivate', [], { input: desired(devices) });
+      assert.is(r.exitCode, 0, r.stderr);
+      return r.stdout;
+    };
+    const up = await runBin('dmexec', [], { input: await plan(stack) });
+    assert.is(up.exitCode, 0, up.stderr);
+    const devOf = async (n: string) => (await sh('dmsetup', ['info', '-c', '--noheadings', '-o', 'major,minor', n])).trim();
+    const saDev = await devOf(sa);
+    const down = await plan([]);
+    assert.equal(JSON.parse(down).steps.map((s: any) => `${s.op} ${s.name}`), [`remove ${sc}`, `remove ${sb}`, `remove ${sa}`]);
+    // the bottom device is held open: its removal fails after sc and sb are gone
+    const fd = openSync(`/dev/mapper/${sa}`, 'r');
+    let r;
+    try {
+      r = await runBin('dmexec', [], { input: down });
+    } finally {
+      closeSync(fd);
+    }
+    assert.is(r.exitCode, 1, r.stderr);
+    const doc = JSON.parse(r.stdout);
+    assert.is(doc.recovery.step, 2);
+    assert.is(doc.recovery.ok, true, r.stdout);
+    assert.equal(doc.steps.filter((s: any) => s.recovery).map((s: any) => `${s.op} ${s.name} ${s.index}`), [`create ${sb} 1`, `load ${sb} 1`, `resume ${sb} 1`, `create ${sc} 0`, `load ${sc} 0`, `resume ${sc} 0`]);
+    assert.equal((await ourDmDevices()).sort(), [sa, sb, sc].sort());
+    // sa was never removed: sb's table names it by its old number (written in advance);
+    // sb was re-created: sc's table names its new number (patched in the native call)
+    const sbDev = await devOf(sb);
+    assert.is(await sh('dmsetup', ['table', sb]), `0 2048 linear ${saDev} 0\n`);
+    assert.is(await sh('dmsetup', ['table', sc]), `0 2048 linear ${sbDev} 0\n`);
+    for (const n of [sa, sb, sc]) assert.match(await sh('dmsetup', ['info', n]), /State:\s+ACTIVE/);
+    const again = await runBin('dmexec', [], { input: await plan([]) });
+    assert.is(again.exitCode, 0, again.stderr);
+    assert.equal(await ourDmDevices(), []);
+  });
+});
+
 test('suspend, load, resume replaces a live table under a running writer without an I/O error', async () => {
   await withLoops(2, 64, async ([a, b]) => {
     const name = dmname('swap');

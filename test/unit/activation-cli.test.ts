@@ -60,7 +60,8 @@ test('dmactivate plans from --current; honours --stage and DVM_TM_PHASE', async 
   const p = validate<DmProgram>('dvm.dmexec/1', JSON.parse(r.stdout));
   assert.is(p.scope, SCOPE);
   assert.ok(p.steps.length > 0);
-  assert.ok(p.steps.every((s) => s.op === 'create' || s.on_error?.length), 'every step after the first create has a recovery branch');
+  assert.ok(p.steps.every((s) => s.op === 'resume' || s.undo?.length), 'every create and load carries its own undo (a new device resume needs none: the undo of its create removes it)');
+  assert.ok(p.steps.filter((s) => s.op === 'create').every((s) => s.undo![0].op === 'remove' && s.undo![0].name === s.name));
   const staged = await runBin('dmactivate', ['--current', empty], { input: desired, env: { DVM_TM_PHASE: 'prepare' } });
   assert.is(staged.exitCode, 0, staged.stderr);
   assertOneLineError(await runBin('dmactivate', ['--current', empty, '--stage'], { input: desired, env: { DVM_TM_PHASE: 'commit' } }), 'dmactivate', 2, /DVM_TM_PHASE/);

@@ -9,7 +9,7 @@ import type { DmDoc, DmProgram } from '../../src/lib/dm-types.js';
 import { SimKernel, type ResumeFailure } from '../helpers/sim-kernel.js';
 import { SCOPE, addForeign, canon, canonDoc, foreign, nextVg, randomVg, rng, toDoc, type Rng } from '../helpers/random-dm.js';
 
-const CASES = 100;
+const CASES = Number(process.env.DVM_CASES ?? 100);
 const mine = (k: SimKernel) => k.devs.filter((d) => d.uuid.startsWith(SCOPE + '-'));
 const plan = (k: SimKernel, want: DmDoc, stage = false): DmProgram => planProgram(k.query(SCOPE), want, { stage });
 

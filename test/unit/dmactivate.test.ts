@@ -123,18 +123,47 @@ test('a staged table that matches is not loaded again; one that does not is repl
   assert.equal(ops(plan(k, doc(['vg-a', 'a', [lin(24, '7:0 0')]]))), ['load vg-a', 'suspend vg-a', 'resume vg-a']);
 });
 
-test('every step carries the recovery branch that undoes the program so far', () => {
-  const k = kernelAt(doc(['vg-a', 'a', [lin(8, '7:0 0')]]));
+test('every step carries its own inverse (undo) and what its own failure may leave (on_error)', () => {
+  const k = kernelAt(doc(['vg-a', 'a', [lin(8, '7:0 0')]], ['vg-x', 'x', [lin(8, '7:1 0')]], ['vg-t', 't', [lin(8, 'dm:vg-x 0')]]));
   const p = plan(k, doc(['vg-a', 'a', [lin(16, '7:0 0')]], ['vg-n', 'n', [lin(8, '7:1 0')]]));
-  const rec = (i: number) => (p.steps[i].on_error ?? []).map((s) => `${s.op} ${s.name}`);
-  assert.equal(ops(p), ['load vg-a', 'create vg-n', 'load vg-n', 'resume vg-n', 'suspend vg-a', 'resume vg-a']);
-  assert.equal(rec(0), ['clear vg-a']);
-  assert.equal(rec(1), ['clear vg-a']);
-  assert.equal(rec(2), ['clear vg-a', 'remove vg-n']);
-  assert.equal(rec(4), ['clear vg-a', 'resume vg-a', 'remove vg-n']);
+  const list = (l: DmProgram['steps'] | undefined) => (l ?? []).map((s) => `${s.op} ${s.name}`);
+  const undo = (i: number) => list(p.steps[i].undo);
+  const onError = (i: number) => list(p.steps[i].on_error);
+  assert.equal(ops(p), ['load vg-a', 'create vg-n', 'load vg-n', 'resume vg-n', 'suspend vg-a', 'resume vg-a', 'remove vg-t', 'remove vg-x']);
+  assert.equal(undo(0), ['clear vg-a']);
+  assert.equal(undo(1), ['remove vg-n']);
+  assert.equal(undo(2), ['clear vg-n']);
+  assert.equal(undo(3), [], 'the create\'s undo removes it');
+  // the suspend/resume window is undone as a whole, by its last step
+  assert.equal(undo(4), []);
+  assert.equal(undo(5), ['load vg-a', 'suspend vg-a', 'resume vg-a']);
+  assert.equal(p.steps[5].undo![0].table, [lin(8, '7:0 0')]);
+  assert.equal(onError(0), ['clear vg-a']);
+  assert.equal(onError(1), []);
+  assert.equal(onError(4), ['clear vg-a', 'resume vg-a']);
   // a failed resume may have swapped: the old table is loaded back
-  assert.equal(rec(5), ['clear vg-a', 'resume vg-a', 'load vg-a', 'suspend vg-a', 'resume vg-a', 'remove vg-n']);
-  assert.equal(p.steps[5].on_error![2].table, [lin(8, '7:0 0')]);
+  assert.equal(onError(5), ['clear vg-a', 'resume vg-a', 'load vg-a', 'suspend vg-a', 'resume vg-a']);
+  // a removed device is re-created; one it used, too, and referred to by name (its number changes)
+  assert.equal(undo(6), ['create vg-t', 'load vg-t', 'resume vg-t']);
+  assert.equal(p.steps[6].undo![1].table, [lin(8, 'dm:vg-x 0')]);
+  assert.equal(undo(7), ['create vg-x', 'load vg-x', 'resume vg-x']);
+  // a failure at the last step: its rollback, as dmexec runs it, restores everything
+  const res = k.clone().run(p, { failAt: 7 });
+  assert.equal(list(res.recoverySteps), ['create vg-t', 'load vg-t', 'resume vg-t', 'load vg-a', 'suspend vg-a', 'resume vg-a', 'clear vg-n', 'remove vg-n', 'clear vg-a']);
+  assert.ok(res.recoveryOk);
+});
+
+test('program size is linear in the number of devices: activating 60 LVs carries one inverse per step', () => {
+  const lvs = Array.from({ length: 60 }, (_, i): [string, string, DmLine[]] => [`vg-lv${i}`, `lv${i}`, [lin(8, `7:${i % 4} ${i * 8}`)]]);
+  const p = plan(new SimKernel(), doc(...lvs));
+  assert.is(p.steps.length, 180);
+  const recovery = p.steps.reduce((n, s) => n + (s.undo?.length ?? 0) + (s.on_error?.length ?? 0), 0);
+  assert.ok(recovery <= 2 * p.steps.length, `${recovery} recovery steps for ${p.steps.length} steps`);
+  // and a failure at the last step still undoes all of it
+  const k = new SimKernel();
+  const res = k.run(p, { failAt: p.steps.length - 1 });
+  assert.ok(res.recoveryOk);
+  assert.equal(k.devs, []);
 });
 
 test('input the planner refuses: devices outside the scope, unknown references, duplicate names', () => {

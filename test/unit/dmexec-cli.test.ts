@@ -94,6 +94,32 @@ test('compile: references to existing devices resolve to major:minor at once', (
   assert.ok(c.ops[0].buf.includes(Buffer.from('253:4 0\0')));
 });
 
+test('compile: undo lists follow the main steps; a reference to a device the rollback re-creates is patched, with its old number as fallback', () => {
+  const zero = [{ start: 0 as never, length: 8 as never, target: 'zero', params: '' }];
+  const p: Program = {
+    format: 'dvm.dmexec/1',
+    scope: 'DVM-t',
+    steps: [
+      { op: 'remove', name: 'top', undo: [{ op: 'create', name: 'top', uuid: 'DVM-t-top' }, { op: 'load', name: 'top', table: [{ start: 0 as never, length: 8 as never, target: 'linear', params: 'dm:low 0' }] }, { op: 'resume', name: 'top' }] },
+      { op: 'remove', name: 'low', undo: [{ op: 'create', name: 'low', uuid: 'DVM-t-low' }, { op: 'load', name: 'low', table: zero }, { op: 'resume', name: 'low' }] },
+      { op: 'create', name: 'x', uuid: 'DVM-t-x', on_error: [{ op: 'remove', name: 'x' }] },
+    ],
+  };
+  const lookup = (n: string) => (n === 'low' ? { uuid: 'DVM-t-low', major: 253, minor: 4 } : n === 'top' ? { uuid: 'DVM-t-top', major: 253, minor: 5 } : null);
+  checkProgram(p, lookup);
+  const c = compileProgram(p, lookup);
+  assert.is(c.mainCount, 3);
+  assert.is(c.ops.length, 10);
+  assert.equal([c.ops[0].undoStart, c.ops[0].undoCount, c.ops[1].undoStart, c.ops[1].undoCount], [3, 3, 6, 3]);
+  assert.equal([c.ops[2].branchStart, c.ops[2].branchCount, c.ops[2].undoCount], [9, 1, 0]);
+  assert.equal(c.meta.slice(3).map((m) => [m.index, m.branch]), [[0, 'undo'], [0, 'undo'], [0, 'undo'], [1, 'undo'], [1, 'undo'], [1, 'undo'], [2, 'on_error']]);
+  // the rollback runs undo(1) before undo(0): top's table names the low that undo(1) re-creates
+  const [offset, width, source] = c.ops[4].patches;
+  assert.is(source, 6, 'patched from the CREATE in undo(1)');
+  assert.is(c.ops[4].buf.toString('utf8', offset, offset + width + 2), '253:4'.padEnd(12, ' ') + ' 0', 'and if undo(1) never ran, low is still 253:4');
+  assert.throws(() => checkProgram({ ...p, steps: [{ op: 'create', name: 'x', uuid: 'DVM-t-x', undo: [{ op: 'remove', name: 'x', undo: [] }] }] }, null), /cannot have their own/);
+});
+
 test('check: a program may not touch or refer to a device outside its scope', () => {
   const lookup = (n: string) => (n === 'foreign' ? { uuid: 'LVM-xyz', major: 253, minor: 9 } : null);
   const steps: Program['steps'][] = [
