@@ -81,6 +81,24 @@ test('canonicalJsonReusing gives the library bytes, reusing the text only when i
   }
 });
 
+test('canonicalJson gives the library bytes, sorted or not, parsed or built', () => {
+  const built: unknown[] = [
+    Object.assign(Object.create(null), { a: 1, b: [2] }),
+    { a: [1, , 3] }, // a hole: null in both
+    { a: { toJSON: 'not a function' }, b: 0 },
+    { a: 'x', b: { c: -0, d: 1.25e-7, e: 5e-324, f: 0.1 + 0.2 }, z: '\ud800' },
+    { z: 1, a: { y: [{ b: 1, a: [0, , { d: 1, c: 2 }] }] } }, // unsorted at several depths
+    JSON.parse('{"z":1,"__proto__":{"b":1,"a":2}}'),
+    { b: { '10': 1, '9': 2 }, a: 1 }, // integer-like keys: V8 would reorder them
+  ];
+  let sorted = 0;
+  for (const doc of [...samples(), ...samples().map((d) => JSON.parse(JSON.stringify(d))), ...built]) {
+    assert.is(canonicalJson(doc), stringify(doc) + '\n');
+    if (JSON.stringify(doc) === stringify(doc)) sorted++;
+  }
+  assert.ok(sorted > 100, `many samples take the JSON.stringify path (${sorted})`);
+});
+
 test('canonicalJsonWithLast equals canonicalJson of the whole object', () => {
   for (const doc of samples()) {
     const rest = { devices: { p1: '/dev/a', Z9: '/dev/"b"' }, format: 'dvm.envelope/1', missing: ['x'] };
