@@ -5,13 +5,16 @@
 // Why: see src/lib/bundle-loader.cts; measured effect: bench/README.md.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-export const TOOLS = {
+// The loader (compiled by tsc before this step) names the cache file.
+const { cachePath } = createRequire(import.meta.url)('../dist/src/lib/bundle-loader.cjs');
+const TOOLS = {
   tm: 'transaction-manager/tm-main',
   discover: 'discovery/discover-main',
   report: 'report/main',
@@ -26,7 +29,7 @@ export const TOOLS = {
   'pv-change': 'metadata-manip/pv-change-main',
 };
 
-export function bundlePath(tool) {
+function bundlePath(tool) {
   return path.join(root, 'dist/src', path.dirname(TOOLS[tool]), `${tool}.bundle.cjs`);
 }
 
@@ -52,7 +55,7 @@ const lazyStringWidth = {
 
 async function bundleAll() {
   for (const tool of Object.keys(TOOLS)) {
-    for (const f of [bundlePath(tool), `${bundlePath(tool)}.cache`]) rmSync(f, { force: true });
+    for (const f of [bundlePath(tool), cachePath(bundlePath(tool))]) rmSync(f, { force: true });
     await build({
       entryPoints: [path.join(root, 'dist/src', `${TOOLS[tool]}.js`)],
       outfile: bundlePath(tool),
@@ -67,6 +70,7 @@ async function bundleAll() {
       plugins: [lazyStringWidth],
       // execa stays inside (initialized only when tm forks): a dynamic import()
       // from a script compiled with a code cache has no loader in Node 20.
+      //
       // Smaller files to read at each start (the VM reads them over 9p); names kept for stack traces.
       minifyWhitespace: true,
       minifySyntax: true,
@@ -130,9 +134,9 @@ try {
   train();
 } catch (e) {
   // A cache is an optimization: without it every tool still runs, only slower.
-  for (const tool of Object.keys(TOOLS)) rmSync(`${bundlePath(tool)}.cache`, { force: true });
+  for (const tool of Object.keys(TOOLS)) rmSync(cachePath(bundlePath(tool)), { force: true });
   console.error(`bundle: training the code cache failed, tools will compile at start: ${e.message.split('\n')[0]}`);
   process.exitCode = 1;
 }
-const cached = Object.keys(TOOLS).filter((t) => existsSync(`${bundlePath(t)}.cache`));
+const cached = Object.keys(TOOLS).filter((t) => existsSync(cachePath(bundlePath(t))));
 console.log(`bundles: ${Object.keys(TOOLS).length} tools bundled, ${cached.length} code caches trained`);
