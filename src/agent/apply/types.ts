@@ -46,6 +46,10 @@ export interface MountEntry {
 export interface Host {
   probe(device: string): Promise<Probe>;
   mounts(): Promise<MountEntry[]>;
+  /** The mount of this device (by device number, else path), if any. */
+  mountedAt(device: string): Promise<MountEntry | null>;
+  /** Whether an exclusive open fails (mounted, or claimed by dm/md/another exclusive opener); null when free. */
+  inUse?(device: string): Promise<string | null>;
   /** Open by something other than a mount: holders (dm, md), other processes' descriptors, an exclusive opener. */
   held(device: string): Promise<string | null>;
   /** Returns the new filesystem's UUID. */
