@@ -1,5 +1,5 @@
 // tm's operations as pure-ish cores over `Dev`s (no locking, no process
-// spawning: those are passed in or done by the CLI). DESIGN.md §4.
+// spawning: those are passed in or done by the CLI). docs/commit-protocol.md.
 import { failed, invalidInput } from '../lib/errors.js';
 import { canonicalJson, canonicalJsonWithLast, isCanonicalText } from '../lib/canonical-json.js';
 import { validate } from '../lib/schema.js';
@@ -160,7 +160,7 @@ export function baseline(cur: Vg): Baseline {
   return { seqno: cur.seqno, id: cur.id, name: cur.name, extentSize: cur.extent_size, pvKey: pvKey(cur.pvs) };
 }
 
-/** Check what a mutator returned against generation N (DESIGN.md §4 step 2). */
+/** Check what a mutator returned against generation N (docs/commit-protocol.md, update step 2). */
 export function checkNext(st: VgState, cur: Baseline, out: unknown, pvChange: boolean): Vg {
   const next = validate<Vg>('dvm.vg/1', out, 'mutator output');
   if (next.id !== cur.id) throw invalidInput('mutator output', 'id', `changed the VG id from ${cur.id} to ${next.id}`);

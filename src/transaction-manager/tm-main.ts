@@ -1,4 +1,4 @@
-// tm: the transaction manager's command line (DESIGN.md §3, §4).
+// tm: the transaction manager's command line (docs/contracts.md, docs/commit-protocol.md).
 import { runTool, parser, handledByYargs } from '../lib/cli.js';
 import { failed, invalidInput, usageError } from '../lib/errors.js';
 import { readStdinText, writeDocument, writeStdout } from '../lib/io.js';
