@@ -39,7 +39,7 @@ interface KindEntry {
 
 const KINDS: Record<BackendKind, KindEntry> = {
   memory: { arg: 'optional', argName: 'a state name', load: () => import('../backends/memory/index.js'), folder: 'src/agent/backends/memory/' },
-  loopback: { arg: 'required', argName: 'a directory', load: null, folder: 'src/agent/backends/loopback/' },
+  loopback: { arg: 'required', argName: 'a directory', load: () => import('../backends/loopback/index.js'), folder: 'src/agent/backends/loopback/' },
   // The dvm engineer replaces null with () => import('../backends/dvm/index.js').
   dvm: { arg: 'required', argName: 'a volume group name', load: null, folder: 'src/agent/backends/dvm/' },
   // The openstack engineer replaces null with () => import('../backends/openstack/index.js').
