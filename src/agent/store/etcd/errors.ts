@@ -8,7 +8,11 @@ const DENIED = new Set(['EtcdPermissionDeniedError', 'EtcdAuthenticationFailedEr
 
 function firstLine(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);
-  return m.split('\n')[0].replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)\.? *Resolution note:.*$/, '').slice(0, 300);
+  return m
+    .split('\n')[0]
+    .replace(/\s*(\(\d{4}-\d\d-\d\dT[^)]*\))?\.?\s*Resolution note:.*$/, '')
+    .replace(/^\d+ UNAVAILABLE: No connection established\. Last error: (Error: )?/, '')
+    .slice(0, 300);
 }
 
 export function storeError(where: string, e: unknown): unknown {
