@@ -27,6 +27,7 @@ const TOOLS = {
   'lv-remove': 'metadata-manip/lv-remove-main',
   'lv-rename': 'metadata-manip/lv-rename-main',
   'pv-change': 'metadata-manip/pv-change-main',
+  'dataset-plan': 'agent/dataset-plan-cli',
 };
 
 function bundlePath(tool) {
