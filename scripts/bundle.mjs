@@ -29,6 +29,8 @@ const TOOLS = {
   'pv-change': 'metadata-manip/pv-change-main',
   dataset: 'agent/cli/dataset-main',
   'dataset-plan': 'agent/dataset-plan-cli',
+  'dataset-local': 'agent/dataset-local-cli',
+  'dataset-apply': 'agent/dataset-apply-cli',
 };
 
 // At dist/src/<top folder>/, the depth of dist/src/lib: what the modules'

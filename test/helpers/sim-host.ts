@@ -107,7 +107,7 @@ export class SimHost implements Host {
     return this.mountTable.some((m) => m.source === device) ? 'mounted' : null;
   }
 
-  async mkfs(device: string, fs: Filesystem): Promise<string> {
+  async mkfs(device: string, fs: Filesystem, _label?: string): Promise<string> {
     const before = await this.probe(device);
     this.mkfsCalls.push({ node: this.node, path: device, before });
     if (this.fail('mkfs-partial')) {
