@@ -36,6 +36,8 @@ export interface MountEntry {
   path: string;
   read_only: boolean;
   fstype: string;
+  /** The directory of the filesystem mounted here: '/' for a whole filesystem, '/data' for a bind of a subdirectory. */
+  root?: string;
 }
 
 /**
