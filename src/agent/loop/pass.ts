@@ -105,7 +105,10 @@ export async function runPass(ctx: AgentContext): Promise<PassReport> {
 
   // Applications are read from this node's APPS_DIR every pass: an administrator's edit takes effect without a restart.
   const apps = ctx.appsDir ? { set: loadApps(ctx.appsDir), runtimeDir: runtimeDirFor(ctx.node), run: commandRunner() } : undefined;
+  // Read first: discovery connects only the devices of datasets wanted here.
+  const desired: DatasetsDoc = (await ctx.store.readDesired()).value;
   const local = await discoverLocal({
+    desired,
     node: ctx.node,
     mountRoot: ctx.mountRoot,
     volumes: listing?.volumes ?? [],
@@ -118,7 +121,6 @@ export async function runPass(ctx: AgentContext): Promise<PassReport> {
   });
   await writeLocal(ctx, local);
 
-  const desired: DatasetsDoc = (await ctx.store.readDesired()).value;
   const statuses = await ctx.store.readStatuses();
   const entries: Record<string, NodeEntry> = await ctx.store.readNodes();
   const nodes: Record<string, PlanNode> = {};
