@@ -43,6 +43,7 @@ export function memoryBackend(state: MemoryState, opts: BackendOptions, spec = '
   };
   const nodePlane: NodePlane = {
     findDevice: (v: Volume) => call('find', v.id, () => state.findDevice(v.id, node)),
+    lookupDevice: (v: Volume) => call('lookup', v.id, () => state.lookupDevice(v.id, node)),
     verifyDevice: (v: Volume, path: string) => call('verify', v.id, () => state.verifyDevice(v.id, node, path)),
     refresh: (v: Volume) => call('refresh', v.id, () => state.refresh(v.id, node)),
     release: (v: Volume) => call('release', v.id, () => state.release(v.id, node)),

@@ -364,6 +364,12 @@ export class MemoryState {
     return { path: a.path, identity: `memory:${v.id}`, size: a.size };
   }
 
+  /** The device if it is connected now; never connects one. */
+  lookupDevice(id: string, node: string): { path: string; identity: string; size: number } | null {
+    const h = this.attachmentHere(id, node);
+    return h?.a.connected ? { path: h.a.path, identity: `memory:${h.v.id}`, size: h.a.size } : null;
+  }
+
   verifyDevice(id: string, node: string, path: string): string | null {
     const v = this.vols.get(id);
     if (!v) return `volume '${id}' does not exist`;
