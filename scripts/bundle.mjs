@@ -28,6 +28,9 @@ const TOOLS = {
   'lv-rename': 'metadata-manip/lv-rename-main',
   'pv-change': 'metadata-manip/pv-change-main',
   dataset: 'agent/cli/dataset-main',
+  'dataset-plan': 'agent/dataset-plan-cli',
+  'dataset-local': 'agent/dataset-local-cli',
+  'dataset-apply': 'agent/dataset-apply-cli',
 };
 
 // At dist/src/<top folder>/, the depth of dist/src/lib: what the modules'

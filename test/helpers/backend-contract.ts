@@ -260,10 +260,9 @@ export function backendContract(t: ContractTarget): void {
     }),
   );
 
-  s('lookupDevice, where a backend has it, answers the connected device and never connects one', () =>
+  s('findDevice with connect: false answers the connected device and never connects one', () =>
     withWorld(async (_w, n1) => {
-      const look = n1.node.lookupDevice?.bind(n1.node);
-      if (!look) return;
+      const look = (v: Volume) => n1.node.findDevice(v, { connect: false });
       const c = ctl(n1);
       const a = await c.attach((await create(c)).id, 'n1');
       const d = await device(n1, a);

@@ -9,7 +9,7 @@ import type { Knobs } from '../../backend/knobs.js';
 export const OPS = [
   'limits', 'list', 'create', 'destroy', 'attach', 'detach', 'resize', 'set-metadata',
   'snapshot', 'remove-snapshot', 'restore-snapshot', 'live-nodes',
-  'find', 'lookup', 'verify', 'refresh', 'release',
+  'find', 'verify', 'refresh', 'release',
 ] as const;
 export type MemoryOp = (typeof OPS)[number];
 

@@ -349,11 +349,12 @@ export class MemoryState {
     return v && a && a.node === node ? { v, a } : null;
   }
 
-  findDevice(id: string, node: string): { path: string; identity: string; size: number } | null {
+  findDevice(id: string, node: string, connect = true): { path: string; identity: string; size: number } | null {
     const h = this.attachmentHere(id, node);
     if (!h) return null;
     const { v, a } = h;
     if (!a.connected) {
+      if (!connect) return null;
       if (v.late && (a.findCalls < this.knobs.lateCalls || this.now() - a.since < this.knobs.lateMs)) {
         a.findCalls++;
         return null;
@@ -362,12 +363,6 @@ export class MemoryState {
       a.size = v.size;
     }
     return { path: a.path, identity: `memory:${v.id}`, size: a.size };
-  }
-
-  /** The device if it is connected now; never connects one. */
-  lookupDevice(id: string, node: string): { path: string; identity: string; size: number } | null {
-    const h = this.attachmentHere(id, node);
-    return h?.a.connected ? { path: h.a.path, identity: `memory:${h.v.id}`, size: h.a.size } : null;
   }
 
   verifyDevice(id: string, node: string, path: string): string | null {
