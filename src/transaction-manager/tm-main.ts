@@ -130,7 +130,7 @@ async function main(argv: string[]): Promise<void> {
       }
       case 'verify': {
         const { problems } = verify(vg, devs);
-        if (problems.length) throw failed('verify', vg, `${problems.length} problem${problems.length > 1 ? 's' : ''}: ${problems.join('; ')}`);
+        if (problems.length) throw failed('verify', vg, `${problems.length} problem${problems.length > 1 ? 's' : ''}: ${problems.join('; ')}; run 'tm recover ${vg}'${problems.some((p) => /PV \S+ is missing/.test(p)) ? ` (a missing PV: replace it, or 'tm remove ${vg} --missing')` : ''}`);
         return;
       }
       case 'history': {
