@@ -28,6 +28,8 @@ const TOOLS = {
   'lv-rename': 'metadata-manip/lv-rename-main',
   'pv-change': 'metadata-manip/pv-change-main',
   dataset: 'agent/cli/dataset-main',
+  'dataset-agent': 'agent/loop/agent-main',
+  'dataset-volumes': 'agent/cli/volumes-main',
 };
 
 // At dist/src/<top folder>/, the depth of dist/src/lib: what the modules'

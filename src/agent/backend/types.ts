@@ -83,6 +83,14 @@ export interface NodePlane {
    */
   findDevice(volume: Volume): Promise<NodeDevice | null>;
   /**
+   * Optional: the local device if it is connected now, never connecting one.
+   * Discovery uses it for volumes attached here that are leaving this node
+   * (moved, detached, destroyed): connecting those again after a release
+   * would keep them here forever. Backends whose findDevice never connects
+   * need not have it.
+   */
+  lookupDevice?(volume: Volume): Promise<NodeDevice | null>;
+  /**
    * Re-checks, just before a destructive step, that `path` is this volume's
    * device: returns null when it is, or the reason it is not.
    */

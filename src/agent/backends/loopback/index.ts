@@ -272,6 +272,7 @@ export async function openLoopback(dir: string, opts: BackendOptions, o: { limit
 
   const nodePlane: NodePlane = {
     findDevice: (v) => local(v, true),
+    lookupDevice: (v) => local(v, false),
 
     async verifyDevice(v, devPath) {
       checkVolumeId(v.id, LOOPBACK_ID);
