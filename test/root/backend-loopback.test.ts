@@ -128,6 +128,22 @@ test('records and sparse images sit side by side; the record carries dataset, cl
   }),
 );
 
+test('what a killed create, destroy or record write left behind is swept by the next create', () =>
+  withWorld(async (w, b) => {
+    const c = b.control!;
+    const dir = path.join(realpathSync(w.dir), 'volumes');
+    const keep = await c.create(req());
+    writeFileSync(path.join(dir, 'lb-00000000000000aa.img'), ''); // a create killed before its record
+    writeFileSync(path.join(dir, `${keep.id}.json.tmp-99999`), '{'); // a record write killed before its rename
+    writeFileSync(path.join(realpathSync(w.dir), 'snapshots', 'lbs-00000000000000bb.img'), '');
+    writeFileSync(path.join(dir, 'notes.txt'), 'an operator file');
+    const v = await c.create(req());
+    assert.equal(readdirSync(dir).sort(), [`${keep.id}.img`, `${keep.id}.json`, `${v.id}.img`, `${v.id}.json`, 'notes.txt'].sort());
+    assert.equal(readdirSync(path.join(realpathSync(w.dir), 'snapshots')), []);
+    assert.equal((await c.list()).map((x) => x.id).sort(), [keep.id, v.id].sort());
+  }),
+);
+
 test('shrink: the file is truncated and, after refresh, the loop device is smaller; data below the new end stays', () =>
   withWorld(async (_w, b) => {
     const c = b.control!;
@@ -183,7 +199,7 @@ test('snapshot and restore: the content comes back; only a detached volume is re
   }),
 );
 
-test('per-node limit and a stale loop device: destroy refuses while one exists', () =>
+test('per-node limit; a stale loop device: destroy refuses while one exists; a partial loop device is not the volume', () =>
   withWorld(async (w, _b) => {
     const b = await openLoopback(w.dir, { node: 'n1', credentialed: true, cluster: CLUSTER }, { limits: { per_node: 1 } });
     const c = b.control!;
@@ -198,6 +214,15 @@ test('per-node limit and a stale loop device: destroy refuses while one exists',
     writeFileSync(rec, JSON.stringify({ ...JSON.parse(readFileSync(rec, 'utf8')), attached: null }));
     assert.is(await kindOf(c.destroy(v.id)), 'in-use');
     execFileSync('losetup', ['-d', d.path]);
+    // A loop device over part of the file is not the volume's device.
+    writeFileSync(rec, JSON.stringify({ ...JSON.parse(readFileSync(rec, 'utf8')), attached: 'n1' }));
+    const part = execFileSync('losetup', ['--find', '--show', '--offset', String(MiB), d.identity], { encoding: 'utf8' }).trim();
+    try {
+      assert.match((await b.node.verifyDevice(v, part))!, /from offset 1048576/);
+    } finally {
+      execFileSync('losetup', ['-d', part]);
+    }
+    writeFileSync(rec, JSON.stringify({ ...JSON.parse(readFileSync(rec, 'utf8')), attached: null }));
     await c.destroy(v.id);
   }),
 );
