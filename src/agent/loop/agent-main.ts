@@ -2,7 +2,7 @@
 // says. A thin main: arguments, then the loop (agent.ts).
 import { runTool, parser, handledByYargs } from '../../lib/cli.js';
 import { usageError } from '../../lib/errors.js';
-import { openStore } from '../store/open.js';
+import { openStore, storeConnectOptions, withStoreOptions } from '../store/open.js';
 import { openBackend } from '../backend/registry.js';
 import { commandRunner, realHost, withBoundaries } from '../apply/index.js';
 import { mountPath, nodeName } from '../cli/args.js';
@@ -22,7 +22,7 @@ Examples:
   dataset-agent --store /var/lib/dvm/store --node n2 --backend loopback:/srv/lb --once`;
 
 runTool('dataset-agent', async (argv) => {
-  const args = await parser('dataset-agent', argv, USAGE)
+  const args = await withStoreOptions(parser('dataset-agent', argv, USAGE))
     .option('store', { type: 'string', requiresArg: true, describe: 'the store: a directory, or etcd:// endpoints and a prefix' })
     .option('node', { type: 'string', requiresArg: true, describe: "this node's name" })
     .option('backend', { type: 'string', requiresArg: true, describe: 'memory, loopback:DIR, dvm:VG, openstack' })
@@ -45,7 +45,7 @@ runTool('dataset-agent', async (argv) => {
   const spec = String(args.backend);
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${node} ${line}\n`);
 
-  const store = await openStore(String(args.store), { create: true });
+  const store = await openStore(String(args.store), { create: true, etcd: storeConnectOptions(args as Record<string, unknown>) });
   try {
     const cluster = (await store.readDesired()).value.cluster;
     const raw = await openBackend(spec, { node, credentialed, cluster, log: () => {} });
