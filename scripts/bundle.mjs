@@ -30,6 +30,9 @@ const TOOLS = {
   dataset: 'agent/cli/dataset-main',
   'dataset-agent': 'agent/loop/agent-main',
   'dataset-volumes': 'agent/cli/volumes-main',
+  'dataset-plan': 'agent/dataset-plan-cli',
+  'dataset-local': 'agent/dataset-local-cli',
+  'dataset-apply': 'agent/dataset-apply-cli',
 };
 
 // At dist/src/<top folder>/, the depth of dist/src/lib: what the modules'

@@ -4,7 +4,7 @@
 // store, the backend and the devices, so a pass killed anywhere is simply
 // followed by the next one.
 import { readdirSync } from 'node:fs';
-import type { DatasetsDoc, Limits, NodeStateDoc, PlanDoc, StepResult, Volume, VolumesDoc } from '../docs.js';
+import type { DatasetsDoc, Limits, NodeStateDoc, PlanDoc, StepResult, VolumesDoc } from '../docs.js';
 import type { Backend } from '../backend/types.js';
 import type { Leadership, NodeEntry, Store } from '../store/types.js';
 import { StoreConflict } from '../store/types.js';
@@ -112,34 +112,20 @@ export async function runPass(ctx: AgentContext): Promise<PassReport> {
   const leading = leadership !== null && ctx.backend.control !== null && leadership.isLeader();
   const listing = leading ? await listBackend(ctx, leadership!) : await ctx.store.readListing();
 
-  // Discovery connects the devices of volumes attached here (after a reboot
-  // too), except those leaving this node: a released device connected again
-  // would never let its detach happen.
-  const desiredBefore = (await ctx.store.readDesired()).value;
-  const wanted = new Set<string>();
-  for (const [id, d] of Object.entries(desiredBefore.datasets)) {
-    if (d.deleted || d.node !== ctx.node) continue;
-    for (const v of listing?.volumes ?? []) if (v.dataset === id || v.id === d.volume) wanted.add(v.id);
-  }
-  const plane = ctx.backend.node;
-  const discoveryPlane = {
-    findDevice: (v: Volume) => (wanted.has(v.id) || !plane.lookupDevice ? plane.findDevice(v) : plane.lookupDevice(v)),
-    verifyDevice: (v: Volume, p: string) => plane.verifyDevice(v, p),
-    refresh: (v: Volume) => plane.refresh(v),
-    release: (v: Volume) => plane.release(v),
-  };
+  // Read first: discovery connects only the devices of datasets wanted here.
+  const desired: DatasetsDoc = (await ctx.store.readDesired()).value;
   const local = await discoverLocal({
+    desired,
     node: ctx.node,
     mountRoot: ctx.mountRoot,
     volumes: listing?.volumes ?? [],
-    nodePlane: discoveryPlane,
+    nodePlane: ctx.backend.node,
     host: ctx.host,
     apps: appNames(ctx.appsDir),
     now: ctx.now,
   });
   await writeLocal(ctx, local);
 
-  const desired: DatasetsDoc = desiredBefore;
   const statuses = await ctx.store.readStatuses();
   const entries: Record<string, NodeEntry> = await ctx.store.readNodes();
   const nodes: Record<string, PlanNode> = {};
