@@ -1,5 +1,5 @@
 // report: lvs/pvs/vgs-style tables (or JSON) from a dvm.envelope/1.
-import { runTool, parser, handledByYargs } from '../lib/cli.js';
+import { parser, handledByYargs } from '../lib/cli.js';
 import { readDocument, writeDocument, writeStdout } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
 import { invalidInput } from '../lib/errors.js';
@@ -19,7 +19,7 @@ Examples:
   tm read vg0 /dev/loop0 | report --segments -o +seg_pe_ranges
   tm read vg0 /dev/loop0 | report --pvs --units m --json`;
 
-runTool('report', async (argv) => {
+export async function main(argv: string[]): Promise<void> {
   const args = await parser('report', argv, USAGE)
     .option('lvs', { type: 'boolean', describe: 'logical volumes (the default)' })
     .option('pvs', { type: 'boolean', describe: 'physical volumes' })
@@ -52,4 +52,4 @@ runTool('report', async (argv) => {
   const opts: ReportOptions = { kind, fields: args.o, units: String(args.units), all: Boolean(args.all), headings: !args.noheadings, separator: args.separator };
   if (args.json) await writeDocument(jsonReport(env, dm, opts));
   else await writeStdout(textReport(env, dm, opts));
-});
+}
