@@ -32,6 +32,7 @@ export const TOOLS = {
   'lv-remove': mutator('lv-remove'),
   'lv-rename': mutator('lv-rename'),
   'pv-change': mutator('pv-change'),
+  dataset: { load: () => import('./agent/cli/dataset-main.js') },
 } satisfies Record<string, Tool>;
 
 export type ToolName = keyof typeof TOOLS;
