@@ -49,6 +49,9 @@ async function bundleAll() {
       define: { 'import.meta.url': '__bundleUrl' },
       banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
       plugins: [lazyStringWidth],
+      // etcd3 loads its .proto files relative to its own directory at run
+      // time: it stays a plain require from node_modules (loaded only for etcd:// stores).
+      external: ['etcd3'],
       // Each tool's import() in src/tools.ts becomes a lazy initializer of its
       // modules (esbuild wraps them), so a start evaluates one tool's code.
       // execa stays inside too (initialized only when tm forks): a real dynamic

@@ -109,6 +109,45 @@ test('a mounted loop device is never released (losetup -d would "succeed"); afte
   }),
 );
 
+test('a volume with one partition: the device is connected with partitions, and a mounted or open partition blocks release', () =>
+  withWorld(async (_w, b) => {
+    const c = b.control!;
+    const v = await c.attach((await c.create(req(32 * MiB))).id, 'n1');
+    const d = (await b.node.findDevice(v))!;
+    execFileSync('sfdisk', ['-q', d.path], { input: 'label: gpt\n,,L\n' });
+    // What the executor does after partitioning (this kernel reads no tables itself).
+    execFileSync('partx', ['--update', d.path]);
+    const part = `${d.path}p1`;
+    assert.ok(statSync(part).isBlockDevice(), `${part} appears`);
+    execFileSync('mkfs.ext4', ['-q', part]);
+    const mnt = mkdtempSync(PREFIX + 'mnt-');
+    execFileSync('mount', [part, mnt]);
+    try {
+      const e = await b.node.release(v).catch((x: unknown) => x);
+      assert.ok(e instanceof BackendError && e.kind === 'in-use', String(e));
+      assert.match((e as Error).message, /mounted/);
+      assert.is(loopsBacking(d.identity).length, 1, 'still connected');
+    } finally {
+      execFileSync('umount', [mnt]);
+      rmSync(mnt, { recursive: true });
+    }
+    const fd = openSync(part, 'r');
+    try {
+      const e = await b.node.release(v).catch((x: unknown) => x);
+      assert.ok(e instanceof BackendError && e.kind === 'in-use', String(e));
+      assert.match((e as Error).message, new RegExp(`open in process ${process.pid}`));
+    } finally {
+      closeSync(fd);
+    }
+    await b.node.release(v);
+    assert.is(loopsBacking(d.identity).length, 0);
+    // Reconnected (a reboot, a move back): its partition is there again.
+    const again = (await b.node.findDevice(v))!;
+    assert.ok(statSync(`${again.path}p1`).isBlockDevice(), `${again.path}p1 after reconnect`);
+    assert.is(execFileSync('blkid', ['-p', '-o', 'value', '-s', 'TYPE', `${again.path}p1`], { encoding: 'utf8' }).trim(), 'ext4');
+  }),
+);
+
 test('records and sparse images sit side by side; the record carries dataset, cluster and attachment', () =>
   withWorld(async (w, b) => {
     const c = b.control!;
@@ -125,6 +164,22 @@ test('records and sparse images sit side by side; the record carries dataset, cl
     assert.is(st.size, 64 * MiB);
     assert.ok(st.blocks * 512 < MiB, `sparse: ${st.blocks} blocks`);
     assert.is((statSync(dir).mode & 0o777).toString(8), '700');
+  }),
+);
+
+test('what a killed create, destroy or record write left behind is swept by the next create', () =>
+  withWorld(async (w, b) => {
+    const c = b.control!;
+    const dir = path.join(realpathSync(w.dir), 'volumes');
+    const keep = await c.create(req());
+    writeFileSync(path.join(dir, 'lb-00000000000000aa.img'), ''); // a create killed before its record
+    writeFileSync(path.join(dir, `${keep.id}.json.tmp-99999`), '{'); // a record write killed before its rename
+    writeFileSync(path.join(realpathSync(w.dir), 'snapshots', 'lbs-00000000000000bb.img'), '');
+    writeFileSync(path.join(dir, 'notes.txt'), 'an operator file');
+    const v = await c.create(req());
+    assert.equal(readdirSync(dir).sort(), [`${keep.id}.img`, `${keep.id}.json`, `${v.id}.img`, `${v.id}.json`, 'notes.txt'].sort());
+    assert.equal(readdirSync(path.join(realpathSync(w.dir), 'snapshots')), []);
+    assert.equal((await c.list()).map((x) => x.id).sort(), [keep.id, v.id].sort());
   }),
 );
 
@@ -183,7 +238,7 @@ test('snapshot and restore: the content comes back; only a detached volume is re
   }),
 );
 
-test('per-node limit and a stale loop device: destroy refuses while one exists', () =>
+test('per-node limit; a stale loop device: destroy refuses while one exists; a partial loop device is not the volume', () =>
   withWorld(async (w, _b) => {
     const b = await openLoopback(w.dir, { node: 'n1', credentialed: true, cluster: CLUSTER }, { limits: { per_node: 1 } });
     const c = b.control!;
@@ -198,6 +253,15 @@ test('per-node limit and a stale loop device: destroy refuses while one exists',
     writeFileSync(rec, JSON.stringify({ ...JSON.parse(readFileSync(rec, 'utf8')), attached: null }));
     assert.is(await kindOf(c.destroy(v.id)), 'in-use');
     execFileSync('losetup', ['-d', d.path]);
+    // A loop device over part of the file is not the volume's device.
+    writeFileSync(rec, JSON.stringify({ ...JSON.parse(readFileSync(rec, 'utf8')), attached: 'n1' }));
+    const part = execFileSync('losetup', ['--find', '--show', '--offset', String(MiB), d.identity], { encoding: 'utf8' }).trim();
+    try {
+      assert.match((await b.node.verifyDevice(v, part))!, /from offset 1048576/);
+    } finally {
+      execFileSync('losetup', ['-d', part]);
+    }
+    writeFileSync(rec, JSON.stringify({ ...JSON.parse(readFileSync(rec, 'utf8')), attached: null }));
     await c.destroy(v.id);
   }),
 );

@@ -318,6 +318,7 @@ test('registry: a bad spec is one usage line (exit 2); an absent backend an envi
     ['memory?bad_reads=../x', 2, /not \*, ~P or a volume name/],
     ['memory?max=huge', 2, /wants a size/],
     ['memory:a/b', 2, /state name 'a\/b'/],
+    ['loopback:/nonexistent/dvm-test-dir', 4, /directory '\/nonexistent\/dvm-test-dir' does not exist/],
     ['dvm:vg0', 4, /'dvm' is not built into this version \(it comes from src\/agent\/backends\/dvm\/\)/],
   ];
   for (const [spec, code, re] of cases) {

@@ -3,7 +3,7 @@
 // the dataset and cluster ids, the attached node). A volume exists exactly
 // when its record does; records are replaced atomically (write, fsync,
 // rename, fsync the directory). Snapshots: DIR/snapshots/<sid>.img + .json.
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 export const LOOPBACK_ID = /^lb-[0-9a-f]{16}$/;
@@ -66,6 +66,27 @@ export class LoopbackFiles {
       .filter((f) => f.endsWith('.json') && SNAPSHOT_ID.test(f.slice(0, -5)))
       .map((f) => f.slice(0, -5))
       .sort();
+  }
+
+  /**
+   * Files an interrupted call left (call under the lock only, when no call
+   * is half done): an image or snapshot copy with no record (a create or
+   * snapshot killed before its record, a destroy killed after it), a record's
+   * temporary file. An image a loop device still uses is kept.
+   */
+  sweep(inUse: (image: string) => boolean): string[] {
+    const removed: string[] = [];
+    for (const [dir, pattern] of [[this.volumes, LOOPBACK_ID], [this.snapshots, SNAPSHOT_ID]] as const) {
+      for (const f of readdirSync(dir)) {
+        const full = path.join(dir, f);
+        const tmp = /\.json\.tmp-\d+$/.test(f);
+        const orphan = f.endsWith('.img') && pattern.test(f.slice(0, -4)) && !existsSync(path.join(dir, `${f.slice(0, -4)}.json`)) && !inUse(full);
+        if (!tmp && !orphan) continue;
+        rmSync(full, { force: true });
+        removed.push(f);
+      }
+    }
+    return removed;
   }
 
   /** The image's size in bytes, or null when it is missing. */

@@ -5,7 +5,7 @@
 // DIR's lock. From code:
 //   const b = await openLoopback('/srv/lb', { node: 'n1', credentialed: true, cluster });
 // or openBackend('loopback:/srv/lb?per_node=8', ...) through the registry.
-import { closeSync, existsSync, ftruncateSync, fsyncSync, mkdirSync, openSync, realpathSync, renameSync, statSync, truncateSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { environmentError, usageError } from '../../../lib/errors.js';
 import type { BackendSpec } from '../../backend/registry.js';
@@ -116,6 +116,7 @@ export async function openLoopback(dir: string, opts: BackendOptions, o: { limit
       checkMetadata(metadata);
       if (typeof req.name !== 'string' || req.name.length > 255 || /[\n\r\0]/.test(req.name)) throw new BackendError('invalid', 'a volume name is one line of at most 255 characters');
       return locked(() => {
+        for (const f of files.sweep((img) => loopsBacking(img).length > 0)) log(`swept ${f}`);
         const vols = all();
         if (limits.max_volumes !== null && vols.length >= limits.max_volumes) throw new BackendError('limit-exceeded', `volume quota of ${limits.max_volumes} reached`);
         const used = vols.reduce((a, r) => a + (files.size(r.id) ?? 0), 0);
@@ -282,6 +283,8 @@ export async function openLoopback(dir: string, opts: BackendOptions, o: { limit
       if (!dev) return `'${devPath}' is not a connected loop device`;
       const file = files.image(v.id);
       if (dev.backingFile !== file) return `'${devPath}' is backed by '${dev.backingFile}', not volume '${v.id}''s '${file}'`;
+      const offset = readFileSync(`/sys/block/${dev.name}/loop/offset`, 'utf8').trim();
+      if (offset !== '0') return `'${devPath}' maps '${file}' from offset ${offset}, not the whole volume`;
       const size = files.size(v.id);
       if (dev.size !== size) return `device '${devPath}' is ${dev.size} bytes but volume '${v.id}' is ${size}: refresh it first`;
       return null;
