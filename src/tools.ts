@@ -33,6 +33,9 @@ export const TOOLS = {
   'lv-rename': mutator('lv-rename'),
   'pv-change': mutator('pv-change'),
   dataset: { load: () => import('./agent/cli/dataset-main.js') },
+  'dataset-plan': { load: () => import('./agent/plan/main.js') },
+  'dataset-local': { load: () => import('./agent/local/main.js') },
+  'dataset-apply': { load: () => import('./agent/apply/main.js') },
 } satisfies Record<string, Tool>;
 
 export type ToolName = keyof typeof TOOLS;

@@ -182,7 +182,14 @@ async function run(step: PlanStep, fx: ApplyEffects): Promise<string | null> {
     case 'remove-snapshot': {
       const { c, fenced } = control(fx);
       const sid = str(step, 'snapshot');
-      if (c.removeSnapshot) await fenced(() => c.removeSnapshot!(vol(step).id, sid));
+      if (c.removeSnapshot) {
+        try {
+          await fenced(() => c.removeSnapshot!(vol(step).id, sid));
+        } catch (e) {
+          // Removed by an earlier run that was killed before it cleared the marker.
+          if (!isBackendError(e, 'unknown-volume')) throw e;
+        }
+      }
       await patchStatus(fx, step.dataset, (s) => {
         delete s.markers.shrink_started;
       });

@@ -112,7 +112,10 @@ export async function runPass(ctx: AgentContext): Promise<PassReport> {
   const leading = leadership !== null && ctx.backend.control !== null && leadership.isLeader();
   const listing = leading ? await listBackend(ctx, leadership!) : await ctx.store.readListing();
 
+  // Read first: discovery connects only the devices of datasets wanted here.
+  const desired: DatasetsDoc = (await ctx.store.readDesired()).value;
   const local = await discoverLocal({
+    desired,
     node: ctx.node,
     mountRoot: ctx.mountRoot,
     volumes: listing?.volumes ?? [],
@@ -123,7 +126,6 @@ export async function runPass(ctx: AgentContext): Promise<PassReport> {
   });
   await writeLocal(ctx, local);
 
-  const desired: DatasetsDoc = (await ctx.store.readDesired()).value;
   const statuses = await ctx.store.readStatuses();
   const entries: Record<string, NodeEntry> = await ctx.store.readNodes();
   const nodes: Record<string, PlanNode> = {};

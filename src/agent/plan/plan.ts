@@ -37,6 +37,8 @@ interface Ctx {
   /** Per node: mount path -> names of datasets wanting it there. */
   pathsByNode: Map<string, Map<string, string[]>>;
   credentialedAlive: boolean;
+  /** Per volume id: the nodes whose observed state shows a device for it. */
+  devicesOf: Map<string, string[]>;
 }
 
 const MiB = 1024 * 1024;
@@ -95,7 +97,15 @@ function context(input: PlanInput): Ctx {
     else m.set(p, [d.name]);
   }
   const credentialedAlive = input.credentialed || Object.values(input.nodes).some((n) => n.alive && n.leader === true);
-  return { input, byDataset, byId, attachedTo, totalBytes, pathsByNode, credentialedAlive };
+  const devicesOf = new Map<string, string[]>();
+  for (const [n, pn] of Object.entries(input.nodes)) {
+    for (const vid of Object.keys(pn.state?.devices ?? {})) {
+      const l = devicesOf.get(vid);
+      if (l) l.push(n);
+      else devicesOf.set(vid, [n]);
+    }
+  }
+  return { input, byDataset, byId, attachedTo, totalBytes, pathsByNode, credentialedAlive, devicesOf };
 }
 
 function runsHere(step: PlanStep, input: PlanInput): boolean {
@@ -188,11 +198,8 @@ function decide(id: string, d: DesiredDataset, st: DatasetStatus | null, ctx: Ct
   if (transient) return transient;
 
   // A device of this volume on a node it is not attached to (a stale loop device after a move): cleaned first.
-  for (const [n, pn] of Object.entries(input.nodes)) {
-    if (n === v.attached) continue;
-    const dev = pn.state?.devices[v.id];
-    if (dev) return staleDevice(id, v, n, pn, dev);
-  }
+  const stale = staleOn(id, v, ctx);
+  if (stale) return stale;
 
   const target = d.node;
   if (v.attached === null) {
@@ -274,11 +281,8 @@ function decideDeleted(id: string, d: DesiredDataset, st: DatasetStatus | null, 
   if (v.status === 'deleting') return { phase: 'waiting', reason: `volume '${v.id}' is being deleted` };
   const transient = transientWait(v);
   if (transient) return transient;
-  for (const [n, pn] of Object.entries(ctx.input.nodes)) {
-    if (n === v.attached) continue;
-    const dev = pn.state?.devices[v.id];
-    if (dev) return staleDevice(id, v, n, pn, dev);
-  }
+  const stale = staleOn(id, v, ctx);
+  if (stale) return stale;
   if (v.attached !== null) return detachFrom(id, v, v.attached, 'to destroy it', ctx);
   return {
     step: mk(id, 'destroy', CREDENTIALED, v, { volume: volArg(v) }, `volume '${v.id}' is gone`),
@@ -343,6 +347,15 @@ function detachFrom(id: string, v: Volume, owner: string, purpose: string, ctx: 
     step: mk(id, 'detach', CREDENTIALED, v, { node: owner, volume: volArg(v) }, `volume '${v.id}' is attached nowhere`),
     why: `detaching volume '${v.id}' from node '${owner}' ${purpose}`,
   };
+}
+
+function staleOn(id: string, v: Volume, ctx: Ctx): Decision | null {
+  for (const n of ctx.devicesOf.get(v.id) ?? []) {
+    if (n === v.attached) continue;
+    const pn = ctx.input.nodes[n];
+    return staleDevice(id, v, n, pn, pn.state!.devices[v.id]);
+  }
+  return null;
 }
 
 /** A device of the volume on a node it is not attached to: unmount and release it there (never left for two nodes to write). */

@@ -272,7 +272,7 @@ export async function openLoopback(dir: string, opts: BackendOptions, o: { limit
   }
 
   const nodePlane: NodePlane = {
-    findDevice: (v) => local(v, true),
+    findDevice: (v, o) => local(v, o?.connect ?? true),
 
     async verifyDevice(v, devPath) {
       checkVolumeId(v.id, LOOPBACK_ID);
