@@ -36,6 +36,8 @@ export const TOOLS = {
   'dataset-plan': { load: () => import('./agent/plan/main.js') },
   'dataset-local': { load: () => import('./agent/local/main.js') },
   'dataset-apply': { load: () => import('./agent/apply/main.js') },
+  'dataset-volumes': { load: () => import('./agent/cli/volumes-main.js') },
+  'dataset-agent': { load: () => import('./agent/loop/agent-main.js') },
 } satisfies Record<string, Tool>;
 
 export type ToolName = keyof typeof TOOLS;
