@@ -8,6 +8,7 @@ import { isBackendError } from '../backend/types.js';
 import type { ApplyEffects } from './types.js';
 import { destructive, GateRefused } from './gate.js';
 import { mountPathProblem } from '../plan/paths.js';
+import { appStart, appStop, migrate } from '../apps/steps.js';
 
 /** A step that could not do its work (not a crash): its message goes to the dataset's status. */
 export class StepFailed extends Error {
@@ -252,8 +253,15 @@ async function run(step: PlanStep, fx: ApplyEffects): Promise<string | null> {
     }
     case 'app-stop':
     case 'app-start':
-    case 'migrate':
-      throw new StepFailed(`'${step.action}' needs the applications subsystem, which this agent does not have yet`, 'unsupported');
+    case 'migrate': {
+      if (!fx.apps) throw new StepFailed(`'${step.action}': this agent was started without applications (--apps-dir)`, 'unsupported');
+      const afx = { ...fx.apps, apps: fx.apps.set, mounts: () => fx.host.mounts(), now: fx.now, log: fx.log ?? (() => {}) };
+      try {
+        return await (step.action === 'app-stop' ? appStop : step.action === 'migrate' ? migrate : appStart)(step, afx);
+      } catch (e) {
+        throw new StepFailed(e instanceof Error ? e.message : String(e));
+      }
+    }
   }
 }
 

@@ -23,7 +23,7 @@ export function parseMountinfo(text: string): MountEntry[] {
     const f = pre.split(' ');
     const g = post.split(' ');
     const opts = (f[5] ?? '').split(',');
-    out.push({ devno: f[2] ?? null, path: unescapeMount(f[4] ?? ''), read_only: opts.includes('ro'), fstype: g[0] ?? '', source: unescapeMount(g[1] ?? '') });
+    out.push({ devno: f[2] ?? null, root: unescapeMount(f[3] ?? '/'), path: unescapeMount(f[4] ?? ''), read_only: opts.includes('ro'), fstype: g[0] ?? '', source: unescapeMount(g[1] ?? '') });
   }
   return out;
 }
@@ -159,7 +159,9 @@ export function realHost(run: Runner): Host {
 
     async mountedAt(device) {
       const dn = devno(device);
-      return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).find((m) => mountIsOf(m, device, dn)) ?? null;
+      // A whole-filesystem mount wins over a bind of one of its directories (an application's data directory).
+      const of = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => mountIsOf(m, device, dn));
+      return of.find((m) => (m.root ?? '/') === '/') ?? of[0] ?? null;
     },
 
     async inUse(device) {

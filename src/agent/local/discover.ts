@@ -6,6 +6,8 @@
 import type { DatasetsDoc, LocalDevice, NodeStateDoc, Volume } from '../docs.js';
 import type { NodePlane } from '../backend/types.js';
 import type { Host } from '../apply/types.js';
+import type { AppSet } from '../apps/definition.js';
+import { observeApps } from '../apps/observe.js';
 
 export interface LocalInput {
   node: string;
@@ -16,6 +18,9 @@ export interface LocalInput {
   host: Host;
   /** Application names this node defines. */
   apps: string[];
+  /** Its definitions and where it records the ones it started: devices are annotated with their application. */
+  appSet?: AppSet;
+  appsRuntime?: string;
   now: () => Date;
   /**
    * The desired state, when known: a volume attached here but wanted
@@ -70,7 +75,11 @@ export async function discoverLocal(input: LocalInput): Promise<NodeStateDoc> {
       error: probe.error,
     };
   }
-  const stray = (await host.mounts()).filter((m) => within(m.path, root) && !ours.has(m.path)).map((m) => m.path);
+  const mounts = await host.mounts();
+  if (input.appSet && input.appsRuntime) observeApps(devices, mounts, input.appSet, input.appsRuntime);
+  // A bind of a dataset's subdirectory (an application's data directory) is ours too, not a stray.
+  const ourDevnos = new Set(mounts.filter((m) => ours.has(m.path)).map((m) => m.devno));
+  const stray = mounts.filter((m) => within(m.path, root) && !ours.has(m.path) && !(m.devno !== null && ourDevnos.has(m.devno))).map((m) => m.path);
   return {
     format: 'dvm.node-state/1',
     node,

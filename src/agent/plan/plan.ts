@@ -8,6 +8,7 @@
 import type { DatasetPlanState, DatasetStatus, DesiredDataset, LocalDevice, PlanDoc, PlanStep, StepAction, Volume } from '../docs.js';
 import type { PlanInput, PlanNode } from './types.js';
 import { mountPathFor, mountPathProblem, nestedMountProblem } from './paths.js';
+import { appStepFor } from '../apps/plan.js';
 
 /** How long a create whose call never returned is waited on before another is tried. */
 export const CREATE_GRACE_MS = 5 * 60_000;
@@ -50,7 +51,10 @@ export function plan(input: PlanInput): PlanDoc {
   const out: PlanDoc = { format: 'dvm.dataset-plan/1', node: input.node, credentialed: input.credentialed, steps: [], waiting_for: [], datasets: {} };
   for (const id of Object.keys(input.desired.datasets).sort()) {
     const d = input.desired.datasets[id];
-    const dec = decide(id, d, input.statuses[id] ?? null, ctx);
+    let dec = decide(id, d, input.statuses[id] ?? null, ctx);
+    // Applications: stopped before their dataset is taken away, started once it is where they expect it.
+    const app = appStepFor(id, d, 'step' in dec ? dec.step : null, 'phase' in dec && dec.phase === 'converged', input);
+    if (app) dec = { step: mk(id, app.action, onNode(app.node), app.volume, app.args, app.expect), why: app.why };
     if ('step' in dec) place(out, dec.step, dec.why, ctx);
     else out.datasets[id] = { phase: dec.phase, reason: dec.phase === 'converged' ? null : dec.reason ?? 'no reason given (a planner bug)' };
   }
