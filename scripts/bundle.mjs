@@ -28,6 +28,8 @@ const TOOLS = {
   'lv-rename': 'metadata-manip/lv-rename-main',
   'pv-change': 'metadata-manip/pv-change-main',
   dataset: 'agent/cli/dataset-main',
+  'dataset-agent': 'agent/loop/agent-main',
+  'dataset-volumes': 'agent/cli/volumes-main',
   'dataset-plan': 'agent/dataset-plan-cli',
   'dataset-local': 'agent/dataset-local-cli',
   'dataset-apply': 'agent/dataset-apply-cli',
