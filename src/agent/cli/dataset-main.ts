@@ -1,6 +1,6 @@
 // dataset: the operator's command. It only edits the desired state in the
 // store (under the store's lock) and reads statuses; agents do the work.
-import { runTool, parser, handledByYargs } from '../../lib/cli.js';
+import { parser, handledByYargs } from '../../lib/cli.js';
 import { writeDocument, writeStdout } from '../../lib/io.js';
 import { failed, usageError } from '../../lib/errors.js';
 import type { Filesystem } from '../docs.js';
@@ -85,7 +85,7 @@ async function waitConverged(store: Store, timeoutS: number, json: boolean): Pro
   }
 }
 
-runTool('dataset', async (argv) => {
+export async function main(argv: string[]): Promise<void> {
   const args = await withStoreOptions(parser('dataset', argv, USAGE))
     .option('store', { type: 'string', requiresArg: true, describe: 'the store: a directory, or etcd:// endpoints and a prefix' })
     .command('create', 'make a dataset', (y) =>
@@ -212,4 +212,4 @@ runTool('dataset', async (argv) => {
     default:
       throw usageError('unknown command', cmd, "see 'dataset --help'");
   }
-});
+}
