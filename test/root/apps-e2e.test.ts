@@ -153,6 +153,8 @@ test('stand-in service: migrated onto an empty volume, moved n1 -> n2 by the map
 
 test("PostgreSQL: a plain data directory migrated onto an empty volume by the map, then moved n1 -> n2; the rows are there each time", async () => {
   ensurePackages({ postgresql: null });
+  // The postgres user must reach its data and socket directories under the test's 0700 work directory.
+  chmodSync(c.work, 0o711);
   const sock = path.join(c.work, 'pgsock');
   const p1 = path.join(c.work, 'n1-pg');
   const p2 = path.join(c.work, 'n2-pg');
