@@ -1,0 +1,126 @@
+// The node plane: the local device of an attached Cinder volume is found by
+// its serial under /dev/disk/by-id, in each of the forms hypervisors give it
+// (virtio truncates the serial to 20 characters; QEMU's SCSI disk and the WWN
+// forms carry more), with rescans and backoff until a deadline. The
+// attachment's `device` field is never used: it is known to be wrong.
+import { execFile } from 'node:child_process';
+import { readdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Volume } from '../../docs.js';
+import type { NodeDevice, NodePlane } from '../../backend/types.js';
+import { childEnv } from './env.js';
+
+export interface DeviceOptions {
+  /** Where the by-id links are (tests give their own directory). */
+  byIdRoot: string;
+  /** How long findDevice waits for a late link, ms. */
+  waitMs: number;
+  /** First backoff, ms (grows 1.5x, at most 2 s). */
+  backoffMs: number;
+  /** Between tries: ask the kernel and udev to look again. Null: do nothing (tests). */
+  rescan: (() => Promise<void>) | null;
+  log?: (line: string) => void;
+}
+
+/** The by-id names a volume's disk can have, in the order they are tried. */
+export function byIdNames(volumeId: string): string[] {
+  const short = volumeId.slice(0, 20);
+  const hex = volumeId.replace(/-/g, '');
+  return [
+    `virtio-${short}`,
+    `virtio-${volumeId}`,
+    `scsi-0QEMU_QEMU_HARDDISK_${short}`,
+    `scsi-0QEMU_QEMU_HARDDISK_${volumeId}`,
+    `scsi-SQEMU_QEMU_HARDDISK_${volumeId}`,
+    `wwn-0x${hex}`,
+    `nvme-${volumeId}`,
+  ];
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { env: childEnv(process.env), timeout: 10_000 }, () => resolve());
+  });
+}
+
+/** The rescan a real node does: SCSI hosts asked to scan, udev asked to replay block events. */
+export async function systemRescan(): Promise<void> {
+  const hosts = await readdir('/sys/class/scsi_host').catch(() => [] as string[]);
+  for (const h of hosts) await writeFile(`/sys/class/scsi_host/${h}/scan`, '- - -').catch(() => undefined);
+  await run('udevadm', ['trigger', '--subsystem-match=block', '--action=add']);
+  await run('udevadm', ['settle', '--timeout=5']);
+}
+
+async function blockSize(dev: string): Promise<number | null> {
+  const name = path.basename(dev);
+  const text = await readFile(`/sys/class/block/${name}/size`, 'utf8').catch(() => null);
+  return text === null ? null : Number(text.trim()) * 512;
+}
+
+export class ByIdNodePlane implements NodePlane {
+  constructor(private readonly o: DeviceOptions) {}
+
+  /** One look, no waiting: the device a by-id link of this volume points at. */
+  async look(volumeId: string): Promise<NodeDevice | null> {
+    for (const name of byIdNames(volumeId)) {
+      const link = path.join(this.o.byIdRoot, name);
+      let target: string;
+      try {
+        target = await realpath(link);
+        if (!(await stat(target)).isBlockDevice()) continue;
+      } catch {
+        continue;
+      }
+      const size = await blockSize(target);
+      if (size === null) continue;
+      return { path: target, identity: `by-id:${name}`, size };
+    }
+    return null;
+  }
+
+  async #waitFor(volume: Volume, ok: (d: NodeDevice) => boolean): Promise<NodeDevice | null> {
+    const end = Date.now() + this.o.waitMs;
+    let delay = this.o.backoffMs;
+    let last: NodeDevice | null = null;
+    for (;;) {
+      last = await this.look(volume.id);
+      if (last && ok(last)) return last;
+      if (Date.now() + delay > end) return last && ok(last) ? last : null;
+      if (this.o.rescan) await this.o.rescan();
+      await sleep(delay);
+      delay = Math.min(2000, Math.round(delay * 1.5));
+    }
+  }
+
+  async findDevice(volume: Volume): Promise<NodeDevice | null> {
+    const d = await this.#waitFor(volume, () => true);
+    if (!d) this.o.log?.(`openstack: volume '${volume.id}': no device under ${this.o.byIdRoot} after ${Math.round(this.o.waitMs / 1000)}s (looked for ${byIdNames(volume.id).join(', ')})`);
+    return d;
+  }
+
+  async verifyDevice(volume: Volume, devPath: string): Promise<string | null> {
+    const d = await this.look(volume.id);
+    if (!d) return `no by-id link of volume '${volume.id}' under ${this.o.byIdRoot}`;
+    const given = await realpath(devPath).catch(() => null);
+    if (given !== d.path) return `'${devPath}' is not volume '${volume.id}' (its serial names ${d.path})`;
+    if (d.size !== volume.size) return `'${d.path}' is ${d.size} bytes, volume '${volume.id}' is ${volume.size}`;
+    return null;
+  }
+
+  async refresh(volume: Volume): Promise<NodeDevice | null> {
+    const d = await this.look(volume.id);
+    if (!d) return null;
+    // SCSI disks re-read their capacity on request; virtio-blk sees the resize the hypervisor announces.
+    await writeFile(`/sys/class/block/${path.basename(d.path)}/device/rescan`, '1').catch(() => undefined);
+    return (await this.#waitFor(volume, (x) => x.size >= volume.size)) ?? (await this.look(volume.id));
+  }
+
+  async release(volume: Volume): Promise<void> {
+    const d = await this.look(volume.id);
+    if (!d) return;
+    // Flush what the page cache holds for it; the detach itself is the hypervisor's.
+    await run('blockdev', ['--flushbufs', d.path]);
+  }
+}
