@@ -15,10 +15,14 @@ import { LINK_FORMS, linkName } from '../helpers/openstack/nova-double.js';
 let cloud: TestCloud;
 const t0 = Date.now();
 
-test.before(async () => {
+// Set up once, on first use: an error here then fails each test loudly (uvu's before hook would hide it).
+let ready: Promise<void> | null = null;
+const setup = () => (ready ??= start());
+
+async function start(): Promise<void> {
   cloud = await startTestCloud();
   console.log(`cinder answered after ${cloud.cinder.startMs} ms`);
-});
+}
 
 test.after(async () => {
   await cloud?.stop();
@@ -40,6 +44,7 @@ async function rejects(p: Promise<unknown>, kind: BackendError['kind'], pattern?
 }
 
 test('lifecycle: create, list by metadata, attach, find by serial, grow in use, detach, move, destroy', async () => {
+  await setup();
   const a = cloud.backend('node-a');
   const b = cloud.backend('node-b');
   const r = req('life', 1);
@@ -96,6 +101,7 @@ test('lifecycle: create, list by metadata, attach, find by serial, grow in use, 
 });
 
 test('listing is filtered by the cluster server-side and paged to the end', async () => {
+  await setup();
   const a = cloud.backend('node-a');
   const other = cloud.backend('node-a', { cluster: randomUUID() });
   const mine = [];
@@ -114,6 +120,7 @@ test('listing is filtered by the cluster server-side and paged to the end', asyn
 });
 
 test('the by-id forms hypervisors produce are all found; a late link is waited for; none is reported, never guessed', async () => {
+  await setup();
   const a = cloud.backend('node-a', { deviceWaitMs: 4000 });
   const v = await a.control!.create(req('forms'));
   try {
@@ -151,6 +158,7 @@ test('the by-id forms hypervisors produce are all found; a late link is waited f
 });
 
 test('a create whose answer is lost makes no second volume', async () => {
+  await setup();
   const a = cloud.backend('node-a');
   const r = req('lost');
   cloud.proxy.inject('POST', /\/volumes$/, 'drop-response');
@@ -166,6 +174,7 @@ test('a create whose answer is lost makes no second volume', async () => {
 });
 
 test('a 500 and a dropped connection while waiting are survived', async () => {
+  await setup();
   const a = cloud.backend('node-a');
   cloud.proxy.fired.length = 0;
   cloud.proxy.inject('GET', /\/volumes\/[0-9a-f-]{36}$/, '500', 3);
@@ -187,6 +196,7 @@ test('a 500 and a dropped connection while waiting are survived', async () => {
 });
 
 test('an attach stuck in attaching past its deadline is reported, then finished on a later pass without a second attach', async () => {
+  await setup();
   const a = cloud.backend('node-a', { waitMs: 2500 });
   const v = await a.control!.create(req('stuck'));
   cloud.nova.stall = true;
@@ -206,6 +216,7 @@ test('an attach stuck in attaching past its deadline is reported, then finished 
 });
 
 test('limits come from Cinder: 1 GiB unit, the project quota less what others use', async () => {
+  await setup();
   const a = cloud.backend('node-a', { perServer: 26 });
   const l = await a.control!.limits();
   assert.is(l.allocation_unit, GiB);
@@ -219,6 +230,7 @@ test('limits come from Cinder: 1 GiB unit, the project quota less what others us
 });
 
 test('live nodes are the ACTIVE Nova servers', async () => {
+  await setup();
   const a = cloud.backend('node-a');
   assert.equal(await a.control!.liveNodes!(), ['node-a', 'node-b']);
 });

@@ -138,7 +138,8 @@ export async function startCinder(o: { keystone?: CinderKeystone } = {}): Promis
   try {
     await waitForHttp(url + '/', 90_000, child, log);
     // The volume service registers a moment after the API answers; a create before it would go to error.
-    await waitForVolumeService(url, o.keystone ? null : 'admin:0123456789abcdef0123456789abcdef', 60_000, log);
+    const cinderLog = () => (existsSync(path.join(dir, 'cinder.log')) ? readFileSync(path.join(dir, 'cinder.log'), 'utf8') : '');
+    await waitForVolumeService(url, o.keystone ? null : 'admin:0123456789abcdef0123456789abcdef', 60_000, log, cinderLog);
   } catch (e) {
     await stop();
     throw e;
@@ -147,12 +148,12 @@ export async function startCinder(o: { keystone?: CinderKeystone } = {}): Promis
 }
 
 /** Waits until the scheduler knows a volume service (a pool with capacity); with keystone, only for the API. */
-async function waitForVolumeService(url: string, token: string | null, ms: number, log: () => string): Promise<void> {
+async function waitForVolumeService(url: string, token: string | null, ms: number, log: () => string, fullLog: () => string): Promise<void> {
   if (!token) {
     // Without a token to ask with, the log says when the volume service is up.
     const t0 = Date.now();
     while (Date.now() - t0 < ms) {
-      if (/Starting volume driver|Driver initialization completed successfully/.test(log())) return;
+      if (/Driver post RPC initialization completed successfully/.test(fullLog())) return;
       await new Promise((r) => setTimeout(r, 200));
     }
     throw new Error(`cinder: volume service did not start:\n${log()}`);

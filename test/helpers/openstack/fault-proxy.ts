@@ -1,10 +1,11 @@
 // TEST DOUBLE: an HTTP proxy on 127.0.0.1 in front of a real service that
-// misbehaves on request: answers 500 without passing the request on, drops
+// misbehaves on request: answers 500 without passing the request on (or
+// with the request's token echoed in the message, as a careless server might), drops
 // the connection before passing it on, or passes it on and drops the answer
 // (the service did the work; the client never hears of it).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
-export type Fault = '500' | 'reset' | 'drop-response';
+export type Fault = '500' | 'echo-500' | 'reset' | 'drop-response';
 
 interface Rule {
   method: string;
@@ -59,6 +60,12 @@ export class FaultProxy {
       if (rule.fault === '500') {
         res.writeHead(500, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify({ computeFault: { message: 'injected by the fault proxy (test double)', code: 500 } }));
+        return;
+      }
+      if (rule.fault === 'echo-500') {
+        // A careless server that puts the request's token in its error message.
+        res.writeHead(500, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ computeFault: { message: `token ${req.headers['x-auth-token']} broke something`, code: 500 } }));
         return;
       }
       if (rule.fault === 'reset') {

@@ -98,8 +98,10 @@ export async function startKeystone(o: { tokenSeconds: number }): Promise<Keysto
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const adminPassword = prepared.adminPassword;
-  // Keystone's own catalog entry, at this run's port.
-  execFileSync(PYTHON, ['-c', 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("update endpoint set url=? where url=?", (sys.argv[2], sys.argv[3])); c.commit()', path.join(dir, 'keystone.sqlite'), `${url}/v3`, PLACEHOLDER]);
+  // Keystone's own catalog entry, at this run's port. WAL journal: Keystone reads and writes
+  // through separate connections within one request, and with sqlite's default journal an open
+  // read blocks the write's commit until "database is locked".
+  execFileSync(PYTHON, ['-c', 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("pragma journal_mode=wal"); c.execute("update endpoint set url=? where url=?", (sys.argv[2], sys.argv[3])); c.commit()', path.join(dir, 'keystone.sqlite'), `${url}/v3`, PLACEHOLDER]);
   const out = openSync(path.join(dir, 'stdout.log'), 'a');
   let child: ChildProcess | null = startService(PYTHON, ['/usr/bin/keystone-wsgi-public', '--host', '127.0.0.1', '--port', String(port)], KEYSTONE_ENV(dir), out);
   closeSync(out);
@@ -120,7 +122,13 @@ export async function startKeystone(o: { tokenSeconds: number }): Promise<Keysto
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await r.text();
-    return { status: r.status, body: text ? JSON.parse(text) : null, headers: r.headers };
+    let parsed: any = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      /* an error page: keep the text, the caller reports it */
+    }
+    return { status: r.status, body: parsed, headers: r.headers };
   };
   const admin = async (method: string, p: string, body?: unknown) => {
     if (!adminToken || Date.now() - adminToken.at > (o.tokenSeconds * 1000) / 3) {

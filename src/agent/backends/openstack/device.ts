@@ -83,13 +83,14 @@ export class ByIdNodePlane implements NodePlane {
   async #waitFor(volume: Volume, ok: (d: NodeDevice) => boolean): Promise<NodeDevice | null> {
     const end = Date.now() + this.o.waitMs;
     let delay = this.o.backoffMs;
-    let last: NodeDevice | null = null;
+    let last: NodeDevice | null;
     for (;;) {
       last = await this.look(volume.id);
       if (last && ok(last)) return last;
-      if (Date.now() + delay > end) return last && ok(last) ? last : null;
+      const left = end - Date.now();
+      if (left <= 0) return null;
       if (this.o.rescan) await this.o.rescan();
-      await sleep(delay);
+      await sleep(Math.min(delay, left));
       delay = Math.min(2000, Math.round(delay * 1.5));
     }
   }
