@@ -27,16 +27,17 @@ export interface TestCloud {
   stop(): Promise<void>;
 }
 
-export async function startTestCloud(): Promise<TestCloud> {
+export async function startTestCloud(o: { servers?: string[] } = {}): Promise<TestCloud> {
+  const servers = o.servers ?? ['node-a', 'node-b'];
   const cinder = await startCinder();
   const dir = mkdtempSync(path.join(tmpdir(), 'dvm-os-cloud-'));
   const byId = (node: string) => path.join(dir, 'by-id', node);
   const proxy = new FaultProxy(cinder.url);
   await proxy.start();
   const token = `admin:${PROJECT}`;
-  const nova = new NovaDouble({ cinder: `${cinder.url}/v3/${PROJECT}`, token: async () => token, byIdRoot: byId, volumesDir: cinder.volumesDir, servers: ['node-a', 'node-b'] });
+  const nova = new NovaDouble({ cinder: `${cinder.url}/v3/${PROJECT}`, token: async () => token, byIdRoot: byId, volumesDir: cinder.volumesDir, servers });
   await nova.start();
-  for (const n of ['node-a', 'node-b']) mkdirSync(byId(n), { recursive: true });
+  for (const n of servers) mkdirSync(byId(n), { recursive: true });
   const cloudsYaml = path.join(dir, 'clouds.yaml');
   writeFileSync(
     cloudsYaml,

@@ -58,6 +58,7 @@ process.on('exit', () => {
 export function startService(cmd: string, args: string[], env: NodeJS.ProcessEnv, logFd: number): ChildProcess {
   const child = spawn(cmd, args, { env, stdio: ['ignore', logFd, logFd], detached: true });
   running.add(child);
+  child.unref();
   child.once('exit', () => running.delete(child));
   return child;
 }

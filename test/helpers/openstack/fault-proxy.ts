@@ -39,6 +39,7 @@ export class FaultProxy {
       this.#handle(req, res).catch(() => res.destroy());
     });
     await new Promise<void>((r) => this.#server!.listen(0, '127.0.0.1', () => r()));
+    this.#server.unref();
     const a = this.#server.address();
     this.url = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
     return this.url;

@@ -69,9 +69,12 @@ export class NovaDouble {
       this.#handle(req, res).catch((e: unknown) => this.#send(res, 500, { computeFault: { message: String((e as Error)?.message ?? e) } }));
     });
     await new Promise<void>((r) => this.#server!.listen(0, '127.0.0.1', () => r()));
+    // Unref'd: a test file whose suite has no after hook ends when its tests do (and stops us then).
+    this.#server.unref();
     const a = this.#server.address();
     this.url = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}/v2.1`;
     this.#resizeTimer = setInterval(() => this.#passResizes(), 250);
+    this.#resizeTimer.unref();
     return this.url;
   }
 

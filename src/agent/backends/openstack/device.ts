@@ -8,9 +8,13 @@ import { readdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Volume } from '../../docs.js';
 import type { NodeDevice, NodePlane } from '../../backend/types.js';
+import { BackendError } from '../../backend/types.js';
 import { childEnv } from './env.js';
+import { VOLUME_ID } from './meta.js';
 
 export interface DeviceOptions {
+  /** This node's name: only a volume the listing shows attached here has a device here. */
+  node: string;
   /** Where the by-id links are (tests give their own directory). */
   byIdRoot: string;
   /** How long findDevice waits for a late link, ms. */
@@ -95,13 +99,22 @@ export class ByIdNodePlane implements NodePlane {
     }
   }
 
+  #check(volume: Volume): void {
+    if (typeof volume?.id !== 'string' || !VOLUME_ID.test(volume.id)) throw new BackendError('invalid', `volume id '${String(volume?.id).slice(0, 80)}' is not a Cinder volume id (a UUID)`);
+  }
+
   async findDevice(volume: Volume): Promise<NodeDevice | null> {
+    this.#check(volume);
+    // Attached elsewhere or nowhere (as the listing says): nothing to wait for here.
+    if (volume.attached !== this.o.node) return null;
     const d = await this.#waitFor(volume, () => true);
     if (!d) this.o.log?.(`openstack: volume '${volume.id}': no device under ${this.o.byIdRoot} after ${Math.round(this.o.waitMs / 1000)}s (looked for ${byIdNames(volume.id).join(', ')})`);
     return d;
   }
 
   async verifyDevice(volume: Volume, devPath: string): Promise<string | null> {
+    this.#check(volume);
+    if (volume.attached !== this.o.node) return `volume '${volume.id}' is not attached to '${this.o.node}' (${volume.attached ? `it is attached to '${volume.attached}'` : 'it is attached nowhere'})`;
     const d = await this.look(volume.id);
     if (!d) return `no by-id link of volume '${volume.id}' under ${this.o.byIdRoot}`;
     const given = await realpath(devPath).catch(() => null);
@@ -111,6 +124,7 @@ export class ByIdNodePlane implements NodePlane {
   }
 
   async refresh(volume: Volume): Promise<NodeDevice | null> {
+    this.#check(volume);
     const d = await this.look(volume.id);
     if (!d) return null;
     // SCSI disks re-read their capacity on request; virtio-blk sees the resize the hypervisor announces.
@@ -119,8 +133,15 @@ export class ByIdNodePlane implements NodePlane {
   }
 
   async release(volume: Volume): Promise<void> {
+    this.#check(volume);
     const d = await this.look(volume.id);
     if (!d) return;
+    const name = path.basename(d.path);
+    const holders = await readdir(`/sys/class/block/${name}/holders`).catch(() => [] as string[]);
+    const mounts = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+    const [maj, min] = ((await readFile(`/sys/class/block/${name}/dev`, 'utf8').catch(() => '')).trim() || 'x:x').split(':');
+    const mounted = mounts.split('\n').some((l) => l.split(' ')[2] === `${maj}:${min}`);
+    if (holders.length > 0 || mounted) throw new BackendError('in-use', `release '${volume.id}': ${d.path} is ${mounted ? 'mounted' : `held by ${holders.join(', ')}`}`, volume.id, this.o.node);
     // Flush what the page cache holds for it; the detach itself is the hypervisor's.
     await run('blockdev', ['--flushbufs', d.path]);
   }

@@ -87,6 +87,7 @@ export function openOpenStack(o: OpenStackOptions): OpenStackBackend {
   }
   const byIdRoot = o.byIdRoot ?? cfgDvm?.byIdRoot ?? '/dev/disk/by-id';
   const node = new ByIdNodePlane({
+    node: o.node,
     byIdRoot,
     waitMs: o.deviceWaitMs ?? cfgDvm?.deviceWaitMs ?? 30_000,
     backoffMs: 250,
