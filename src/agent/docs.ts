@@ -245,6 +245,12 @@ export interface DatasetStatus {
   observed: { node: string | null; size: number | null; mounted: string | null; read_only: boolean } | null;
   /** Interrupted-operation markers, written before the operation, removed after. */
   markers: Markers;
+  /**
+   * The desired entry's `changed` this phase was computed from. `dataset
+   * status --wait` counts a dataset converged only when it equals the entry's
+   * current `changed` (a status written before a move is not an answer).
+   */
+  desired_changed?: string;
   /** The last fsck an agent ran before mounting it (code: fsck's exit status; -1: could not run). */
   fsck?: { volume: string; node: string; code: number; at: string; read_only?: boolean } | null;
   /** Permanent: once set, this dataset's volume is never formatted again. */

@@ -1,4 +1,4 @@
-// discover: which devices carry dvm PVs, by VG (DESIGN.md §1, §3).
+// discover: which devices carry dvm PVs, by VG (docs/architecture.md, docs/contracts.md).
 import { runTool, parser, handledByYargs } from '../lib/cli.js';
 import { failed, usageError } from '../lib/errors.js';
 import { writeDocument, writeStdout } from '../lib/io.js';

@@ -1,4 +1,4 @@
-// tm: the transaction manager's command line (DESIGN.md §3, §4).
+// tm: the transaction manager's command line (docs/contracts.md, docs/commit-protocol.md).
 import { runTool, parser, handledByYargs } from '../lib/cli.js';
 import { failed, invalidInput, usageError } from '../lib/errors.js';
 import { readStdinText, writeDocument, writeStdout } from '../lib/io.js';
@@ -7,6 +7,7 @@ import { isValidName } from '../lib/names.js';
 import { closeAll, openLocked } from './lock.js';
 import { add, envelopeJson, history, init, read, recover, remove, updateWithJson, verify } from './ops.js';
 import { runMutator, shellParticipant } from './run.js';
+import { historyTable, originNow } from './origin.js';
 import type { VgState } from './state.js';
 
 const USAGE = `Usage:
@@ -15,7 +16,7 @@ const USAGE = `Usage:
   tm verify  VG [DEV...]
   tm recover VG [DEV...] [--sync CMD]
   tm update  VG [DEV...] [--sync CMD] -- MUTATOR [ARG...]
-  tm history VG [DEV...]
+  tm history VG [DEV...] [--json]
   tm add     VG NEWDEV... [--dev DEV...] [--force]
   tm remove  VG [PVDEV...] [--dev DEV...] [--missing]
 
@@ -62,6 +63,7 @@ async function main(argv: string[]): Promise<void> {
     .option('seqno', { type: 'number', describe: 'read: an older generation' })
     .option('sync', { type: 'string', describe: 'two-phase commit participant, run with sh -c' })
     .option('dev', { type: 'string', array: true, describe: 'add/remove: the VG\'s current devices' })
+    .option('json', { type: 'boolean', describe: 'history: the dvm.tm-history/1 document instead of the table' })
     .option('missing', { type: 'boolean', describe: 'remove: drop absent PVs that hold nothing, record the others as missing' })
     .parseAsync();
   if (handledByYargs(args as { help?: unknown })) return;
@@ -82,6 +84,8 @@ async function main(argv: string[]): Promise<void> {
   only(['update', 'recover', 'add', 'remove'], 'sync', args.sync);
   only(['add', 'remove'], 'dev', args.dev);
   only(['remove'], 'missing', args.missing);
+  only(['history'], 'json', args.json);
+  const origin = originNow(argv);
   if (args.seqno !== undefined && (!Number.isSafeInteger(args.seqno) || args.seqno < 1)) throw usageError('invalid seqno', String(args.seqno));
   const sync = args.sync !== undefined ? shellParticipant(String(args.sync)) : undefined;
 
@@ -91,7 +95,7 @@ async function main(argv: string[]): Promise<void> {
     const metadataSize = args['metadata-size'] !== undefined ? parseAbsoluteSize(String(args['metadata-size'])) * 512 : undefined;
     const devs = openLocked(devArgs, 'ex');
     try {
-      await writeDocument(init(vg, devs, { extentSize, metadataSize, force: Boolean(args.force) }));
+      await writeDocument(init(vg, devs, { extentSize, metadataSize, force: Boolean(args.force), origin }));
     } finally {
       closeAll(devs);
     }
@@ -107,7 +111,7 @@ async function main(argv: string[]): Promise<void> {
     try {
       const cur = devs.slice(0, rest.length);
       const named2 = devs.slice(rest.length);
-      const env = cmd === 'add' ? await add(vg, cur, named2, { force: Boolean(args.force), sync }) : await remove(vg, cur, named2, { missing: Boolean(args.missing), sync });
+      const env = cmd === 'add' ? await add(vg, cur, named2, { force: Boolean(args.force), sync, origin }) : await remove(vg, cur, named2, { missing: Boolean(args.missing), sync, origin });
       await writeDocument(env);
     } finally {
       closeAll(devs);
@@ -129,18 +133,21 @@ async function main(argv: string[]): Promise<void> {
         if (problems.length) throw failed('verify', vg, `${problems.length} problem${problems.length > 1 ? 's' : ''}: ${problems.join('; ')}`);
         return;
       }
-      case 'history':
-        await writeDocument(history(vg, devs));
+      case 'history': {
+        const doc = history(vg, devs);
+        if (args.json) await writeDocument(doc);
+        else await writeStdout(Buffer.from(historyTable(doc.generations)));
         return;
+      }
       case 'recover': {
-        const { env, actions } = await recover(vg, devs, { sync });
+        const { env, actions } = await recover(vg, devs, { sync, origin });
         if (actions.length) process.stderr.write(`tm: recover '${vg}': ${actions.join('; ')}\n`);
         await writeDocument(env);
         return;
       }
       case 'update': {
         const [name, ...margs] = mutator!;
-        const { env, json } = await updateWithJson(vg, devs, runMutator(name, margs), { sync, description: [name, ...margs].join(' ') });
+        const { env, json } = await updateWithJson(vg, devs, runMutator(name, margs), { sync, origin, description: [name, ...margs].join(' ') });
         await writeStdout(envelopeJson(env, json));
         return;
       }
