@@ -1,5 +1,5 @@
 // The OpenStack backend through a real Keystone (Debian's keystone on
-// sqlite, fernet tokens living 15 s) in front of a real Cinder that checks
+// sqlite, fernet tokens living 45 s) in front of a real Cinder that checks
 // every token with it (keystonemiddleware, no token cache): password and
 // application-credential auth through the catalog, a token expiring in the
 // middle of a run renewed without a failed call, wrong credentials as one
@@ -21,7 +21,8 @@ import { FaultProxy } from '../helpers/openstack/fault-proxy.js';
 import { addService, provision, startKeystone, type Keystone } from '../helpers/openstack/keystone.js';
 import { NovaDouble } from '../helpers/openstack/nova-double.js';
 
-const TOKEN_SECONDS = 15;
+// Short, yet long enough for a request to reach Keystone through Cinder on a loaded machine.
+const TOKEN_SECONDS = 45;
 const CLUSTER = randomUUID();
 const PASSWORD = `pw-${randomUUID()}`;
 let ks: Keystone;

@@ -6,6 +6,7 @@
 // volume for that dataset, and a create whose answer was lost is looked for
 // in the listing rather than sent again.
 import type { Limits, Volume, VolumeStatus } from '../../docs.js';
+import { checkMetadata, checkSize } from '../../backend/common.js';
 import { BackendError, type ControlPlane, type CreateRequest } from '../../backend/types.js';
 import type { Api } from './api.js';
 import { HttpError, faultMessage, toBackendError } from './errors.js';
@@ -276,9 +277,10 @@ export class OpenStackControl implements ControlPlane {
 
   create(req: CreateRequest): Promise<Volume> {
     return this.#guard(undefined, async () => {
-      const gib = Math.ceil(req.size / GiB);
-      if (!Number.isSafeInteger(req.size) || req.size <= 0) throw new BackendError('invalid', `create '${req.name}': size ${req.size} is not a positive number of bytes`);
       const metadata = { ...req.metadata, [META_CLUSTER]: req.cluster, [META_DATASET]: req.dataset };
+      checkMetadata(metadata);
+      // Past the size bounds or the quota: refused here, no call made.
+      const gib = checkSize(req.size, await this.limits()) / GiB;
       let found = await this.#forDataset(req.cluster, req.dataset);
       if (found.length > 1) throw new BackendError('invalid', `create '${req.name}': dataset ${req.dataset} already has ${found.length} volumes (${found.map((v) => v.id).join(', ')})`);
       let id: string;
@@ -416,8 +418,9 @@ export class OpenStackControl implements ControlPlane {
     return this.#guard(volumeId, async () => {
       this.#check(volumeId);
       if (!Number.isSafeInteger(size) || size <= 0) throw new BackendError('invalid', `resize '${volumeId}': size ${size} is not a positive number of bytes`, volumeId);
-      const gib = Math.ceil(size / GiB);
       const v = await this.#mustGet(volumeId);
+      const gib = Math.ceil(size / GiB);
+      if (gib > v.size) checkSize(size, await this.limits(), volumeId);
       if (v.size > gib) throw new BackendError('unsupported', `resize '${volumeId}': Cinder cannot shrink a volume (${v.size} GiB to ${gib} GiB)`, volumeId);
       if (v.size === gib && v.status !== 'extending') return this.#toVolume(v);
       if (v.status !== 'extending') {
@@ -454,6 +457,7 @@ export class OpenStackControl implements ControlPlane {
   setMetadata(volumeId: string, metadata: Record<string, string>): Promise<void> {
     return this.#guard(volumeId, async () => {
       this.#check(volumeId);
+      checkMetadata(metadata, volumeId);
       await this.#setMetadata(volumeId, metadata);
       this.#lastList = null;
     });
