@@ -71,6 +71,9 @@ async function bundleAll() {
       define: { 'import.meta.url': '__bundleUrl' },
       banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
       plugins: [lazyStringWidth],
+      // etcd3 loads its .proto files relative to its own directory at run
+      // time: it stays a plain require from node_modules (loaded only for etcd:// stores).
+      external: ['etcd3'],
       // execa stays inside (initialized only when tm forks): a dynamic import()
       // from a script compiled with a code cache has no loader in Node 20.
       //

@@ -109,6 +109,45 @@ test('a mounted loop device is never released (losetup -d would "succeed"); afte
   }),
 );
 
+test('a volume with one partition: the device is connected with partitions, and a mounted or open partition blocks release', () =>
+  withWorld(async (_w, b) => {
+    const c = b.control!;
+    const v = await c.attach((await c.create(req(32 * MiB))).id, 'n1');
+    const d = (await b.node.findDevice(v))!;
+    execFileSync('sfdisk', ['-q', d.path], { input: 'label: gpt\n,,L\n' });
+    // What the executor does after partitioning (this kernel reads no tables itself).
+    execFileSync('partx', ['--update', d.path]);
+    const part = `${d.path}p1`;
+    assert.ok(statSync(part).isBlockDevice(), `${part} appears`);
+    execFileSync('mkfs.ext4', ['-q', part]);
+    const mnt = mkdtempSync(PREFIX + 'mnt-');
+    execFileSync('mount', [part, mnt]);
+    try {
+      const e = await b.node.release(v).catch((x: unknown) => x);
+      assert.ok(e instanceof BackendError && e.kind === 'in-use', String(e));
+      assert.match((e as Error).message, /mounted/);
+      assert.is(loopsBacking(d.identity).length, 1, 'still connected');
+    } finally {
+      execFileSync('umount', [mnt]);
+      rmSync(mnt, { recursive: true });
+    }
+    const fd = openSync(part, 'r');
+    try {
+      const e = await b.node.release(v).catch((x: unknown) => x);
+      assert.ok(e instanceof BackendError && e.kind === 'in-use', String(e));
+      assert.match((e as Error).message, new RegExp(`open in process ${process.pid}`));
+    } finally {
+      closeSync(fd);
+    }
+    await b.node.release(v);
+    assert.is(loopsBacking(d.identity).length, 0);
+    // Reconnected (a reboot, a move back): its partition is there again.
+    const again = (await b.node.findDevice(v))!;
+    assert.ok(statSync(`${again.path}p1`).isBlockDevice(), `${again.path}p1 after reconnect`);
+    assert.is(execFileSync('blkid', ['-p', '-o', 'value', '-s', 'TYPE', `${again.path}p1`], { encoding: 'utf8' }).trim(), 'ext4');
+  }),
+);
+
 test('records and sparse images sit side by side; the record carries dataset, cluster and attachment', () =>
   withWorld(async (w, b) => {
     const c = b.control!;

@@ -4,7 +4,7 @@ import { runTool, parser, handledByYargs } from '../../lib/cli.js';
 import { writeDocument, writeStdout } from '../../lib/io.js';
 import { failed, usageError } from '../../lib/errors.js';
 import type { Filesystem } from '../docs.js';
-import { openStore } from '../store/open.js';
+import { openStore, storeConnectOptions, withStoreOptions } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { datasetName, metaPairs, mountPath, nodeName, sizeBytes, timeoutSeconds, volumeId } from './args.js';
 import * as change from './changes.js';
@@ -47,8 +47,11 @@ function positional(args: { _: (string | number)[] }, count: number, names: stri
   return rest;
 }
 
+/** etcds:// TLS options from the command line (set once parsed). */
+let etcdOptions = {};
+
 async function withStore<T>(spec: string, create: boolean, fn: (s: Store) => Promise<T>): Promise<T> {
-  const store = await openStore(spec, { create });
+  const store = await openStore(spec, { create, etcd: etcdOptions });
   try {
     return await fn(store);
   } finally {
@@ -83,7 +86,7 @@ async function waitConverged(store: Store, timeoutS: number, json: boolean): Pro
 }
 
 runTool('dataset', async (argv) => {
-  const args = await parser('dataset', argv, USAGE)
+  const args = await withStoreOptions(parser('dataset', argv, USAGE))
     .option('store', { type: 'string', requiresArg: true, describe: 'the store: a directory, or etcd:// endpoints and a prefix' })
     .command('create', 'make a dataset', (y) =>
       y
@@ -118,6 +121,7 @@ runTool('dataset', async (argv) => {
   if (handledByYargs(args)) return;
   if (typeof args.store !== 'string' || args.store === '') throw usageError('usage', undefined, "--store STORE is needed (see 'dataset --help')");
   const a = args as unknown as Record<string, unknown> & { _: (string | number)[]; store: string };
+  etcdOptions = storeConnectOptions(a);
   const cmd = String(a._[0]);
   const now = () => new Date();
   const opt = (k: string) => (a[k] === undefined ? null : String(a[k]));

@@ -62,7 +62,12 @@ async function losetup(args: string[], volumeId: string): Promise<string> {
 
 /** Connects `file` to a free loop device (or returns the one already backing it). */
 export async function connect(file: string, volumeId: string): Promise<LoopDevice> {
-  const dev = await losetup(['--find', '--show', '--nooverlap', file], volumeId);
+  // --partscan: a dataset kept in one partition gets /dev/loopNp1.
+  const dev = await losetup(['--find', '--show', '--nooverlap', '--partscan', file], volumeId);
+  // Some kernels (this project's test host's among them) do not read partition
+  // tables themselves: partx adds what the table says. No table: nothing to add.
+  const { execa } = await import('execa');
+  await execa('partx', ['--add', dev], { reject: false });
   const got = loopAt(dev);
   if (!got || got.backingFile !== file) throw new BackendError('unavailable', `losetup gave '${dev}', which is not backed by '${file}'`, volumeId);
   return got;
@@ -80,20 +85,31 @@ export async function refreshLoop(dev: LoopDevice, volumeId: string): Promise<vo
  * mounted device (it only sets autoclear), so this is checked first.
  */
 export function heldBy(dev: LoopDevice): string | null {
-  let holders: string[] = [];
+  // The whole device and each of its partitions (loopNp1...).
+  let parts: string[] = [];
   try {
-    holders = readdirSync(`/sys/block/${dev.name}/holders`);
+    parts = readdirSync(`/sys/block/${dev.name}`).filter((p) => p.startsWith(`${dev.name}p`) && /^\d+$/.test(p.slice(dev.name.length + 1)));
   } catch {
-    /* no holders directory: none */
+    /* gone meanwhile: the exclusive open below says so */
   }
-  if (holders.length > 0) return `held by ${holders.join(', ')}`;
-  try {
-    closeSync(openSync(dev.path, constants.O_RDONLY | constants.O_EXCL));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code === 'EBUSY' ? 'mounted or claimed exclusively' : `cannot be opened (${code})`;
+  const rdevs = new Set<number>();
+  for (const [name, sys] of [[dev.name, `/sys/block/${dev.name}`], ...parts.map((p) => [p, `/sys/block/${dev.name}/${p}`])]) {
+    let holders: string[] = [];
+    try {
+      holders = readdirSync(`${sys}/holders`);
+    } catch {
+      /* no holders directory: none */
+    }
+    if (holders.length > 0) return `held by ${holders.join(', ')}${name === dev.name ? '' : ` (partition ${name})`}`;
+    try {
+      closeSync(openSync(`/dev/${name}`, constants.O_RDONLY | constants.O_EXCL));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const what = name === dev.name ? '' : ` (partition /dev/${name})`;
+      return code === 'EBUSY' ? `mounted or claimed exclusively${what}` : `cannot be opened${what} (${code})`;
+    }
+    rdevs.add(statSync(`/dev/${name}`).rdev);
   }
-  const rdev = statSync(dev.path).rdev;
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     let fds: string[];
@@ -107,7 +123,7 @@ export function heldBy(dev: LoopDevice): string | null {
         const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
         if (!link.startsWith('/')) continue; // sockets, pipes, anon inodes
         const st = statSync(`/proc/${pid}/fd/${fd}`);
-        if (st.isBlockDevice() && st.rdev === rdev) return `open in process ${pid}`;
+        if (st.isBlockDevice() && rdevs.has(st.rdev)) return `open in process ${pid}`;
       } catch {
         /* closed meanwhile */
       }
