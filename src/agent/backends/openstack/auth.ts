@@ -125,10 +125,16 @@ export class NoAuthSession implements Session {
   readonly #token: string;
   readonly #endpoint: string;
 
-  constructor(private readonly cfg: CloudConfig, auth: Extract<AuthConfig, { type: 'none' }>) {
+  constructor(
+    private readonly cfg: CloudConfig,
+    auth: Extract<AuthConfig, { type: 'none' }>,
+    redactor: Redactor,
+  ) {
     this.#endpoint = trim(auth.endpoint);
     const project = auth.projectId ?? this.#endpoint.split('/').pop() ?? '';
     this.#token = `${auth.userId ?? 'admin'}:${project}`;
+    // Not a secret to noauth Cinder, but it is what goes in X-Auth-Token: never shown either.
+    redactor.add(this.#token);
   }
 
   async token(): Promise<string> {

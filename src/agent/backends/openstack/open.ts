@@ -70,7 +70,7 @@ export function openOpenStack(o: OpenStackOptions): OpenStackBackend {
     for (const s of secretsOf(cfg)) redactor.add(s);
     cfgDvm = cfg.dvm;
     http = new HttpClient({ ...o.http, log: o.log, redactor });
-    session = cfg.auth.type === 'none' ? new NoAuthSession(cfg, cfg.auth) : new KeystoneSession(cfg, cfg.auth, http, redactor);
+    session = cfg.auth.type === 'none' ? new NoAuthSession(cfg, cfg.auth, redactor) : new KeystoneSession(cfg, cfg.auth, http, redactor);
     control = new OpenStackControl(
       new Api(session, http),
       {
