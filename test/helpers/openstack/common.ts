@@ -66,6 +66,8 @@ export function startService(cmd: string, args: string[], env: NodeJS.ProcessEnv
 /** SIGTERM, then SIGKILL after a grace period, to the service's whole process group. */
 export async function stopService(child: ChildProcess, graceMs = 3000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  // Held again while it stops: an unref'd child would let the process end first.
+  child.ref();
   const gone = new Promise<void>((r) => child.once('exit', () => r()));
   try {
     process.kill(-child.pid, 'SIGTERM');

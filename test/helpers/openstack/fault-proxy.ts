@@ -47,6 +47,8 @@ export class FaultProxy {
 
   async stop(): Promise<void> {
     this.#server?.closeAllConnections();
+    this.#server?.ref();
+    this.#server?.closeAllConnections();
     await new Promise<void>((r) => (this.#server ? this.#server.close(() => r()) : r()));
   }
 

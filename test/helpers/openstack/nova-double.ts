@@ -87,6 +87,8 @@ export class NovaDouble {
     if (this.#resizeTimer) clearInterval(this.#resizeTimer);
     for (const a of this.attached.values()) this.#unplug(a);
     this.attached.clear();
+    this.#server?.ref();
+    this.#server?.closeAllConnections();
     await new Promise<void>((r) => (this.#server ? this.#server.close(() => r()) : r()));
   }
 
