@@ -260,6 +260,21 @@ export function backendContract(t: ContractTarget): void {
     }),
   );
 
+  s('findDevice with connect: false answers the connected device and never connects one', () =>
+    withWorld(async (_w, n1) => {
+      const look = (v: Volume) => n1.node.findDevice(v, { connect: false });
+      const c = ctl(n1);
+      const a = await c.attach((await create(c)).id, 'n1');
+      const d = await device(n1, a);
+      assert.equal(await look(a), d);
+      await n1.node.release(a);
+      assert.is(await look(a), null, 'released: not connected again');
+      assert.is(await look(a), null);
+      assert.equal((await device(n1, a)).identity, d.identity, 'findDevice connects it again');
+      assert.is(await look({ ...a, id: t.unknownId }), null);
+    }),
+  );
+
   s('release refuses a held device and then succeeds', () =>
     withWorld(async (w, n1) => {
       if (!w.hold) return;

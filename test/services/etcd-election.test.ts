@@ -112,7 +112,7 @@ test('kill -9 of the leader: the standby is elected within about the lease and t
   });
 });
 
-test('SIGSTOP past the lease: the standby takes over; after SIGCONT the old leader makes zero calls and becomes a standby', async () => {
+test('SIGSTOP past the lease: the standby takes over; after SIGCONT the old leader makes zero calls and becomes a standby (elected again when the other dies)', async () => {
   await withCluster(async (_etcd, spec, calls, started) => {
     const a = candidate(spec, 'n1', calls);
     started.push(a);
@@ -135,12 +135,16 @@ test('SIGSTOP past the lease: the standby takes over; after SIGCONT the old lead
     assert.is(n1After.length, n1Before, `zero calls by n1 after SIGCONT (it made ${n1After.length - n1Before})`);
     assert.ok(n1After.every((c) => c.at < stoppedAt + 50), 'every n1 call came before it was stopped');
     assert.is(said(a, 'elected'), 1, 'n1 was not elected again while n2 leads');
-    const refused = a.lines.find((l) => l.text.startsWith('refused'));
-    assert.ok(refused && refused.at >= contAt, 'n1 refused its own next call on waking');
+    assert.ok(a.lines.find((l) => l.text === 'lost')!.at >= contAt, 'n1 saw the loss on waking');
     assert.ok(log.filter((c) => c.node === 'n2').every((c) => c.at > stoppedAt), 'n2 acted only after n1 stopped');
     // Exactly one acting at a time: n2's calls keep coming after n1 woke.
     const n2Late = log.filter((c) => c.node === 'n2' && c.at > contAt + TTL * 1000).length;
     assert.ok(n2Late > 0, 'n2 still leads and acts');
+    // n1 is a real standby again: when n2 dies, n1 is elected and acts.
+    await kill(b);
+    const killedAt = Date.now();
+    await waitFor('n1 elected again after n2 died', () => said(a, 'elected') === 2, 10_000);
+    await waitFor('n1 acts again', () => callsOf(calls).some((c) => c.node === 'n1' && c.at > killedAt));
   });
 });
 test.run();

@@ -75,13 +75,23 @@ export interface NodeDevice {
   size: number;
 }
 
+export interface FindOptions {
+  /**
+   * false: only a device that is already connected; never connect one. Local
+   * discovery looks this way at a volume attached here that is wanted
+   * elsewhere (being moved or detached): once released it must stay released
+   * until the detach, or every pass would connect it again. Default true.
+   */
+  connect?: boolean;
+}
+
 export interface NodePlane {
   /**
    * The local device of a volume attached to this node, connecting it where
    * the backend needs that (loopback: losetup; openstack: wait for the by-id
    * link). Null when it is not (yet) there; never a guess.
    */
-  findDevice(volume: Volume): Promise<NodeDevice | null>;
+  findDevice(volume: Volume, opts?: FindOptions): Promise<NodeDevice | null>;
   /**
    * Re-checks, just before a destructive step, that `path` is this volume's
    * device: returns null when it is, or the reason it is not.

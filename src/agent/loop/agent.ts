@@ -74,6 +74,8 @@ export async function runAgent(o: AgentOptions): Promise<void> {
       },
       () => {},
     );
+    // A free election is taken at once; give it that moment so a first pass (or --once) leads.
+    await Promise.race([leadership.elected.catch(() => {}), new Promise((r) => setTimeout(r, 500))]);
     leadership.onLost(() => {
       o.log('election lost: no further control calls; back to standby');
       wake?.();

@@ -3,7 +3,6 @@
 // each dataset's status. Everything a pass decides is re-derived from the
 // store, the backend and the devices, so a pass killed anywhere is simply
 // followed by the next one.
-import { readdirSync } from 'node:fs';
 import type { DatasetsDoc, Limits, NodeStateDoc, PlanDoc, StepResult, VolumesDoc } from '../docs.js';
 import type { Backend } from '../backend/types.js';
 import type { Leadership, NodeEntry, Store } from '../store/types.js';
@@ -11,6 +10,9 @@ import { StoreConflict } from '../store/types.js';
 import { plan, type PlanNode } from '../plan/index.js';
 import { applyStep, type Host } from '../apply/index.js';
 import { discoverLocal } from '../local/index.js';
+import { commandRunner } from '../apply/runner.js';
+import { loadApps } from '../apps/definition.js';
+import { runtimeDirFor } from '../apps/observe.js';
 import { canonicalJson } from '../../lib/canonical-json.js';
 import { ToolError } from '../../lib/errors.js';
 import { EXIT } from '../../lib/exit-codes.js';
@@ -58,17 +60,6 @@ export interface PassReport {
 
 const STEADY = new Set(['converged', 'orphaned', 'blocked', 'degraded']);
 
-function appNames(dir: string | null): string[] {
-  if (!dir) return [];
-  try {
-    return readdirSync(dir)
-      .filter((f) => /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}\.json$/.test(f))
-      .map((f) => f.slice(0, -5))
-      .sort();
-  } catch {
-    return [];
-  }
-}
 
 const withoutTime = (doc: object, key: string) => canonicalJson({ ...doc, [key]: '' });
 
@@ -112,18 +103,24 @@ export async function runPass(ctx: AgentContext): Promise<PassReport> {
   const leading = leadership !== null && ctx.backend.control !== null && leadership.isLeader();
   const listing = leading ? await listBackend(ctx, leadership!) : await ctx.store.readListing();
 
+  // Applications are read from this node's APPS_DIR every pass: an administrator's edit takes effect without a restart.
+  const apps = ctx.appsDir ? { set: loadApps(ctx.appsDir), runtimeDir: runtimeDirFor(ctx.node), run: commandRunner() } : undefined;
+  // Read first: discovery connects only the devices of datasets wanted here.
+  const desired: DatasetsDoc = (await ctx.store.readDesired()).value;
   const local = await discoverLocal({
+    desired,
     node: ctx.node,
     mountRoot: ctx.mountRoot,
     volumes: listing?.volumes ?? [],
     nodePlane: ctx.backend.node,
     host: ctx.host,
-    apps: appNames(ctx.appsDir),
+    apps: apps ? [...apps.set.apps.keys()] : [],
+    appSet: apps?.set,
+    appsRuntime: apps?.runtimeDir,
     now: ctx.now,
   });
   await writeLocal(ctx, local);
 
-  const desired: DatasetsDoc = (await ctx.store.readDesired()).value;
   const statuses = await ctx.store.readStatuses();
   const entries: Record<string, NodeEntry> = await ctx.store.readNodes();
   const nodes: Record<string, PlanNode> = {};
@@ -132,7 +129,7 @@ export async function runPass(ctx: AgentContext): Promise<PassReport> {
 
   const p = plan({ desired, statuses, listing, nodes, node: ctx.node, credentialed: leading, now: ctx.now().toISOString() });
 
-  const fx = { node: ctx.node, backend: ctx.backend, store: ctx.store, leadership: leading ? leadership : null, host: ctx.host, mountRoot: ctx.mountRoot, now: ctx.now };
+  const fx = { node: ctx.node, backend: ctx.backend, store: ctx.store, leadership: leading ? leadership : null, host: ctx.host, mountRoot: ctx.mountRoot, now: ctx.now, apps, log: ctx.log };
   const results: StepResult[] = [];
   for (const step of p.steps) {
     if (ctx.stopping()) break;

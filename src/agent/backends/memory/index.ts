@@ -42,7 +42,7 @@ export function memoryBackend(state: MemoryState, opts: BackendOptions, spec = '
     liveNodes: () => call('live-nodes', null, () => state.liveNodes()),
   };
   const nodePlane: NodePlane = {
-    findDevice: (v: Volume) => call('find', v.id, () => state.findDevice(v.id, node)),
+    findDevice: (v: Volume, o) => call('find', v.id, () => state.findDevice(v.id, node, o?.connect ?? true)),
     verifyDevice: (v: Volume, path: string) => call('verify', v.id, () => state.verifyDevice(v.id, node, path)),
     refresh: (v: Volume) => call('refresh', v.id, () => state.refresh(v.id, node)),
     release: (v: Volume) => call('release', v.id, () => state.release(v.id, node)),

@@ -349,11 +349,12 @@ export class MemoryState {
     return v && a && a.node === node ? { v, a } : null;
   }
 
-  findDevice(id: string, node: string): { path: string; identity: string; size: number } | null {
+  findDevice(id: string, node: string, connect = true): { path: string; identity: string; size: number } | null {
     const h = this.attachmentHere(id, node);
     if (!h) return null;
     const { v, a } = h;
     if (!a.connected) {
+      if (!connect) return null;
       if (v.late && (a.findCalls < this.knobs.lateCalls || this.now() - a.since < this.knobs.lateMs)) {
         a.findCalls++;
         return null;

@@ -36,7 +36,10 @@ export class EtcdLeadership implements Leadership {
   readonly elected: Promise<void>;
   private resolveElected!: () => void;
   private leading = false;
+  /** Resigned (or the store closed): never campaigns again. */
   private done = false;
+  /** The current round's lease lapsed; a new round is being set up. */
+  private lapsed = false;
   private grant: Grant | null = null;
   private key = '';
   private createRev = '';
@@ -63,6 +66,7 @@ export class EtcdLeadership implements Leadership {
     const g = await this.session.grant();
     this.grant = g;
     this.key = electionKey(this.prefix, g.id);
+    this.stopLost?.();
     this.stopLost = this.session.onLost((gen) => {
       if (gen === g.generation) this.lose('its lease expired');
     });
@@ -74,16 +78,35 @@ export class EtcdLeadership implements Leadership {
     w.on('delete', () => void this.check());
     w.on('connected', () => void this.check());
     w.on('error', () => {});
-    if (this.done) {
+    if (this.done || this.lapsed) {
       await w.cancel();
       return;
     }
     await this.check();
   }
 
+  /**
+   * After a lapse (lease lost while leading or waiting), campaign again under
+   * a new lease as a standby, until that works or we resign. The loop asks
+   * isLeader() each pass, so a later re-election is seen there.
+   */
+  private async recampaign(): Promise<void> {
+    for (let attempt = 0; !this.done; attempt++) {
+      try {
+        this.lapsed = false;
+        this.leading = false;
+        await this.start();
+        if (!this.lapsed) return;
+      } catch (e) {
+        this.lastError = this.wrap(e);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 2000)));
+    }
+  }
+
   /** Leads when no candidate key was created before ours, and ours still exists. */
   private async check(): Promise<void> {
-    if (this.done) return;
+    if (this.done || this.lapsed) return;
     if (this.checking) {
       this.recheck = true;
       return;
@@ -98,11 +121,11 @@ export class EtcdLeadership implements Leadership {
           return;
         }
         const earlier = r.ranges[0].some((kv) => BigInt(kv.create_revision) < BigInt(this.createRev));
-        if (!earlier && !this.leading && !this.done) {
+        if (!earlier && !this.leading && !this.done && !this.lapsed) {
           this.leading = true;
           this.resolveElected();
         }
-      } while (this.recheck && !this.done);
+      } while (this.recheck && !this.done && !this.lapsed);
       this.lastError = null;
     } catch (e) {
       this.lastError = this.wrap(e);
@@ -113,17 +136,19 @@ export class EtcdLeadership implements Leadership {
   }
 
   private lose(_why: string): void {
-    if (this.done) return;
+    if (this.done || this.lapsed) return;
     const was = this.leading;
-    this.done = true;
+    this.lapsed = true;
     this.leading = false;
     this.stopLost?.();
     void this.watcher?.cancel().catch(() => {});
+    this.watcher = null;
     if (was) for (const cb of this.lostCbs) cb();
+    void this.recampaign();
   }
 
   isLeader(): boolean {
-    return this.leading && !this.done && this.grant !== null && this.session.remaining(this.grant.generation) > 0;
+    return this.leading && !this.done && !this.lapsed && this.grant !== null && this.session.remaining(this.grant.generation) > 0;
   }
 
   private margin(): number {
@@ -131,7 +156,7 @@ export class EtcdLeadership implements Leadership {
   }
 
   async fenced<T>(call: () => Promise<T>): Promise<T> {
-    if (!this.isLeader() || !this.grant) throw new NotLeading(this.node, this.done ? 'this agent lost the credentialed election' : 'this agent does not lead the credentialed election');
+    if (!this.isLeader() || !this.grant) throw new NotLeading(this.node, this.lapsed ? 'this agent lost the credentialed election (lease lapsed)' : 'this agent does not lead the credentialed election');
     const g = this.grant;
     const t0 = performance.now();
     try {
