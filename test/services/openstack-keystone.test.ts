@@ -147,7 +147,8 @@ test('password auth through the catalog; the token expires mid-run and is renewe
   const b = backend(passwordEnv());
   const v = await b.control!.create({ cluster: CLUSTER, dataset: randomUUID(), name: 'dvm-ks', size: GiB, metadata: {} });
   const firstToken = await b.session!.token();
-  assert.is(b.session!.issued, 1);
+  const issuedBefore = b.session!.issued;
+  assert.ok(issuedBefore >= 1);
   const att = await b.control!.attach(v.id, 'node-a');
   assert.ok(await b.node.findDevice(att), 'device found after an attach through the catalog');
   // Work on through the token's expiry.
@@ -161,7 +162,7 @@ test('password auth through the catalog; the token expires mid-run and is renewe
   await b.control!.resize(v.id, 2 * GiB);
   await b.control!.detach(v.id);
   await b.control!.destroy(v.id);
-  assert.ok(b.session!.issued >= 2, `a new token was fetched (${b.session!.issued} issued over ${calls} listings)`);
+  assert.ok(b.session!.issued > issuedBefore, `a new token was fetched (${b.session!.issued} issued over ${calls} listings)`);
   // The renewal was needed: Cinder now refuses the first token.
   const r = await fetch(`${cinder.url}/v3/${projectId}/volumes`, { headers: { 'X-Auth-Token': firstToken } });
   assert.is(r.status, 401, 'the first token has expired and Cinder checks it');
