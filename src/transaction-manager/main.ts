@@ -1,5 +1,5 @@
 // tm: the transaction manager's command line (docs/contracts.md, docs/commit-protocol.md).
-import { runTool, parser, handledByYargs } from '../lib/cli.js';
+import { parser, handledByYargs } from '../lib/cli.js';
 import { failed, invalidInput, usageError } from '../lib/errors.js';
 import { readStdinText, writeDocument, writeStdout } from '../lib/io.js';
 import { parseAbsoluteSize } from '../lib/units.js';
@@ -48,7 +48,7 @@ function warn(st: VgState): void {
   if (notes.length) process.stderr.write(`tm: warning: VG '${st.vgName}': ${notes.join('; ')} (see 'tm verify', 'tm recover')\n`);
 }
 
-async function main(argv: string[]): Promise<void> {
+export async function main(argv: string[]): Promise<void> {
   const dd = argv.indexOf('--');
   const own = dd < 0 ? argv : argv.slice(0, dd);
   const mutator = dd < 0 ? null : argv.slice(dd + 1);
@@ -156,5 +156,3 @@ async function main(argv: string[]): Promise<void> {
     closeAll(devs);
   }
 }
-
-runTool('tm', main);
