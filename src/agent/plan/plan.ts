@@ -192,7 +192,7 @@ function decide(id: string, d: DesiredDataset, st: DatasetStatus | null, ctx: Ct
   if (v.dataset !== id) {
     if (v.dataset !== null) return { phase: 'blocked', reason: `volume '${v.id}' belongs to another dataset (${v.dataset}); it is not adopted` };
     return {
-      step: mk(id, 'set-metadata', CREDENTIALED, v, { metadata: { ...v.metadata, ...(d.meta ?? {}) }, dataset: id, cluster: input.desired.cluster },
+      step: mk(id, 'set-metadata', CREDENTIALED, v, { metadata: { ...v.metadata, ...(d.meta ?? {}) }, dataset: id, cluster: input.desired.cluster, volume: volArg(v) },
         `volume '${v.id}' carries dataset id ${id}`),
       why: `adopting volume '${v.id}': writing the dataset id into its metadata`,
     };
