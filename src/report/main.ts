@@ -1,5 +1,5 @@
 // report: lvs/pvs/vgs-style tables (or JSON) from a dvm.envelope/1.
-import { runTool, parser, handledByYargs } from '../lib/cli.js';
+import { parser, handledByYargs } from '../lib/cli.js';
 import { readDocument, writeDocument, writeStdout } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
 import { invalidInput } from '../lib/errors.js';
@@ -32,7 +32,7 @@ function joinSortArgs(argv: string[]): string[] {
   return out;
 }
 
-runTool('report', async (argv) => {
+export async function main(argv: string[]): Promise<void> {
   const args = await parser('report', joinSortArgs(argv), USAGE)
     .option('lvs', { type: 'boolean', describe: 'logical volumes (the default)' })
     .option('pvs', { type: 'boolean', describe: 'physical volumes' })
@@ -71,4 +71,4 @@ runTool('report', async (argv) => {
   if (args.json) await writeDocument(jsonReport(env, dm, opts));
   else if (args.reportformat === 'json' || args.reportformat === 'json_std') await writeStdout(lvmJsonReport(env, dm, opts, args.reportformat));
   else await writeStdout(textReport(env, dm, opts));
-});
+}

@@ -2,7 +2,7 @@
 // makes the control plane's list call). The agent makes the same listing
 // once per pass and shares it through the store.
 import { hostname } from 'node:os';
-import { runTool, parser, handledByYargs } from '../../lib/cli.js';
+import { parser, handledByYargs } from '../../lib/cli.js';
 import { writeDocument } from '../../lib/io.js';
 import { environmentError, usageError } from '../../lib/errors.js';
 import { validate } from '../../lib/schema.js';
@@ -20,7 +20,7 @@ Examples:
   dataset-volumes --backend loopback:/srv/lb
   dataset-volumes --backend memory | jq '.volumes[].id'`;
 
-runTool('dataset-volumes', async (argv) => {
+export async function main(argv: string[]): Promise<void> {
   const args = await parser('dataset-volumes', argv, USAGE)
     .option('backend', { type: 'string', requiresArg: true, describe: 'memory, loopback:DIR, dvm:VG, openstack' })
     .option('node', { type: 'string', requiresArg: true, describe: 'the node listing (default: the host name)' })
@@ -42,4 +42,4 @@ runTool('dataset-volumes', async (argv) => {
   } finally {
     await backend.close();
   }
-});
+}

@@ -1,6 +1,6 @@
 // dataset-agent: keeps this node's datasets where the store's desired state
 // says. A thin main: arguments, then the loop (agent.ts).
-import { runTool, parser, handledByYargs } from '../../lib/cli.js';
+import { parser, handledByYargs } from '../../lib/cli.js';
 import { usageError } from '../../lib/errors.js';
 import { openStore, storeConnectOptions, withStoreOptions } from '../store/open.js';
 import { openBackend } from '../backend/registry.js';
@@ -21,7 +21,7 @@ Examples:
   dataset-agent --store /var/lib/dvm/store --node n1 --backend loopback:/srv/lb --credentialed
   dataset-agent --store /var/lib/dvm/store --node n2 --backend loopback:/srv/lb --once`;
 
-runTool('dataset-agent', async (argv) => {
+export async function main(argv: string[]): Promise<void> {
   const args = await withStoreOptions(parser('dataset-agent', argv, USAGE))
     .option('store', { type: 'string', requiresArg: true, describe: 'the store: a directory, or etcd:// endpoints and a prefix' })
     .option('node', { type: 'string', requiresArg: true, describe: "this node's name" })
@@ -59,4 +59,4 @@ runTool('dataset-agent', async (argv) => {
   } finally {
     await store.close();
   }
-});
+}

@@ -1,5 +1,5 @@
 // tm: the transaction manager's command line (docs/contracts.md, docs/commit-protocol.md).
-import { runTool, parser, handledByYargs } from '../lib/cli.js';
+import { parser, handledByYargs } from '../lib/cli.js';
 import { failed, invalidInput, usageError } from '../lib/errors.js';
 import { readStdinText, writeDocument, writeStdout } from '../lib/io.js';
 import { parseAbsoluteSize } from '../lib/units.js';
@@ -7,7 +7,7 @@ import { isValidName } from '../lib/names.js';
 import { closeAll, openLocked } from './lock.js';
 import { add, envelopeJson, history, init, read, recover, remove, updateWithJson, verify } from './ops.js';
 import { runMutator, shellParticipant } from './run.js';
-import { historyTable, originNow } from './origin.js';
+import { commitTime, historyTable, originNow } from './origin.js';
 import type { VgState } from './state.js';
 
 const USAGE = `Usage:
@@ -48,7 +48,7 @@ function warn(st: VgState): void {
   if (notes.length) process.stderr.write(`tm: warning: VG '${st.vgName}': ${notes.join('; ')} (see 'tm verify', 'tm recover')\n`);
 }
 
-async function main(argv: string[]): Promise<void> {
+export async function main(argv: string[]): Promise<void> {
   const dd = argv.indexOf('--');
   const own = dd < 0 ? argv : argv.slice(0, dd);
   const mutator = dd < 0 ? null : argv.slice(dd + 1);
@@ -85,7 +85,7 @@ async function main(argv: string[]): Promise<void> {
   only(['add', 'remove'], 'dev', args.dev);
   only(['remove'], 'missing', args.missing);
   only(['history'], 'json', args.json);
-  const origin = originNow(argv);
+  const origin = originNow(argv, commitTime());
   if (args.seqno !== undefined && (!Number.isSafeInteger(args.seqno) || args.seqno < 1)) throw usageError('invalid seqno', String(args.seqno));
   const sync = args.sync !== undefined ? shellParticipant(String(args.sync)) : undefined;
 
@@ -130,7 +130,7 @@ async function main(argv: string[]): Promise<void> {
       }
       case 'verify': {
         const { problems } = verify(vg, devs);
-        if (problems.length) throw failed('verify', vg, `${problems.length} problem${problems.length > 1 ? 's' : ''}: ${problems.join('; ')}`);
+        if (problems.length) throw failed('verify', vg, `${problems.length} problem${problems.length > 1 ? 's' : ''}: ${problems.join('; ')}; run 'tm recover ${vg}'${problems.some((p) => /PV \S+ is missing/.test(p)) ? ` (a missing PV: replace it, or 'tm remove ${vg} --missing')` : ''}`);
         return;
       }
       case 'history': {
@@ -156,5 +156,3 @@ async function main(argv: string[]): Promise<void> {
     closeAll(devs);
   }
 }
-
-runTool('tm', main);

@@ -1,5 +1,5 @@
 // discover: which devices carry dvm PVs, by VG (docs/architecture.md, docs/contracts.md).
-import { runTool, parser, handledByYargs } from '../lib/cli.js';
+import { parser, handledByYargs } from '../lib/cli.js';
 import { failed, usageError } from '../lib/errors.js';
 import { writeDocument, writeStdout } from '../lib/io.js';
 import { isValidName } from '../lib/names.js';
@@ -16,7 +16,7 @@ Example:
   discover vg0 | xargs tm read vg0
   discover --dir /var/lib/images --json`;
 
-async function main(argv: string[]): Promise<void> {
+export async function main(argv: string[]): Promise<void> {
   const args = await parser('discover', argv, USAGE)
     .command('$0 [vg]', 'see above')
     .positional('vg', { type: 'string' })
@@ -47,5 +47,3 @@ async function main(argv: string[]): Promise<void> {
   if (args.json) return writeDocument({ ...all, vgs: mine, duplicates: [] });
   await writeStdout(mine[0].pvs.map((p) => p.path + '\n').join(''));
 }
-
-runTool('discover', main);
