@@ -9,7 +9,7 @@ import { closeAll, openLocked } from './lock.js';
 import { add, envelopeJson, history, init, read, recover, remove, updateWithJson, verify, type Participant } from './ops.js';
 import { checkOptionsFor, type TmArgs } from './options.js';
 import { runMutator, shellParticipant } from './run.js';
-import { historyTable, originNow } from './origin.js';
+import { commitTime, historyTable, originNow } from './origin.js';
 import type { VgState } from './state.js';
 import type { FileDev } from '../pv-format/device.js';
 
@@ -47,7 +47,7 @@ export async function runCommand(a: TmArgs): Promise<void> {
   if (cmd === 'update' && (!mutator || !mutator.length)) throw usageError('update', vg, "needs '-- MUTATOR [ARG...]'");
   if (cmd !== 'update' && mutator) throw usageError(cmd, vg, "takes no '-- MUTATOR'");
   checkOptionsFor(cmd, { 'extent-size': a.extentSize, 'metadata-size': a.metadataSize, force: a.force, seqno: a.seqno, sync: a.sync, dev: a.dev, json: a.json, missing: a.missing });
-  const origin = originNow(a.argv);
+  const origin = originNow(a.argv, commitTime());
   if (a.seqno !== undefined && (!Number.isSafeInteger(a.seqno) || a.seqno < 1)) throw usageError('invalid seqno', String(a.seqno));
   const sync: Participant | undefined = a.sync !== undefined ? shellParticipant(a.sync) : undefined;
 
@@ -84,7 +84,7 @@ export async function runCommand(a: TmArgs): Promise<void> {
       }
       case 'verify': {
         const { problems } = verify(vg, devs);
-        if (problems.length) throw failed('verify', vg, `${problems.length} problem${problems.length > 1 ? 's' : ''}: ${problems.join('; ')}`);
+        if (problems.length) throw failed('verify', vg, `${problems.length} problem${problems.length > 1 ? 's' : ''}: ${problems.join('; ')}; run 'tm recover ${vg}'${problems.some((p) => /PV \S+ is missing/.test(p)) ? ` (a missing PV: replace it, or 'tm remove ${vg} --missing')` : ''}`);
         return;
       }
       case 'history': {
