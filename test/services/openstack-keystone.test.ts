@@ -74,6 +74,10 @@ async function start(): Promise<void> {
   const svc = await provision(ks, { project: 'service', user: 'cinder', password: 'cinder-service-pw' });
   const admin = (await ks.admin('GET', '/v3/roles?name=admin')).body.roles[0].id;
   await ks.admin('PUT', `/v3/projects/${svc.projectId}/users/${svc.userId}/roles/${admin}`);
+  // The Nova double's attachments carry no instance (see cinder.ts), only the connector's host,
+  // and Cinder shows that host to admins only: the test user is admin in its project so the
+  // backend can tell which node a volume is attached to. A real Nova's attachments name the server.
+  await ks.admin('PUT', `/v3/projects/${projectId}/users/${userId}/roles/${admin}`);
   // The Nova double acts in the user's project, as Nova does with the user's token.
   const novaUser = await ks.admin('POST', '/v3/users', { user: { name: 'nova-double', domain_id: 'default', password: 'nova-double-pw' } });
   const member = (await ks.admin('GET', '/v3/roles?name=member')).body.roles[0].id;
