@@ -3,13 +3,13 @@
 import { failed, invalidInput } from '../lib/errors.js';
 import { canonicalJson, canonicalJsonWithLast, isCanonicalText } from '../lib/canonical-json.js';
 import { validate } from '../lib/schema.js';
-import { checkVg } from '../lib/vg-check.js';
-import { newId } from '../lib/ids.js';
+import { checkVg } from './vg-check.js';
+import { newId } from './ids.js';
 import type { Envelope, Origin, Vg } from '../lib/vg-types.js';
-import { dropOrMarkMissing, removePvs, unmarkMissing } from '../metadata-manip/pvs.js';
-import type { Dev } from './device.js';
-import { DATA_ALIGN, MDA_OFFSET, RING_OFFSET, alignUp, type Label, type Slot } from './layout.js';
-import { readPv, readSlot, scanRing, why, type Generation, type PvRead } from './pv.js';
+import { dropOrMarkMissing, removePvs, unmarkMissing } from './pvs.js';
+import type { Dev } from '../pv-format/device.js';
+import { DATA_ALIGN, MDA_OFFSET, RING_OFFSET, alignUp, type Label, type Slot } from '../pv-format/layout.js';
+import { readPv, readSlot, scanRing, why, type Generation, type PvRead } from '../pv-format/pv.js';
 import { envelope, loadVg, mdaSizeOf, parseVg, pvIdOf, requireHead, vgIdOf, walkChain, type VgState } from './state.js';
 import { encodeGeneration, full, placeRecord, reencode, slotOf, wipePv, writeHeader, writeLabel, writeRecord, type Encoded } from './write.js';
 import { probeSignature } from './probe.js';
@@ -20,7 +20,7 @@ export type Participant = (phase: Phase, env: Envelope, envJson?: Buffer) => Pro
 export type Mutator = (vg: Vg) => Promise<unknown>;
 
 export const DEFAULT_EXTENT = 8192; // sectors: 4 MiB, as LVM
-export const DEFAULT_MDA = 8 * 1024 * 1024; // bytes (data then starts at 9 MiB); FORMAT.md has the 10,000-LV sizing
+export const DEFAULT_MDA = 8 * 1024 * 1024; // bytes (data then starts at 9 MiB); src/pv-format/FORMAT.md has the 10,000-LV sizing
 
 const syncAll = (pvs: PvRead[]) => pvs.forEach((p) => p.dev.sync());
 const ident = (st: { vgId: string }, pv: PvRead, vgName: string) => ({ vgId: st.vgId, pvId: pvIdOf(pv)!, vgName, mdaSize: mdaSizeOf(pv) });
@@ -181,6 +181,19 @@ export function checkNext(st: VgState, cur: Baseline, out: unknown, pvChange: bo
   return next;
 }
 
+/**
+ * The new generation's canonical bytes. This is the one check that the
+ * mutator's output holds only values JSON carries (a mutator run in this
+ * process could return NaN or a cycle; a forked one cannot).
+ */
+function encodeOutput(next: Vg): Buffer {
+  try {
+    return Buffer.from(canonicalJson(next));
+  } catch (e) {
+    throw invalidInput('mutator output', next.name, why(e));
+  }
+}
+
 export async function update(vgName: string, devs: Dev[], mutate: Mutator, o: UpdateOptions = {}): Promise<Envelope> {
   return (await updateWithJson(vgName, devs, mutate, o)).env;
 }
@@ -192,8 +205,16 @@ export function envelopeJson(env: Envelope, vgJson: Buffer): Buffer {
 
 /** update(), also giving the new generation's canonical JSON (what tm update prints is built around it). */
 export async function updateWithJson(vgName: string, devs: Dev[], mutate: Mutator, o: UpdateOptions = {}): Promise<{ env: Envelope; json: Buffer }> {
-  // 1. read and verify generation N everywhere
-  const st = loadVg(vgName, devs);
+  // 1. read generation N everywhere
+  return commitNext(loadVg(vgName, devs), mutate, o);
+}
+
+/**
+ * Steps 1 (verify) to 6 of an update on a VG already read: tm add, remove
+ * and recover read the PVs once and commit on what they read.
+ */
+async function commitNext(st: VgState, mutate: Mutator, o: UpdateOptions): Promise<{ env: Envelope; json: Buffer }> {
+  const vgName = st.vgName;
   const cur = requireHead(st);
   requireClean(st, cur);
   const headGen = st.head!;
@@ -205,7 +226,7 @@ export async function updateWithJson(vgName: string, devs: Dev[], mutate: Mutato
   if (o.description !== undefined) next.description = o.description.slice(0, 4096);
   if (o.origin) next.origin = o.origin;
   else delete next.origin; // generation N's origin is not N+1's
-  const json = Buffer.from(canonicalJson(next));
+  const json = encodeOutput(next);
   const enc = encodeGeneration(st.vgId, next.seqno, json, headGen.hash);
   const leaving = new Set(o.pvChange?.leaving ?? []);
   const targets = [...st.members.entries()].filter(([id]) => !leaving.has(id)).map(([, pv]) => pv);
@@ -369,7 +390,13 @@ export async function recover(vgName: string, devs: Dev[], o: { sync?: Participa
   // PVs recorded as missing that are present again: record that they are back.
   const back = vg.pvs.filter((p) => p.flags.includes('missing') && st.members.has(p.id)).map((p) => p.id);
   if (back.length) {
-    env = await update(vgName, devs.filter((d) => st.pvs.some((p) => p.dev === d)), async (v) => unmarkMissing(v, back), { description: `tm recover: PV ${back.join(', ')} present again`, origin: o.origin });
+    // Every member is now at the head with both headers good: what a second
+    // read would find, so the update commits on this state (the issues
+    // found before the repair are resolved for every member).
+    const memberPaths = new Set([...st.members.values()].map((pv) => pv.dev.path));
+    st.issues = st.issues.filter((i) => !memberPaths.has(i.path));
+    st.pending = false;
+    ({ env } = await commitNext(st, async (v) => unmarkMissing(v, back), { description: `tm recover: PV ${back.join(', ')} present again`, origin: o.origin }));
     actions.push(`PV ${back.join(', ')} present again: missing flag cleared in generation ${env.vg.seqno}`);
   }
   if (o.sync) {
@@ -406,12 +433,13 @@ export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { forc
     d.sync();
     return readPv(d);
   });
-  return update(vgName, devs, async (v) => ({ ...v, pvs: [...v.pvs, ...entries] }), {
+  const { env } = await commitNext(st, async (v) => ({ ...v, pvs: [...v.pvs, ...entries] }), {
     sync: o.sync,
     origin: o.origin,
     description: `tm add ${vgName} ${newDevs.map((d) => d.path).join(' ')}`,
     pvChange: { joining, leaving: [] },
   });
+  return env;
 }
 
 export async function remove(vgName: string, devs: Dev[], leavingDevs: Dev[], o: { missing?: boolean; sync?: Participant; origin?: Origin } = {}): Promise<Envelope> {
@@ -424,9 +452,8 @@ export async function remove(vgName: string, devs: Dev[], leavingDevs: Dev[], o:
     return id;
   });
   const absent = o.missing ? [...st.missing] : [];
-  const env = await update(
-    vgName,
-    [...devs, ...leavingDevs],
+  const { env } = await commitNext(
+    st,
     async (v) => {
       let next = leaving.length ? removePvs(v, leaving) : v;
       if (absent.length) next = dropOrMarkMissing(next, absent);

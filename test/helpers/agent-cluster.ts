@@ -25,10 +25,11 @@ export class Cluster {
   readonly mkfsLog: string;
   readonly agents = new Map<string, Agent>();
 
-  constructor() {
+  /** `store`: another store spec (etcd://...) instead of a directory store in the work directory. */
+  constructor(opts: { store?: string } = {}) {
     ensurePackages({ 'e2fsprogs': '/sbin/mkfs.ext4', 'util-linux': '/usr/bin/unshare' });
     this.work = mkdtempSync(path.join(tmpdir(), 'dvm-cluster-'));
-    this.store = path.join(this.work, 'store');
+    this.store = opts.store ?? path.join(this.work, 'store');
     this.lb = path.join(this.work, 'lb');
     this.wrappers = path.join(this.work, 'wrappers');
     this.mkfsLog = path.join(this.work, 'mkfs.log');
@@ -54,12 +55,10 @@ export class Cluster {
   }
 
   /** Starts `dataset-agent` for `node` in a mount namespace of its own. */
-  start(node: string, opts: { credentialed?: boolean; env?: Record<string, string>; args?: string[] } = {}): Agent {
+  start(node: string, opts: { credentialed?: boolean; env?: Record<string, string>; args?: string[]; namespace?: boolean } = {}): Agent {
     const logFile = path.join(this.work, `agent-${node}.log`);
     const args = [
-      '-m',
-      '--propagation',
-      'private',
+      ...(opts.namespace === false ? [] : ['unshare', '-m', '--propagation', 'private']),
       process.execPath,
       binPath('dataset-agent'),
       '--store',
@@ -73,7 +72,7 @@ export class Cluster {
       ...(opts.credentialed ? ['--credentialed'] : []),
       ...(opts.args ?? []),
     ];
-    const child = spawn('unshare', args, { env: this.env(opts.env), stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(args[0], args.slice(1), { env: this.env(opts.env), stdio: ['ignore', 'ignore', 'pipe'] });
     const log = createWriteStream(logFile, { flags: 'a' });
     child.stderr!.pipe(log);
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
@@ -122,6 +121,14 @@ export class Cluster {
 
   async destroy(): Promise<void> {
     for (const n of [...this.agents.keys()]) await this.stop(n, 'SIGKILL');
+    // Agents started without a namespace of their own leave their mounts in ours.
+    const mine = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4])
+      .filter((p) => p && p.startsWith(this.work + '/'))
+      .sort()
+      .reverse();
+    for (const m of mine) execFileSync('umount', [m], { stdio: 'ignore' });
     // The namespaces went with their agents, and their mounts with them; free the loop devices.
     for (const f of listFiles(this.lb)) {
       try {

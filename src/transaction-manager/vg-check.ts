@@ -1,7 +1,7 @@
 // Semantic checks on a dvm.vg/1 document that JSON Schema cannot express:
 // unique ids and names, contiguous segments, every area inside its PV or
-// sub-LV, and no extent mapped twice. Pure; tm and the mutators share it.
-import { isPvArea, type Lv, type Segment, type Vg } from './vg-types.js';
+// sub-LV, and no extent mapped twice. Pure; tm checks every generation it reads and writes.
+import { isPvArea, type Lv, type Segment, type Vg } from '../lib/vg-types.js';
 
 /** Extents each area of a segment covers. */
 export function areaLength(seg: Segment): number {
