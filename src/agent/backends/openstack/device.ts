@@ -127,11 +127,17 @@ export class ByIdNodePlane implements NodePlane {
     if (typeof volume?.id !== 'string' || !VOLUME_ID.test(volume.id)) throw new BackendError('invalid', `volume id '${String(volume?.id).slice(0, 80)}' is not a Cinder volume id (a UUID)`);
   }
 
-  async findDevice(volume: Volume): Promise<NodeDevice | null> {
+  async findDevice(volume: Volume, opts: { connect?: boolean } = {}): Promise<NodeDevice | null> {
     this.#check(volume);
     // Attached elsewhere or nowhere (as the listing says): nothing to wait for here.
     if (volume.attached !== this.o.node) return null;
-    if (await this.#isReleased(volume.id)) return null;
+    if (opts.connect === false) {
+      // Only a look: a released device stays released, and a late link is not waited for.
+      if (await this.#isReleased(volume.id)) return null;
+      return this.look(volume.id);
+    }
+    // Asked to connect: the device is wanted here again (a move abandoned after the release).
+    this.#released.delete(volume.id);
     const d = await this.#waitFor(volume, () => true);
     if (!d) this.o.log?.(`openstack: volume '${volume.id}': no device under ${this.o.byIdRoot} after ${Math.round(this.o.waitMs / 1000)}s (looked for ${byIdNames(volume.id).join(', ')})`);
     return d;
