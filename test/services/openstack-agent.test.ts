@@ -179,7 +179,8 @@ test('create, attach, mkfs, mount, write, grow online, move to a second node, de
     // A Cinder error that carries the token: the dataset's status says so, with the token masked.
     cloud.proxy.inject('GET', /\/volumes\/detail$/, 'echo-500', 8);
     const seen: string[] = [];
-    for (let i = 0; i < 40; i++) {
+    // A converged agent lists again only after its ~60 s (±20%) sleep: wait up to one whole sleep for it.
+    for (let i = 0; i < 450 && seen.length === 0; i++) {
       for (const st of Object.values(await op.readStatuses())) if (st.error && /HTTP 500/.test(st.error)) seen.push(st.error);
       seen.push(...a.log.filter((l) => /HTTP 500/.test(l)));
       await sleep(200);
