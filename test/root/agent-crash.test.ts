@@ -7,7 +7,9 @@
 // crashed agent's do.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, realpathSync } from 'node:fs';
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Cluster } from '../helpers/agent-cluster.js';
 import { ensurePackages } from '../helpers/packages.js';
@@ -87,7 +89,26 @@ async function checkInvariants(c: Cluster, what: string): Promise<void> {
 
 test.before(() => ensurePackages({ xfsprogs: '/usr/sbin/mkfs.xfs', e2fsprogs: '/sbin/mkfs.ext4' }));
 
-/** One scenario: create (xfs, so that it can grow online here) and mount, then grow. Kill at boundary k (0: never). */
+/** While detached: attached nowhere, not mounted, no loop device left on its image. */
+async function checkDetached(c: Cluster, what: string): Promise<void> {
+  const s = await openDirStore(c.store, { create: true });
+  try {
+    const listing = (await s.readListing())!;
+    for (const v of listing.volumes) assert.is(v.attached, null, `${what}: volume ${v.id} attached nowhere`);
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+    assert.not.ok(mounts.includes(` ${c.mountRoot('n1')}/a `), `${what}: not mounted`);
+    const loops = execFileSync('losetup', ['-n', '-O', 'BACK-FILE', '-l'], { encoding: 'utf8' });
+    for (const v of listing.volumes) assert.not.ok(loops.includes(v.id), `${what}: no loop device left on ${v.id}`);
+  } finally {
+    await s.close();
+  }
+}
+
+/**
+ * One scenario: create (xfs, so that it can grow online here) and mount, grow,
+ * detach (umount, losetup -d, the backend's detach), then attach it again
+ * (losetup, fsck, mount — never a second mkfs). Kill at boundary k (0: never).
+ */
 async function scenario(k: number, boundaryLog?: string): Promise<{ c: Cluster; killed: boolean }> {
   const c = new Cluster();
   await change_(c, (d) => change.create(d, { name: 'a', size: 320 * MiB, filesystem: 'xfs', node: 'n1', mount: null, meta: {} }, new Date()));
@@ -106,22 +127,44 @@ async function scenario(k: number, boundaryLog?: string): Promise<{ c: Cluster; 
       assert.ok(await convergedOrDead(c, 'n1'), `converged after the restart:\n${c.log('n1').slice(-3000)}`);
     }
   };
+  try {
+    await phases(c, settle, k);
+  } catch (e) {
+    // Leave nothing running for the next run (or the process) to trip on.
+    await c.stop('n1').catch(() => undefined);
+    await c.destroy().catch(() => undefined);
+    throw e;
+  }
+  return { c, killed };
+}
+
+async function phases(c: Cluster, settle: () => Promise<void>, k: number): Promise<void> {
   await settle();
   await change_(c, (d) => change.grow(d, 'a', 64 * MiB, true, new Date()));
   await sleep(200); // let the grow's status go stale before looking for convergence
   await settle();
-  return { c, killed };
+  await change_(c, (d) => change.detach(d, 'a', new Date()));
+  await sleep(200);
+  await settle();
+  await checkDetached(c, `detached (k=${k})`);
+  await change_(c, (d) => change.move(d, 'a', 'n1', new Date()));
+  await sleep(200);
+  await settle();
 }
 
 test('killed at every external command boundary and restarted: same outcome, one mkfs, mounts only on attached devices', async () => {
   const t0 = Date.now();
-  const { c: dry } = await scenario(0, '/tmp/dvm-crash-boundaries.log');
+  // A fresh log: k indexes its lines, so nothing of an earlier run may be in it.
+  const logDir = mkdtempSync(path.join(tmpdir(), 'dvm-crash-'));
+  const logFile = path.join(logDir, 'boundaries.log');
+  const { c: dry } = await scenario(0, logFile);
   await checkInvariants(dry, 'no kill');
   await dry.stop('n1');
   await dry.destroy();
-  const labels = readFileSync('/tmp/dvm-crash-boundaries.log', 'utf8').split('\n').filter((l) => l !== '');
+  const labels = readFileSync(logFile, 'utf8').split('\n').filter((l) => l !== '');
+  rmSync(logDir, { recursive: true, force: true });
   // Every boundary of a command that changes something (mkfs, fsck, mount,
-  // umount, resize, grow, every control call but the listing); of the
+  // umount, losetup, resize, grow, every control call but the listing); of the
   // read-only calls repeated every pass (list, findDevice, verifyDevice,
   // refresh) the first of each. Not 'before control.create': killed there,
   // the create-started marker makes the planner wait its 5-minute grace
@@ -139,6 +182,9 @@ test('killed at every external command boundary and restarted: same outcome, one
     ks.push(Number(k));
   }
   assert.ok(ks.length >= 10, `boundaries found: ${labels.length}, relevant ${ks.length}`);
+  // The detach and the re-attach are among them: umount, losetup -d and the backend's detach.
+  for (const want of [/^before umount/, /^before losetup --detach/, /^before losetup --find/, /^before control\.detach/, /^after control\.attach/])
+    assert.ok(ks.some((k) => want.test(labels[k - 1].replace(/^\d+ /, ''))), `killed at ${want}: ${ks.map((k) => labels[k - 1]).join(' | ')}`);
   let killedRuns = 0;
   for (const k of ks) {
     const { c, killed } = await scenario(k);

@@ -220,6 +220,52 @@ async function damaged(name: string, damage: (dev: string) => void) {
   return { outcomes, mkfsCalls, forced: forced.results[0], mounted: m, status: (await store.readStatuses())[id], id };
 }
 
+test('a mounted filesystem is probed once while it stays mounted; a grow, a remount or an unmount makes the next probe look again', async () => {
+  const file = path.join(dir, 'memo.img');
+  const dev = loopOf(file, 64 * MiB);
+  const calls: string[] = [];
+  const run = commandRunner();
+  let clock = 1_000_000;
+  const h = realHost(async (cmd, args, o) => {
+    calls.push(cmd);
+    return run(cmd, args, o);
+  }, () => clock);
+  await h.mkfs(dev, 'ext4', 'memo');
+  const probes = () => calls.filter((c) => c === 'blkid' || c === 'dumpe2fs').length;
+  calls.length = 0;
+  await h.probe(dev);
+  await h.probe(dev);
+  assert.is(probes(), 4, 'unmounted: blkid and dumpe2fs every time');
+  const mnt = path.join(root, 'memo');
+  await h.mount(dev, mnt, 'ext4', false);
+  calls.length = 0;
+  const first = await h.probe(dev);
+  const again = await h.probe(dev);
+  assert.is(probes(), 2, 'mounted: the second probe reuses the first');
+  assert.equal(again, first);
+  assert.is(first.fs_size, 64 * MiB);
+  // A grow through the host drops the memo and the new size is seen.
+  truncateSync(file, 128 * MiB);
+  execFileSync('losetup', ['-c', dev]);
+  await h.growFs(dev, mnt, 'ext4');
+  calls.length = 0;
+  const grown = await h.probe(dev);
+  assert.ok(probes() >= 2, 'probed anew after the grow');
+  assert.is(grown.fs_size, 128 * MiB);
+  // A resize made by hand is seen once the memo's age passes.
+  await h.probe(dev);
+  calls.length = 0;
+  clock += 600_001;
+  await h.probe(dev);
+  assert.is(probes(), 2, 'an old memo is not used');
+  // Unmounted, every probe looks again.
+  await h.unmount(mnt);
+  calls.length = 0;
+  await h.probe(dev);
+  await h.probe(dev);
+  assert.is(probes(), 4, 'unmounted again: no memo');
+});
+
 test('a superblock with damaged counts: mounted read-only (degraded) or unmountable, with the reason; never formatted', async () => {
   const r = await damaged('dmg', (dev) => {
     // s_free_blocks_count and s_free_inodes_count past the totals, s_inodes_per_group zeroed, checksum now wrong.

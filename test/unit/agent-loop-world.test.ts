@@ -15,6 +15,7 @@ import type { PassReport } from '../../src/agent/loop/pass.js';
 import * as change from '../../src/agent/cli/changes.js';
 import { views } from '../../src/agent/cli/views.js';
 import { FakeWorld, type FakeHost } from '../helpers/fake-world.js';
+import type { Backend } from '../../src/agent/backend/types.js';
 import { nodeState } from '../helpers/store-contract.js';
 
 const MiB = 1 << 20;
@@ -28,7 +29,7 @@ interface Running {
   passes: { report: PassReport | null; counts: CallCounts; at: number }[];
 }
 
-async function start(dir: string, world: FakeWorld, node: string, credentialed: boolean): Promise<Running> {
+async function start(dir: string, world: FakeWorld, node: string, credentialed: boolean, wrap: (b: Backend) => Backend = (b) => b): Promise<Running> {
   const store = await openDirStore(dir, { create: true });
   const counter = new CallCounter();
   const host = world.host();
@@ -39,7 +40,7 @@ async function start(dir: string, world: FakeWorld, node: string, credentialed: 
     credentialed,
     spec: 'fake',
     store,
-    backend: countingBackend(world.backend(node, credentialed), counter),
+    backend: countingBackend(wrap(world.backend(node, credentialed)), counter),
     counter,
     host,
     mountRoot: '/srv/dvm',
@@ -116,6 +117,56 @@ test('two agents converge a create, a move, a grow and a destroy; one mkfs per v
     n1.stop.abort();
     n2.stop.abort();
     await Promise.all([n1.done, n2.done]);
+    await op.close();
+    rmSync(parent, { recursive: true, force: true });
+  }
+});
+
+test('a change made while a pass runs is seen by the next pass at once, not after the converged sleep', async () => {
+  const parent = mkdtempSync(path.join(tmpdir(), 'dvm-loop-'));
+  const dir = path.join(parent, 'store');
+  const world = new FakeWorld();
+  const op = await openDirStore(dir, { create: true });
+  // Armed, the node plane's look at a device (made after the pass has read
+  // the desired state) writes a new dataset first: the pass cannot see it,
+  // and the store's watch fires while no sleep is there to cut short.
+  let armed = false;
+  let wroteAt = 0;
+  const n1 = await start(dir, world, 'n1', true, (b) => ({
+    ...b,
+    node: {
+      findDevice: async (v, o) => {
+        const r = await b.node.findDevice(v, o);
+        if (armed) {
+          armed = false;
+          await op.updateDesired((d) => change.create(d, { name: 'late', size: 64 * MiB, filesystem: 'ext4', node: 'n1', mount: null, meta: {} }, new Date()));
+          wroteAt = Date.now();
+        }
+        return r;
+      },
+      verifyDevice: (v, p) => b.node.verifyDevice(v, p),
+      refresh: (v) => b.node.refresh(v),
+      release: (v) => b.node.release(v),
+    },
+  }));
+  try {
+    await op.updateDesired((d) => change.create(d, { name: 'a', size: 64 * MiB, filesystem: 'ext4', node: 'n1', mount: null, meta: {} }, new Date()));
+    await converged(op, 'create', [n1]);
+    await sleep(300); // converged: the agent sleeps about 60 s now
+    armed = true;
+    const other = await openDirStore(dir);
+    await other.writeNodeState(nodeState('n3'), { credentialed: false }); // wakes it for a pass with nothing to do
+    await other.close();
+    const until = Date.now() + 10_000;
+    while (wroteAt === 0 && Date.now() < until) await sleep(20);
+    assert.ok(wroteAt > 0, 'the armed look ran');
+    await converged(op, 'late', [n1], 10_000);
+    const after = n1.passes.filter((p) => p.at > wroteAt);
+    assert.ok(after.length > 0 && after[0].at - wroteAt < 5000, `the next pass came ${after[0]?.at - wroteAt} ms after the change, not a sleep later`);
+    assert.ok(n1.host.table.some((m) => m.path === '/srv/dvm/late'), 'and converged it');
+  } finally {
+    n1.stop.abort();
+    await n1.done;
     await op.close();
     rmSync(parent, { recursive: true, force: true });
   }

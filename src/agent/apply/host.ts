@@ -23,7 +23,7 @@ export function parseMountinfo(text: string): MountEntry[] {
     const f = pre.split(' ');
     const g = post.split(' ');
     const opts = (f[5] ?? '').split(',');
-    out.push({ devno: f[2] ?? null, root: unescapeMount(f[3] ?? '/'), path: unescapeMount(f[4] ?? ''), read_only: opts.includes('ro'), fstype: g[0] ?? '', source: unescapeMount(g[1] ?? '') });
+    out.push({ id: f[0], devno: f[2] ?? null, root: unescapeMount(f[3] ?? '/'), path: unescapeMount(f[4] ?? ''), read_only: opts.includes('ro'), fstype: g[0] ?? '', source: unescapeMount(g[1] ?? '') });
   }
   return out;
 }
@@ -97,7 +97,25 @@ function parseExport(text: string): Record<string, string> {
   return out;
 }
 
-export function realHost(run: Runner): Host {
+/**
+ * How long a mounted filesystem's probe is reused. While a filesystem stays
+ * mounted (the same mount id on the same device of the same size) its type
+ * and UUID cannot change and its size changes only by a resize, which goes
+ * through this host and drops the memo; the limit catches one made by hand.
+ * It saves a converged pass two processes (blkid, dumpe2fs/xfs_info) per dataset.
+ */
+const PROBE_MEMO_MS = 600_000;
+
+export function realHost(run: Runner, now: () => number = Date.now): Host {
+  const memo = new Map<string, { key: string; at: number; probe: Probe }>();
+  /** The memo key of a device mounted whole, or null (not mounted: look every time). */
+  const mountedKey = (device: string, size: number): string | null => {
+    const dn = devno(device);
+    if (dn === null) return null;
+    const m = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).find((e) => e.devno === dn && (e.root ?? '/') === '/');
+    return m?.id ? `${dn} ${m.id} ${size}` : null;
+  };
+
   async function fsSize(device: string, type: string): Promise<number | null> {
     if (type === 'ext4' || type === 'ext3' || type === 'ext2') {
       const r = await run('dumpe2fs', ['-h', device]);
@@ -126,8 +144,10 @@ export function realHost(run: Runner): Host {
   return {
     async probe(device): Promise<Probe> {
       let head: Buffer;
+      let key: string | null = null;
       try {
         const size = deviceSize(device);
+        key = mountedKey(device, size);
         const fd = openSync(device, constants.O_RDONLY);
         try {
           head = readAt(fd, 0, Math.min(MiB, size));
@@ -138,6 +158,9 @@ export function realHost(run: Runner): Host {
       } catch (e) {
         return { blank: null, signature: null, fs_size: null, error: `reading '${device}' failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
       }
+      // The reads above are made every time (a failing device shows); what blkid and the size say is reused while mounted.
+      const hit = key ? memo.get(device) : undefined;
+      if (hit && hit.key === key && now() - hit.at < PROBE_MEMO_MS) return hit.probe;
       const r = await run('blkid', ['-p', '-o', 'export', device]);
       // Exit 2 is "nothing found" only because both reads above succeeded: an I/O error gives 2 as well.
       if (r.code !== 0 && r.code !== 2) return { blank: null, signature: null, fs_size: null, error: `blkid -p '${device}' failed (exit ${r.code}): ${firstLine(r.stderr)}` };
@@ -145,7 +168,9 @@ export function realHost(run: Runner): Host {
       const label = labelIn(head);
       if (tags.TYPE) {
         const signature = { type: tags.TYPE, uuid: tags.UUID ?? null, partition: null };
-        return { blank: false, signature, fs_size: await fsSize(device, tags.TYPE), error: null };
+        const probe: Probe = { blank: false, signature, fs_size: await fsSize(device, tags.TYPE), error: null };
+        if (key && probe.fs_size !== null) memo.set(device, { key, at: now(), probe });
+        return probe;
       }
       if (tags.PTTYPE) return { blank: false, signature: null, fs_size: null, error: `a ${tags.PTTYPE} partition table` };
       if (label) return { blank: false, signature: null, fs_size: null, error: label };
@@ -213,6 +238,7 @@ export function realHost(run: Runner): Host {
     },
 
     async mkfs(device, fs, label) {
+      memo.clear(); // every change of a filesystem or its mounts: probe anew
       const r =
         fs === 'ext4'
           ? await run('mkfs.ext4', ['-q', '-F', '-E', 'nodiscard', '-L', label, device])
@@ -236,6 +262,7 @@ export function realHost(run: Runner): Host {
     },
 
     async mount(device, path, fs, readOnly) {
+      memo.clear(); // every change of a filesystem or its mounts: probe anew
       mkdirSync(path, { recursive: true, mode: 0o755 });
       const opts = ['nosuid', 'nodev', ...(readOnly ? ['ro'] : [])].join(',');
       const r = await run('mount', ['-t', fs, '-o', opts, device, path]);
@@ -243,11 +270,13 @@ export function realHost(run: Runner): Host {
     },
 
     async unmount(path) {
+      memo.clear(); // every change of a filesystem or its mounts: probe anew
       const r = await run('umount', [path]);
       if (r.code !== 0) throw new Error(`umount '${path}' failed (exit ${r.code}): ${firstLine(r.stderr)}`);
     },
 
     async growFs(device, mountPath, fs) {
+      memo.clear(); // every change of a filesystem or its mounts: probe anew
       if (fs === 'xfs') {
         const r = await run('xfs_growfs', [mountPath ?? device]);
         if (r.code !== 0) throw new Error(`xfs_growfs '${mountPath ?? device}' failed (exit ${r.code}): ${firstLine(r.stderr)}`);
@@ -270,6 +299,7 @@ export function realHost(run: Runner): Host {
     },
 
     async shrinkFs(device, fs, size) {
+      memo.clear(); // every change of a filesystem or its mounts: probe anew
       if (fs !== 'ext4') throw new Error(`a ${fs} filesystem cannot shrink`);
       const f = await run('e2fsck', ['-f', '-p', device]);
       if (f.code >= 4) throw new Error(`e2fsck -f '${device}' before the shrink left errors (exit ${f.code}): ${firstLine(f.stderr)}`);

@@ -3,5 +3,5 @@ export { apply, applyStep, StepFailed, DATASET_KEY, CLUSTER_KEY } from './apply.
 export { destructive, GateRefused, type DestructiveKind } from './gate.js';
 export { realHost, parseMountinfo, devno, deviceSize, labelIn } from './host.js';
 export { commandRunner } from './runner.js';
-export { boundary, boundaries, resetBoundaries, withBoundaries } from './boundary.js';
+export { boundary, boundaries, resetBoundaries, withBoundaries } from '../boundary.js';
 export type { ApplyEffects, Host, MountEntry, Probe, Runner, RunResult } from './types.js';

@@ -11,7 +11,7 @@ import { openStore } from '../store/open.js';
 import { apply } from './apply.js';
 import { commandRunner } from './runner.js';
 import { realHost } from './host.js';
-import { withBoundaries } from './boundary.js';
+import { withBoundaries } from '../boundary.js';
 
 const DEFAULT_MOUNT_ROOT = '/var/lib/dvm/mounts';
 

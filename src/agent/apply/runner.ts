@@ -1,7 +1,7 @@
 // The one command runner. Children get a bare environment (PATH and the C
 // locale): credentials in ours never reach mkfs, fsck or an application hook.
 import { execa } from 'execa';
-import { boundary } from './boundary.js';
+import { boundary } from '../boundary.js';
 import type { Runner } from './types.js';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

@@ -39,6 +39,8 @@ export interface MountEntry {
   fstype: string;
   /** The directory of the filesystem mounted here: '/' for a whole filesystem, '/data' for a bind of a subdirectory. */
   root?: string;
+  /** mountinfo's mount id: a new one for every mount, so a remount is told apart. */
+  id?: string;
 }
 
 /**

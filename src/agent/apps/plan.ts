@@ -25,12 +25,17 @@ const busy = (dev: LocalDevice | null) => Boolean(dev?.app && (dev.app.served ||
  * The application step to run instead of (before) `step`, or once the dataset
  * has converged; null when the application needs nothing.
  */
-export function appStepFor(id: string, d: DesiredDataset, step: PlanStep | null, converged: boolean, input: PlanInput): AppStep | null {
-  const listed = input.listing?.volumes ?? [];
+/** The listing indexed, as the planner has it already (a scan per dataset would make a pass quadratic). */
+export interface VolumeIndex {
+  byId: Map<string, Volume>;
+  byDataset: Map<string, Volume[]>;
+}
+
+export function appStepFor(id: string, d: DesiredDataset, step: PlanStep | null, converged: boolean, input: PlanInput, index: VolumeIndex): AppStep | null {
   if (step && step.action === 'unmount' && step.runs_on.startsWith('node:') && step.volume) {
     const node = step.runs_on.slice('node:'.length);
     const dev = deviceOn(input, node, step.volume);
-    const v = listed.find((x) => x.id === step.volume);
+    const v = index.byId.get(step.volume);
     if (v && dev?.app && busy(dev)) {
       return {
         action: 'app-stop',
@@ -45,7 +50,8 @@ export function appStepFor(id: string, d: DesiredDataset, step: PlanStep | null,
   }
   if (!converged || d.node === null || d.deleted) return null;
   const node = d.node;
-  const v = listed.find((x) => (d.volume !== undefined ? x.id === d.volume : x.dataset === id) && x.attached === node);
+  const candidates = d.volume !== undefined ? [index.byId.get(d.volume)].filter((x): x is Volume => x !== undefined) : index.byDataset.get(id) ?? [];
+  const v = candidates.find((x) => x.attached === node);
   if (!v) return null;
   const dev = deviceOn(input, node, v.id);
   if (!dev?.mount || dev.mount.read_only) return null;

@@ -36,14 +36,19 @@ export interface AgentOptions {
 }
 
 /** What the store holds apart from this node's own writes: a change here is worth waking for. */
+/** How soon a pass follows a change others made while the previous one ran. */
+const CHANGED_DELAY_MS = 100;
+
 async function fingerprint(store: Store, me: string): Promise<string> {
   const desired = await store.readDesired();
   const statuses = await store.readStatuses();
   const nodes = await store.readNodes();
   const others = Object.fromEntries(Object.entries(nodes).filter(([n]) => n !== me).map(([n, e]) => [n, { ...e, state: { ...e.state, observed_at: '' } }]));
+  // Statuses this node wrote are its own doing: they wake nobody, least of all itself.
+  const theirs = Object.fromEntries(Object.entries(statuses).filter(([, st]) => st.by !== me));
   const listing = await store.readListing();
   return createHash('sha256')
-    .update(canonicalJson({ d: desired.revision, s: statuses, n: others, l: listing ? { ...listing, listed_at: '' } : null }))
+    .update(canonicalJson({ d: desired.revision, s: theirs, n: others, l: listing ? { ...listing, listed_at: '' } : null }))
     .digest('hex');
 }
 
@@ -125,6 +130,10 @@ export async function runAgent(o: AgentOptions): Promise<void> {
       let summary: string;
       let report: PassReport | null = null;
       o.counter.take();
+      // What this pass starts from: a change by others after this point, even
+      // one made while the pass runs (when no sleep is there to cut short), is
+      // seen below and runs the next pass at once.
+      lastPrint = await fingerprint(o.store, o.node).catch(() => '');
       try {
         const r = (report = await runPass(ctx));
         outcome = r.outcome;
@@ -144,13 +153,19 @@ export async function runAgent(o: AgentOptions): Promise<void> {
       o.onPass?.(report, counts);
       const next = nextDelay(outcome, backoff, random());
       backoff = next.backoff;
+      if (!o.once && !stopping) {
+        const after = await fingerprint(o.store, o.node).catch(() => '');
+        if (after !== lastPrint) {
+          lastPrint = after;
+          next.delayMs = Math.min(next.delayMs, CHANGED_DELAY_MS);
+        }
+      }
       o.log(`pass ${summary} in ${Date.now() - t0} ms; backend calls: ${formatCounts(counts)}${o.once || stopping ? '' : `; next in ${(next.delayMs / 1000).toFixed(1)} s`}`);
       if (o.once) {
         if (outcome.failed) throw failed('pass', o.node, failedOnce ?? 'failed');
         break;
       }
       if (stopping) break;
-      lastPrint = await fingerprint(o.store, o.node).catch(() => '');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, next.delayMs);
         wake = () => {

@@ -53,7 +53,7 @@ export function plan(input: PlanInput): PlanDoc {
     const d = input.desired.datasets[id];
     let dec = decide(id, d, input.statuses[id] ?? null, ctx);
     // Applications: stopped before their dataset is taken away, started once it is where they expect it.
-    const app = appStepFor(id, d, 'step' in dec ? dec.step : null, 'phase' in dec && dec.phase === 'converged', input);
+    const app = appStepFor(id, d, 'step' in dec ? dec.step : null, 'phase' in dec && dec.phase === 'converged', input, ctx);
     if (app) dec = { step: mk(id, app.action, onNode(app.node), app.volume, app.args, app.expect), why: app.why };
     if ('step' in dec) place(out, dec.step, dec.why, ctx);
     else out.datasets[id] = { phase: dec.phase, reason: dec.phase === 'converged' ? null : dec.reason ?? 'no reason given (a planner bug)' };

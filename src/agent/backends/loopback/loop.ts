@@ -4,6 +4,7 @@
 // whether any node still has a volume's device connected.
 import { closeSync, constants, openSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { BackendError } from '../../backend/types.js';
+import { boundary } from '../../boundary.js';
 
 export interface LoopDevice {
   /** `/dev/loopN` */
@@ -52,7 +53,11 @@ export function loopAt(path: string): LoopDevice | null {
 
 async function losetup(args: string[], volumeId: string): Promise<string> {
   const { execa } = await import('execa'); // loaded only when a loop device is touched
+  // A crash point of its own (the crash tests kill here too), as every external command of the agent is.
+  const label = `losetup ${args.join(' ')}`;
+  boundary(`before ${label}`);
   const r = await execa('losetup', args, { reject: false });
+  boundary(`after ${label}`);
   if (r.exitCode !== 0) {
     const why = (r.stderr || r.stdout || `exit ${r.exitCode}`).toString().trim().split('\n')[0];
     throw new BackendError('unavailable', `losetup ${args.join(' ')}: ${why}`, volumeId);

@@ -5,7 +5,7 @@
 // all); DVM_AGENT_BOUNDARY_LOG=FILE appends one line per boundary
 // (`<k> <label>`) so a test can count them.
 import { appendFileSync } from 'node:fs';
-import type { Backend, ControlPlane, NodePlane } from '../backend/types.js';
+import type { Backend, ControlPlane, NodePlane } from './backend/types.js';
 
 let count = 0;
 let killAt: number | null | undefined;
