@@ -86,14 +86,15 @@ test('move --wait prints each phase as the agents reach it and the final status;
 });
 
 test('move --wait on timeout: exit 1 naming the phase it is stuck in and the last error; the move stands', async () => {
-  const moving = ds('move', 'a', '--to', 'n1', '--wait', '--timeout', '3');
-  await sleep(1200);
+  const moving = ds('move', 'a', '--to', 'n1', '--wait', '--timeout', '5');
+  // The agent's error, written for the entry as the move left it.
+  while ((await s.readDesired()).value.datasets[id].node !== 'n1') await sleep(50);
   const c = await changed();
   await s.updateStatus(id, (x) => ({ ...x!, phase: 'error', reason: "unmounting '/srv/datasets/a' on node 'n2' to move it to node 'n1'", error: 'umount: /srv/datasets/a: target is busy', desired_changed: c }));
   const r = await moving;
   assert.is(r.exitCode, 1, r.stderr);
   const last = r.stderr.trim().split('\n').pop()!;
-  assert.match(last, /^dataset: move 'a': not on node 'n1' after 3 s, stuck at unmounting on n2: error: .*last error: umount: \/srv\/datasets\/a: target is busy \(the change stands; the agents carry on\)$/);
+  assert.match(last, /^dataset: move 'a': not on node 'n1' after 5 s, stuck at unmounting on n2: error: .*last error: umount: \/srv\/datasets\/a: target is busy \(the change stands; the agents carry on\)$/);
   assert.match(r.stderr, /last error: umount: \/srv\/datasets\/a: target is busy\n/, 'the error printed as it appeared');
   assert.match(r.stdout, /\na\s+n1\s+64\.00m\s+error\s+n2:\/srv\/datasets\/a\s/, 'the status at the end on stdout');
   assert.is((await s.readDesired()).value.datasets[id].node, 'n1', 'the timeout did not cancel the move');
