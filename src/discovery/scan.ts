@@ -1,6 +1,6 @@
 // Finding dvm PVs: read only the label and the two header copies of each
 // candidate device (a few KiB), never the metadata ring.
-import { readdirSync, readFileSync, realpathSync, statSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { FileDev } from '../transaction-manager/device.js';
 import { BLOCK, MDA_OFFSET, decodeHeader, type Header } from '../transaction-manager/layout.js';
@@ -115,18 +115,28 @@ export interface Discovery {
   duplicates: { pv: string; paths: string[] }[];
 }
 
+/**
+ * What makes two paths one device, as tm decides it (lock.ts): the device
+ * number for a block device (/dev/loop0 and /dev/block/7:0 are one), device
+ * and inode for a file (a hard link or a symlink is the same file, not a
+ * cloned disk). Null when the path cannot be stat'ed.
+ */
+export function identity(p: string): string | null {
+  try {
+    const st = statSync(p);
+    return st.isBlockDevice() ? `b:${st.rdev}` : `f:${st.dev}:${st.ino}`;
+  } catch {
+    return null;
+  }
+}
+
 export function discover(candidates: string[]): Discovery {
   const seen = new Set<string>();
   const found: Found[] = [];
   for (const c of candidates) {
-    let real: string;
-    try {
-      real = realpathSync(c);
-    } catch {
-      continue;
-    }
-    if (seen.has(real)) continue;
-    seen.add(real);
+    const id = identity(c);
+    if (id === null || seen.has(id)) continue;
+    seen.add(id);
     const f = probe(c);
     if (f) found.push(f);
   }

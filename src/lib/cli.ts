@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
-import { ToolError, usageError } from './errors.js';
+import { LINE_MAX, ToolError, quoteText, usageError } from './errors.js';
 import { EXIT } from './exit-codes.js';
 
 let cachedVersion: string | undefined;
@@ -43,10 +43,11 @@ export function exitCodeFor(e: unknown): number {
   return e instanceof ToolError ? e.exitCode : EXIT.INTERNAL;
 }
 
+/** One line, whatever the error echoes (names with newlines, NULs, 50 MB paths). */
 export function messageFor(tool: string, e: unknown): string {
-  if (e instanceof ToolError) return `${tool}: ${e.message}`;
+  if (e instanceof ToolError) return `${tool}: ${quoteText(e.message, LINE_MAX)}`;
   const detail = e instanceof Error ? (e.stack?.split('\n').slice(0, 2).join(' ') ?? e.message) : String(e);
-  return `${tool}: internal error: ${detail.replace(/\s+/g, ' ')}`;
+  return `${tool}: internal error: ${quoteText(detail.replace(/\s+/g, ' '), LINE_MAX)}`;
 }
 
 /**
@@ -57,7 +58,7 @@ export function messageFor(tool: string, e: unknown): string {
 export function runTool(tool: string, main: (argv: string[]) => Promise<void>): void {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') return;
-    process.stderr.write(`${tool}: write 'stdout': ${err.code ?? err.message}\n`);
+    process.stderr.write(`${tool}: write 'stdout': ${quoteText(String(err.code ?? err.message))}\n`);
     process.exitCode = EXIT.FAILED;
   });
   main(process.argv.slice(2)).then(

@@ -41,7 +41,8 @@ export class FileDev implements Dev {
   ) {
     this.size = deviceSize(fd, path);
     const st = fstatSync(fd);
-    this.ino = st.ino;
+    // one device, however many nodes name it: a block device is its number
+    this.ino = st.isBlockDevice() ? 0 : st.ino;
     this.devno = st.isBlockDevice() ? st.rdev : st.dev;
   }
   static open(path: string, writable: boolean): FileDev {

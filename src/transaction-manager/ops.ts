@@ -3,6 +3,7 @@
 import { failed, invalidInput } from '../lib/errors.js';
 import { canonicalJson, canonicalJsonWithLast, isCanonicalText } from '../lib/canonical-json.js';
 import { validate } from '../lib/schema.js';
+import { isPowerOfTwo } from '../lib/units.js';
 import { checkVg } from '../lib/vg-check.js';
 import { newId } from '../lib/ids.js';
 import type { Envelope, Vg } from '../lib/vg-types.js';
@@ -36,7 +37,7 @@ export interface InitOptions {
 
 export function init(vgName: string, devs: Dev[], o: InitOptions = {}): Envelope {
   const extent = o.extentSize ?? DEFAULT_EXTENT;
-  if (extent < 8 || extent & (extent - 1)) throw failed('invalid extent size', extent, 'must be a power of two of at least 8 sectors (4 KiB)');
+  if (extent < 8 || !isPowerOfTwo(extent)) throw failed('invalid extent size', extent, 'must be a power of two of at least 8 sectors (4 KiB)');
   const dataOffset = alignUp(MDA_OFFSET + (o.metadataSize ?? DEFAULT_MDA), DATA_ALIGN);
   const mdaSize = dataOffset - MDA_OFFSET; // the alignment gap is metadata too
   if (!o.force) for (const d of devs) {

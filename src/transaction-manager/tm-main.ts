@@ -30,9 +30,17 @@ Example:
 const COMMANDS = ['init', 'read', 'verify', 'recover', 'update', 'history', 'add', 'remove'] as const;
 type Command = (typeof COMMANDS)[number];
 
-/** Device paths from stdin: one per line; anything that is not a path is invalid input. */
+/**
+ * Device paths from stdin: one per line, or NUL-terminated when the input holds
+ * a NUL (`discover -0`: any path then works); anything else is invalid input.
+ */
 async function stdinDevices(): Promise<string[]> {
   const text = await readStdinText();
+  if (text.includes('\0')) {
+    const paths = text.split('\0').filter((p, i, all) => p !== '' || i < all.length - 1);
+    if (!paths.length || paths.some((p) => p === '')) throw invalidInput('invalid input', 'stdin', 'an empty path in NUL-separated input');
+    return paths;
+  }
   const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
   if (!lines.length) throw invalidInput('invalid input', 'stdin', 'no device paths (expected one per line, e.g. from discover)');
   lines.forEach((l, i) => {
