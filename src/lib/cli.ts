@@ -50,6 +50,21 @@ export function messageFor(tool: string, e: unknown): string {
   return `${tool}: internal error: ${quoteText(detail.replace(/\s+/g, ' '), LINE_MAX)}`;
 }
 
+let committed: string | null = null;
+/**
+ * Past this point the tool's change is on disk (tm: the commit header is
+ * written). A later failure, such as a stdout that cannot be written, is then
+ * reported as a warning naming what was committed and the exit status stays
+ * 0: exit 0 means committed, any other status means nothing was (README, exit codes).
+ */
+export function markCommitted(what: string): void {
+  committed = what;
+}
+/** The one-line warning for something that failed after the commit. */
+export function afterCommit(tool: string, failure: string): string {
+  return `${tool}: warning: ${quoteText(committed ?? 'committed', LINE_MAX)}; but ${quoteText(failure, LINE_MAX)}\n`;
+}
+
 /**
  * Run a tool's main. Errors become one stderr line and an exit code; nothing
  * calls process.exit, so stdout is always flushed. EPIPE on stdout (a reader
@@ -58,7 +73,12 @@ export function messageFor(tool: string, e: unknown): string {
 export function runTool(tool: string, main: (argv: string[]) => Promise<void>): void {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') return;
-    process.stderr.write(`${tool}: write 'stdout': ${quoteText(String(err.code ?? err.message))}\n`);
+    const failure = `write 'stdout': ${quoteText(String(err.code ?? err.message))}`;
+    if (committed !== null) {
+      process.stderr.write(afterCommit(tool, `${failure} (read it again with 'tm read')`));
+      return;
+    }
+    process.stderr.write(`${tool}: ${failure}\n`);
     process.exitCode = EXIT.FAILED;
   });
   main(process.argv.slice(2)).then(

@@ -8,10 +8,10 @@ import { checkVg } from '../lib/vg-check.js';
 import { newId } from '../lib/ids.js';
 import type { Envelope, Vg } from '../lib/vg-types.js';
 import { dropOrMarkMissing, removePvs, unmarkMissing } from '../metadata-manip/pvs.js';
-import type { Dev } from './device.js';
-import { DATA_ALIGN, MDA_OFFSET, RING_OFFSET, alignUp, type Label, type Slot } from './layout.js';
+import { MAX_DEVICE_BYTES, type Dev } from './device.js';
+import { DATA_ALIGN, MAX_JSON, MDA_OFFSET, RING_OFFSET, alignUp, type Label, type Slot } from './layout.js';
 import { readPv, readSlot, scanRing, why, type Generation, type PvRead } from './pv.js';
-import { envelope, loadVg, mdaSizeOf, parseVg, pvIdOf, requireHead, vgIdOf, walkChain, type VgState } from './state.js';
+import { envelope, loadVg, mdaSizeOf, parseVg, pastEnd, pvIdOf, requireHead, shrinkProblems, vgIdOf, walkChain, type VgState } from './state.js';
 import { encodeGeneration, full, placeRecord, reencode, slotOf, wipePv, writeHeader, writeLabel, writeRecord, type Encoded } from './write.js';
 import { probeSignature } from './probe.js';
 
@@ -24,6 +24,11 @@ export const DEFAULT_EXTENT = 8192; // sectors: 4 MiB, as LVM
 export const DEFAULT_MDA = 8 * 1024 * 1024; // bytes (data then starts at 9 MiB); FORMAT.md has the 10,000-LV sizing
 
 const syncAll = (pvs: PvRead[]) => pvs.forEach((p) => p.dev.sync());
+
+/** A device beyond what dvm's byte arithmetic handles is refused by name (exit 1), not as invalid input. */
+function tooLarge(d: Dev): void {
+  if (d.size > MAX_DEVICE_BYTES) throw failed('device', d.path, `is ${d.size} bytes; dvm handles devices up to ${MAX_DEVICE_BYTES} bytes (8 PiB)`);
+}
 const ident = (st: { vgId: string }, pv: PvRead, vgName: string) => ({ vgId: st.vgId, pvId: pvIdOf(pv)!, vgName, mdaSize: mdaSizeOf(pv) });
 
 // ---- init ----------------------------------------------------------------------
@@ -44,6 +49,7 @@ export function init(vgName: string, devs: Dev[], o: InitOptions = {}): Envelope
     const sig = probeSignature(d);
     if (sig) throw failed('device', d.path, `already holds a ${sig}; use --force to overwrite it`);
   }
+  for (const d of devs) tooLarge(d);
   const vgId = newId();
   const pvs = devs.map((d) => {
     const peCount = Math.floor((d.size - dataOffset) / (extent * 512));
@@ -98,6 +104,7 @@ export function verify(vgName: string, devs: Dev[]): { st: VgState; problems: st
   if (!st.doc) problems.push(st.headLost!);
   for (const i of st.issues) problems.push(`${i.path}: ${i.text}`);
   for (const id of st.missing) problems.push(`PV ${id} is missing`);
+  if (st.doc) problems.push(...shrinkProblems(st));
   return { st, problems };
 }
 
@@ -130,6 +137,10 @@ export interface UpdateOptions {
   description?: string;
   /** tm add/remove may change the PV list; mutators may not. */
   pvChange?: { joining: PvRead[]; leaving: string[] };
+  /** called once generation N+1 is committed on every PV, before the participant's commit phase */
+  onCommit?: (seqno: number) => void;
+  /** what failed after the commit (the participant's commit phase); the commit stands */
+  onWarning?: (text: string) => void;
 }
 
 /** Refuse to build on a VG that is not exactly one clean generation everywhere. */
@@ -153,6 +164,8 @@ export interface Baseline {
   name: string;
   extentSize: number;
   pvKey: string;
+  /** areas of generation N already past the end of a shrunk PV: the change may keep, never add, such areas */
+  pastEnd?: Set<string>;
 }
 
 const pvKey = (pvs: Vg['pvs']) => pvs.map((p) => `${p.id}/${p.size}/${p.pe_start}/${p.pe_count}`).sort().join(',');
@@ -170,6 +183,11 @@ export function checkNext(st: VgState, cur: Baseline, out: unknown, pvChange: bo
   if (!pvChange && pvKey(next.pvs) !== cur.pvKey) throw invalidInput('mutator output', 'pvs', "changed the PV list (use 'tm add' / 'tm remove')");
   const problems = checkVg(next);
   if (problems.length) throw invalidInput('mutator output', cur.name, problems[0]);
+  for (const key of pastEnd(st, next)) {
+    if (cur.pastEnd?.has(key)) continue;
+    const [pv, pe] = key.split(':');
+    throw failed('VG', cur.name, `the change places extents from ${pe} on PV ${pv}, past the end of its device, which shrank to ${st.shrunk.get(pv)} extents; nothing written`);
+  }
   for (const id of st.missing) {
     const pv = next.pvs.find((p) => p.id === id);
     if (pv && !pv.flags.includes('missing')) throw failed('VG', cur.name, `PV ${id} is missing and the change does not record it as missing ('tm remove ${cur.name} --missing')`);
@@ -178,7 +196,9 @@ export function checkNext(st: VgState, cur: Baseline, out: unknown, pvChange: bo
 }
 
 export async function update(vgName: string, devs: Dev[], mutate: Mutator, o: UpdateOptions = {}): Promise<Envelope> {
-  return (await updateWithJson(vgName, devs, mutate, o)).env;
+  const r = await updateWithJson(vgName, devs, mutate, o);
+  if (r.afterCommit) o.onWarning?.(r.afterCommit);
+  return r.env;
 }
 
 /** The envelope of a generation as canonical JSON, around the vg's canonical JSON (its record payload). */
@@ -187,7 +207,7 @@ export function envelopeJson(env: Envelope, vgJson: Buffer): Buffer {
 }
 
 /** update(), also giving the new generation's canonical JSON (what tm update prints is built around it). */
-export async function updateWithJson(vgName: string, devs: Dev[], mutate: Mutator, o: UpdateOptions = {}): Promise<{ env: Envelope; json: Buffer }> {
+export async function updateWithJson(vgName: string, devs: Dev[], mutate: Mutator, o: UpdateOptions = {}): Promise<{ env: Envelope; json: Buffer; afterCommit?: string }> {
   // 1. read and verify generation N everywhere
   const st = loadVg(vgName, devs);
   const cur = requireHead(st);
@@ -195,11 +215,13 @@ export async function updateWithJson(vgName: string, devs: Dev[], mutate: Mutato
   const headGen = st.head!;
   // 2. the mutator, then tm's own checks; seqno is tm's to set
   const base = baseline(cur);
+  if (st.shrunk.size) base.pastEnd = pastEnd(st, cur);
   const out = await mutate(cur);
   const next = checkNext(st, base, out, Boolean(o.pvChange));
   next.seqno = base.seqno + 1;
   if (o.description !== undefined) next.description = o.description.slice(0, 4096);
   const json = Buffer.from(canonicalJson(next));
+  if (json.length > MAX_JSON) throw invalidInput('mutator output', vgName, `${json.length} bytes of metadata is over the ${MAX_JSON} byte limit; nothing written`);
   const enc = encodeGeneration(st.vgId, next.seqno, json, headGen.hash);
   const leaving = new Set(o.pvChange?.leaving ?? []);
   const targets = [...st.members.entries()].filter(([id]) => !leaving.has(id)).map(([, pv]) => pv);
@@ -217,11 +239,18 @@ export async function updateWithJson(vgName: string, devs: Dev[], mutate: Mutato
   const newEnv = envelope(st, next);
   let newText: Buffer | undefined;
   const newEnvText = () => (newText ??= envelopeJson(newEnv, json));
-  // 3. the record into every ring, then precommit in every header (phase 1)
+  // 3. the record into every ring, then (with a participant) precommit in
+  // every header (phase 1). Without a participant the precommit decides
+  // nothing: no one can refuse between it and the commit, and a crash after
+  // some headers committed N+1 reads as N+1 either way (the highest committed
+  // generation is the head). So the commit header follows the records directly:
+  // two fsync barriers instead of three (docs/commit.md).
   targets.forEach((pv, i) => writeRecord(pv.dev, slots[i].offset, enc.record));
   syncAll(targets);
-  targets.forEach((pv, i) => writeHeader(pv, ident(st, pv, vgName), pv.header?.committed ?? null, slots[i]));
-  syncAll(targets);
+  if (o.sync) {
+    targets.forEach((pv, i) => writeHeader(pv, ident(st, pv, vgName), pv.header?.committed ?? null, slots[i]));
+    syncAll(targets);
+  }
   // 4. the participant prepares; on failure it aborts and precommit is cleared
   if (o.sync) {
     try {
@@ -243,15 +272,19 @@ export async function updateWithJson(vgName: string, devs: Dev[], mutate: Mutato
   // 5. the decision: committed = N+1 everywhere
   targets.forEach((pv, i) => writeHeader(pv, ident(st, pv, vgName), slots[i], null));
   syncAll(targets);
-  // 6. the participant makes it so
+  o.onCommit?.(next.seqno);
+  // 6. the participant makes it so. Generation N+1 is committed whatever it
+  // says: a failure here is reported, never an error (a caller that retried
+  // would make the change twice).
+  let afterCommit: string | undefined;
   if (o.sync) {
     try {
       await o.sync('commit', newEnv, newEnvText());
     } catch (e) {
-      throw failed('participant', 'commit', `${why(e)}; generation ${next.seqno} is committed: run 'tm recover ${vgName} --sync CMD' to converge`);
+      afterCommit = `the participant's commit phase failed (${why(e)}): run 'tm recover ${vgName} --sync CMD' to converge`;
     }
   }
-  return { env: newEnv, json };
+  return { env: newEnv, json, afterCommit };
 }
 
 // ---- recover -----------------------------------------------------------------------
@@ -259,6 +292,8 @@ export async function updateWithJson(vgName: string, devs: Dev[], mutate: Mutato
 export interface RecoverResult {
   env: Envelope;
   actions: string[];
+  /** what verify still finds afterwards: what recover could not repair (a missing or shrunk PV, ...) */
+  remaining: string[];
 }
 
 /**
@@ -370,12 +405,12 @@ export async function recover(vgName: string, devs: Dev[], o: { sync?: Participa
     if (rolledBack && !rolledForward) await o.sync('abort', env);
     else await o.sync('commit', env);
   }
-  return { env, actions };
+  return { env, actions, remaining: verify(vgName, devs).problems };
 }
 
 // ---- add / remove --------------------------------------------------------------------
 
-export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { force?: boolean; sync?: Participant } = {}): Promise<Envelope> {
+export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { force?: boolean; sync?: Participant } & Pick<UpdateOptions, 'onCommit' | 'onWarning'> = {}): Promise<Envelope> {
   const st = loadVg(vgName, devs);
   const cur = requireHead(st);
   requireClean(st, cur);
@@ -383,6 +418,17 @@ export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { forc
   if (!sample) throw failed('VG', vgName, 'no PV of the VG is present');
   const mdaSize = mdaSizeOf(sample);
   const dataOffset = MDA_OFFSET + mdaSize;
+  // --force overrides a foreign signature, never this VG's own PV: a member
+  // given as a new device (present or missing) would be wiped.
+  for (const d of newDevs) {
+    const pv = readPv(d);
+    if (vgIdOf(pv) === st.vgId) throw failed('device', d.path, `is already PV ${pvIdOf(pv)} of VG '${vgName}'${st.missing.includes(pvIdOf(pv)!) ? ' (listed as missing: give it with --dev)' : ''}; nothing written`);
+    tooLarge(d);
+  }
+  // what update would refuse after the labels are written is refused before them
+  for (const id of st.missing) {
+    if (!cur.pvs.find((p) => p.id === id)?.flags.includes('missing')) throw failed('VG', vgName, `PV ${id} is missing; give its device, or record it with 'tm remove ${vgName} --missing' first; nothing written`);
+  }
   if (!o.force) for (const d of newDevs) {
     const sig = probeSignature(d);
     if (sig) throw failed('device', d.path, `already holds a ${sig}; use --force to overwrite it`);
@@ -402,12 +448,14 @@ export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { forc
   });
   return update(vgName, devs, async (v) => ({ ...v, pvs: [...v.pvs, ...entries] }), {
     sync: o.sync,
+    onCommit: o.onCommit,
+    onWarning: o.onWarning,
     description: `tm add ${vgName} ${newDevs.map((d) => d.path).join(' ')}`,
     pvChange: { joining, leaving: [] },
   });
 }
 
-export async function remove(vgName: string, devs: Dev[], leavingDevs: Dev[], o: { missing?: boolean; sync?: Participant } = {}): Promise<Envelope> {
+export async function remove(vgName: string, devs: Dev[], leavingDevs: Dev[], o: { missing?: boolean; sync?: Participant } & Pick<UpdateOptions, 'onCommit' | 'onWarning'> = {}): Promise<Envelope> {
   const st = loadVg(vgName, [...devs, ...leavingDevs]);
   requireHead(st);
   const leaving = leavingDevs.map((d) => {
@@ -425,7 +473,7 @@ export async function remove(vgName: string, devs: Dev[], leavingDevs: Dev[], o:
       if (absent.length) next = dropOrMarkMissing(next, absent);
       return next;
     },
-    { sync: o.sync, description: `tm remove ${vgName}${o.missing ? ' --missing' : ''} ${leavingDevs.map((d) => d.path).join(' ')}`.trim(), pvChange: { joining: [], leaving } },
+    { sync: o.sync, onCommit: o.onCommit, onWarning: o.onWarning, description: `tm remove ${vgName}${o.missing ? ' --missing' : ''} ${leavingDevs.map((d) => d.path).join(' ')}`.trim(), pvChange: { joining: [], leaving } },
   );
   for (const d of leavingDevs) {
     wipePv(d);

@@ -1,5 +1,5 @@
 // tm: the transaction manager's command line (DESIGN.md §3, §4).
-import { runTool, parser, handledByYargs } from '../lib/cli.js';
+import { runTool, parser, handledByYargs, markCommitted, afterCommit } from '../lib/cli.js';
 import { failed, invalidInput, usageError } from '../lib/errors.js';
 import { readStdinText, writeDocument, writeStdout } from '../lib/io.js';
 import { parseAbsoluteSize } from '../lib/units.js';
@@ -7,7 +7,7 @@ import { isValidName } from '../lib/names.js';
 import { closeAll, openLocked } from './lock.js';
 import { add, envelopeJson, history, init, read, recover, remove, updateWithJson, verify } from './ops.js';
 import { runMutator, shellParticipant } from './run.js';
-import type { VgState } from './state.js';
+import { shrinkProblems, type VgState } from './state.js';
 
 const USAGE = `Usage:
   tm init    VG DEV... [--extent-size SIZE] [--metadata-size SIZE] [--force]
@@ -52,7 +52,16 @@ async function stdinDevices(): Promise<string[]> {
 function warn(st: VgState): void {
   const notes = st.issues.map((i) => `${i.path}: ${i.text}`);
   if (st.missing.length) notes.push(`missing PV ${st.missing.join(', ')}`);
+  if (st.doc) notes.push(...shrinkProblems(st));
   if (notes.length) process.stderr.write(`tm: warning: VG '${st.vgName}': ${notes.join('; ')} (see 'tm verify', 'tm recover')\n`);
+}
+
+/** Exit 0 means committed: after the commit, failures are warnings naming the generation. */
+function commitHooks(vg: string) {
+  return {
+    onCommit: (seqno: number) => markCommitted(`VG '${vg}' generation ${seqno} is committed`),
+    onWarning: (text: string) => process.stderr.write(afterCommit('tm', text)),
+  };
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -99,7 +108,9 @@ async function main(argv: string[]): Promise<void> {
     const metadataSize = args['metadata-size'] !== undefined ? parseAbsoluteSize(String(args['metadata-size'])) * 512 : undefined;
     const devs = openLocked(devArgs, 'ex');
     try {
-      await writeDocument(init(vg, devs, { extentSize, metadataSize, force: Boolean(args.force) }));
+      const env = init(vg, devs, { extentSize, metadataSize, force: Boolean(args.force) });
+      markCommitted(`VG '${vg}' generation 1 is committed`);
+      await writeDocument(env);
     } finally {
       closeAll(devs);
     }
@@ -115,7 +126,8 @@ async function main(argv: string[]): Promise<void> {
     try {
       const cur = devs.slice(0, rest.length);
       const named2 = devs.slice(rest.length);
-      const env = cmd === 'add' ? await add(vg, cur, named2, { force: Boolean(args.force), sync }) : await remove(vg, cur, named2, { missing: Boolean(args.missing), sync });
+      const hooks = commitHooks(vg);
+      const env = cmd === 'add' ? await add(vg, cur, named2, { force: Boolean(args.force), sync, ...hooks }) : await remove(vg, cur, named2, { missing: Boolean(args.missing), sync, ...hooks });
       await writeDocument(env);
     } finally {
       closeAll(devs);
@@ -141,14 +153,17 @@ async function main(argv: string[]): Promise<void> {
         await writeDocument(history(vg, devs));
         return;
       case 'recover': {
-        const { env, actions } = await recover(vg, devs, { sync });
+        const { env, actions, remaining } = await recover(vg, devs, { sync });
+        // exit 0 only when the VG verifies clean afterwards; recover is idempotent, so a retry is safe
+        if (remaining.length) throw failed('recover', vg, `could not repair ${remaining.length} problem${remaining.length > 1 ? 's' : ''}: ${remaining.join('; ')}${actions.length ? `; repaired: ${actions.join('; ')}` : ''}`);
         if (actions.length) process.stderr.write(`tm: recover '${vg}': ${actions.join('; ')}\n`);
         await writeDocument(env);
         return;
       }
       case 'update': {
         const [name, ...margs] = mutator!;
-        const { env, json } = await updateWithJson(vg, devs, runMutator(name, margs), { sync, description: [name, ...margs].join(' ') });
+        const { env, json, afterCommit: late } = await updateWithJson(vg, devs, runMutator(name, margs), { sync, description: [name, ...margs].join(' '), ...commitHooks(vg) });
+        if (late) process.stderr.write(afterCommit('tm', late));
         await writeStdout(envelopeJson(env, json));
         return;
       }
