@@ -27,10 +27,13 @@ const TOOLS = {
   'lv-remove': 'metadata-manip/lv-remove-main',
   'lv-rename': 'metadata-manip/lv-rename-main',
   'pv-change': 'metadata-manip/pv-change-main',
+  dataset: 'agent/cli/dataset-main',
 };
 
+// At dist/src/<top folder>/, the depth of dist/src/lib: what the modules'
+// relative URLs assume (agent tools' entries sit deeper, in src/agent/<part>/).
 function bundlePath(tool) {
-  return path.join(root, 'dist/src', path.dirname(TOOLS[tool]), `${tool}.bundle.cjs`);
+  return path.join(root, 'dist/src', TOOLS[tool].split('/')[0], `${tool}.bundle.cjs`);
 }
 
 /**

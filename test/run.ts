@@ -1,48 +1,53 @@
-// The test command. Unit tests run here; the integration suite runs against
-// the real kernel device-mapper: directly when we are root and
-// /dev/mapper/control answers, otherwise inside a throwaway VM (test/vm/vm.sh).
-// It never skips the integration suite silently: `--unit` is the only way to
-// leave it out, and that says so.
+// The test command: runs the test tiers (docs/testing.md) and ends with one
+// line per tier and the closing `N passed, N failed` line CI reads.
+//
+//   node dist/test/run.js [TIER...] [--verbose] [--serial]   (no TIER: all of them)
+//   node dist/test/run.js --one FILE                         (one file, where its tier runs)
+//
+// A tier that cannot run here (the root tier without root, the real-kernel
+// tier with neither device-mapper nor the VM) says so loudly; under CI=true,
+// or when that tier was asked for by name, the run then fails. Nothing is
+// skipped quietly.
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, existsSync, readdirSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import path from 'node:path';
+import { findFile, ROOT, tierFiles, type TestFile } from './runner/files.js';
+import { describe, runPool, stripAnsi, type Count } from './runner/pool.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const uvu = path.join(root, 'node_modules/uvu/bin.js');
-const args = new Set(process.argv.slice(2));
+const TIERS = ['unit', 'cli', 'root', 'integration', 'services'] as const;
+type Tier = (typeof TIERS)[number];
+const FOLDER_NOTE: Record<Tier, string> = {
+  unit: 'pure: no root, no child processes',
+  cli: 'the tools as processes',
+  root: 'root: loop devices, mounts, LVM2 comparisons, stress',
+  integration: 'real kernel device-mapper',
+  services: 'real services started by the tests',
+};
 
-interface Tally {
-  suite: string;
-  passed: number;
-  failed: number;
-  skipped: number;
+interface Outcome extends Count {
+  tier: Tier;
+  where: string;
+  files: number;
+  ms: number;
+  /** why the tier did not run at all */
+  notRun?: string;
   ok: boolean;
 }
 
-function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, argv, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      process.stdout.write(d);
-      out += d.toString();
-    });
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), out }));
-  });
-}
-
-const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
-
-/** uvu ends with Total/Passed/Skipped lines; sum them (one block per process). */
-function tally(suite: string, code: number, out: string): Tally {
-  const text = stripAnsi(out);
-  const sum = (label: string) => [...text.matchAll(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
-  const total = sum('Total');
-  const passed = sum('Passed');
-  const skipped = sum('Skipped');
-  const failed = Math.max(total - passed - skipped, code === 0 ? 0 : 1);
-  return { suite, passed, failed, skipped, ok: code === 0 && failed === 0 && total > 0 };
+const argv = process.argv.slice(2);
+const flag = (f: string) => argv.includes(f);
+const verbose = flag('--verbose') || process.env.DVM_TEST_VERBOSE === '1';
+const inVm = flag('--in-vm');
+const ci = process.env.CI === 'true' || process.env.CI === '1';
+const serial = flag('--serial') || process.env.DVM_TEST_SERIAL === '1';
+const oneArg = argv.includes('--one') ? argv[argv.indexOf('--one') + 1] : undefined;
+const legacy: Record<string, Tier> = { '--unit': 'unit', '--integration': 'integration' };
+const named = argv.flatMap((a) => (TIERS.includes(a as Tier) ? [a as Tier] : legacy[a] ? [legacy[a]] : []));
+const unknown = argv.filter((a, i) => !a.startsWith('--') && !TIERS.includes(a as Tier) && argv[i - 1] !== '--one');
+const badFlag = argv.filter((a) => a.startsWith('--') && !['--verbose', '--in-vm', '--serial', '--one', ...Object.keys(legacy)].includes(a));
+if (unknown.length || badFlag.length || (argv.includes('--one') && !oneArg)) {
+  console.error(`test: usage: run.js [${TIERS.join('|')}]... [--verbose] [--serial] | run.js --one FILE (got: ${[...unknown, ...badFlag].join(' ') || '--one without FILE'})`);
+  process.exit(2);
 }
 
 function dmUsable(): boolean {
@@ -55,90 +60,149 @@ function dmUsable(): boolean {
   }
 }
 
-async function unitSuite(): Promise<Tally> {
-  console.log('== unit tests (no root, no device-mapper) ==');
-  const r = await run(process.execPath, [uvu, 'dist/test/unit', '\\.test\\.js$']);
-  return tally('unit', r.code, r.out);
+type Where = { kind: 'here'; label: string } | { kind: 'vm' } | { kind: 'cannot'; why: string };
+
+function whereTier(tier: Tier): Where {
+  const here = { kind: 'here' as const, label: inVm ? 'in the VM' : 'on this host' };
+  switch (tier) {
+    case 'root':
+      return process.getuid?.() === 0 ? here : { kind: 'cannot', why: 'needs root (loop devices, mounts, LVM2); run it as root' };
+    case 'integration':
+      if (dmUsable()) return here;
+      if (inVm) return { kind: 'cannot', why: 'device-mapper is not usable even inside the VM' };
+      return { kind: 'vm' };
+    default:
+      return here;
+  }
+}
+
+/** Host tiers share 2 cores with each other and, when it runs alongside, the VM. */
+function jobsFor(tier: Tier, vmAlongside: boolean): number {
+  if (process.env.DVM_TEST_JOBS) return Math.max(1, Number(process.env.DVM_TEST_JOBS));
+  if (tier === 'integration') return Number(process.env.DVM_TEST_SHARDS ?? 2);
+  if (vmAlongside) return 1;
+  return tier === 'unit' || tier === 'cli' ? 2 : 1;
+}
+
+const loud = (msg: string) => {
+  const bar = '!'.repeat(Math.min(100, msg.length + 8));
+  console.log(`\n${bar}\n!!! ${msg} !!!\n${bar}\n`);
+};
+const secs = (ms: number) => (ms >= 120_000 ? `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s` : `${(ms / 1000).toFixed(1)} s`);
+
+async function runHere(tier: Tier, files: TestFile[], label: string, vmAlongside: boolean): Promise<Outcome> {
+  const t0 = Date.now();
+  const jobs = Math.min(files.length, jobsFor(tier, vmAlongside));
+  console.log(`== ${tier} (${FOLDER_NOTE[tier]}): ${files.length} file${files.length === 1 ? '' : 's'} ${label}, ${jobs} at a time ==`);
+  const env: NodeJS.ProcessEnv = tier === 'integration' ? { DVM_INTEGRATION: '1' } : {};
+  const results = await runPool(files, jobs, env, (r) => process.stdout.write(describe(r, verbose)));
+  const o: Outcome = { tier, where: label, files: files.length, ms: Date.now() - t0, passed: 0, failed: 0, skipped: 0, ok: true };
+  for (const r of results) {
+    o.passed += r.passed;
+    o.failed += r.failed;
+    o.skipped += r.skipped;
+    o.ok &&= r.code === 0 && r.failed === 0;
+  }
+  return o;
 }
 
 /**
- * Integration files in two shards run side by side (2 vCPUs; node start-up
- * dominates under TCG). Tests are independent by construction: every dm
- * device, VG and loop device carries the test process's own prefix.
+ * The real-kernel tier in a throwaway VM (test/vm/vm.sh): the run inside is
+ * this same runner with --in-vm, and its tier line is read back. When host
+ * tiers run meanwhile its output is held and printed once it ends.
  */
-function shards(n: number): string[][] {
-  const dir = path.join(root, 'dist/test/integration');
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.test.js'))
-    .map((f) => ({ f, w: statSync(path.join(dir, f)).size }))
-    .sort((a, b) => b.w - a.w || a.f.localeCompare(b.f));
-  const out: { files: string[]; w: number }[] = Array.from({ length: n }, () => ({ files: [], w: 0 }));
-  for (const { f, w } of files) {
-    const lightest = out.reduce((a, b) => (b.w < a.w ? b : a));
-    lightest.files.push(f);
-    lightest.w += w;
-  }
-  return out.map((s) => s.files).filter((s) => s.length);
-}
-
-function runQuiet(cmd: string, argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, argv, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function runInVm(files: TestFile[], one: TestFile | undefined, hold: boolean): Promise<{ outcome: Outcome; out: string }> {
+  const t0 = Date.now();
+  const inner = [process.execPath, 'dist/test/run.js', '--in-vm', ...(verbose ? ['--verbose'] : []), ...(one ? ['--one', `test/${one.tier}/${one.rel}`] : ['integration'])];
+  // TCG is slow and the machine may be busy: a generous guard, inside CI's limit.
+  const vmArgs = ['test/vm/vm.sh', '--timeout', process.env.DVM_TEST_VM_TIMEOUT ?? '2700', '--', ...inner];
+  const r = await new Promise<{ code: number; out: string }>((resolve) => {
+    const child = spawn('bash', vmArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const take = (d: Buffer) => {
+      out += d.toString();
+      if (!hold) process.stdout.write(d);
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
     child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), out }));
   });
+  const m = [...stripAnsi(r.out).matchAll(/^integration: (\d+) passed, (\d+) failed(?:, (\d+) skipped)?/gm)].pop();
+  const o: Outcome = { tier: 'integration', where: 'in the VM', files: files.length, ms: Date.now() - t0, passed: 0, failed: 1, skipped: 0, ok: false };
+  if (m) Object.assign(o, { passed: Number(m[1]), failed: Number(m[2]), skipped: Number(m[3] ?? 0) });
+  else r.out += `\ntest runner: the VM run ended (vm.sh status ${r.code}${r.code === 124 ? ': timed out' : r.code === 125 ? ': the VM failed' : ''}) without its integration line\n`;
+  o.ok = r.code === 0 && !!m && o.failed === 0;
+  return { outcome: o, out: r.out };
 }
 
-async function integrationSuite(): Promise<Tally> {
-  if (dmUsable()) {
-    const where = process.env.DVM_IN_VM ? 'in the VM' : 'on this host';
-    const parts = shards(Number(process.env.DVM_TEST_SHARDS ?? 2));
-    console.log(`== integration tests: real kernel device-mapper, ${where}, ${parts.length} shards side by side ==`);
-    const results = await Promise.all(
-      parts.map((files) => runQuiet(process.execPath, [uvu, 'dist/test/integration', `^(${files.map((f) => f.replace(/\./g, '\\.')).join('|')})$`], { DVM_INTEGRATION: '1' })),
-    );
-    const tallies = results.map((r, i) => {
-      console.log(`-- shard ${i + 1}: ${parts[i].join(', ')}`);
-      process.stdout.write(r.out);
-      return tally('shard', r.code, r.out);
-    });
-    const t: Tally = { suite: `integration (${process.env.DVM_IN_VM ? 'vm' : 'host'})`, passed: 0, failed: 0, skipped: 0, ok: true };
-    for (const x of tallies) {
-      t.passed += x.passed;
-      t.failed += x.failed;
-      t.skipped += x.skipped;
-      t.ok &&= x.ok;
+async function main(): Promise<number> {
+  const t0 = Date.now();
+  let plan: { tier: Tier; files: TestFile[]; one?: TestFile }[];
+  if (oneArg) {
+    const f = findFile(oneArg, TIERS);
+    if (typeof f === 'string') {
+      console.error(`test: ${f}`);
+      return 2;
     }
-    return t;
+    plan = [{ tier: f.tier as Tier, files: [f], one: f }];
+  } else {
+    const chosen = named.length ? TIERS.filter((t) => named.includes(t)) : inVm ? (['integration'] as Tier[]) : [...TIERS];
+    plan = chosen.map((tier) => ({ tier, files: tierFiles(tier) }));
+    const left = TIERS.filter((t) => !chosen.includes(t));
+    if (left.length && !inVm) console.log(`NOTE: tiers not asked for, NOT run: ${left.join(', ')} (\`npm test\` runs them all)`);
   }
-  if (args.has('--in-vm')) {
-    console.log('integration: device-mapper is not usable even inside the VM');
-    return { suite: 'integration (vm)', passed: 0, failed: 1, skipped: 0, ok: false };
+  for (const { files } of plan) {
+    const missing = files.filter((f) => !existsSync(f.built));
+    if (missing.length) {
+      console.error(`test: not built: ${missing.map((f) => path.relative(ROOT, f.built)).join(', ')}: run \`npm run build\``);
+      return 4;
+    }
   }
-  console.log('== integration tests: no usable /dev/mapper/control here, booting a throwaway VM ==');
-  // TCG is slow and CI's machine may be busy: a generous guard, well inside CI's 90 minutes.
-  const r = await run('bash', ['test/vm/vm.sh', '--timeout', '2700', '--', process.execPath, 'dist/test/run.js', '--integration', '--in-vm']);
-  // The inner run prints its own closing lines; take the integration tally from them.
-  const m = [...stripAnsi(r.out).matchAll(/^integration \(vm\): (\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/gm)].pop();
-  if (!m) return { suite: 'integration (vm)', passed: 0, failed: 1, skipped: 0, ok: false };
-  const t = { suite: 'integration (vm)', passed: Number(m[1]), failed: Number(m[2]), skipped: Number(m[3] ?? 0), ok: false };
-  t.ok = r.code === 0 && t.failed === 0 && t.passed > 0;
-  return t;
+
+  const outcomes: Outcome[] = [];
+  const vmPart = plan.find((p) => p.files.length && whereTier(p.tier).kind === 'vm');
+  const alongside = !!vmPart && !serial && plan.some((p) => p !== vmPart && p.files.length && whereTier(p.tier).kind === 'here');
+  let vmRun: Promise<{ outcome: Outcome; out: string }> | undefined;
+  if (vmPart && alongside) {
+    console.log(`== integration (${FOLDER_NOTE.integration}): no usable /dev/mapper/control here: ${vmPart.files.length} files in a throwaway VM (test/vm/vm.sh), alongside the host tiers; its output follows when it ends ==`);
+    vmRun = runInVm(vmPart.files, vmPart.one, true);
+  }
+  for (const p of plan) {
+    const where = whereTier(p.tier);
+    if (!p.files.length) {
+      console.log(`== ${p.tier}: no test files in test/${p.tier}/ ==`);
+      outcomes.push({ tier: p.tier, where: '', files: 0, ms: 0, passed: 0, failed: 0, skipped: 0, ok: true });
+    } else if (where.kind === 'cannot') {
+      loud(`${p.tier} tier NOT RUN: ${where.why}${ci ? ' (CI: this fails the run)' : ''}`);
+      outcomes.push({ tier: p.tier, where: '', files: p.files.length, ms: 0, passed: 0, failed: 0, skipped: 0, notRun: where.why, ok: false });
+    } else if (where.kind === 'here') {
+      outcomes.push(await runHere(p.tier, p.files, where.label, !!vmRun));
+    } else if (!vmRun) {
+      console.log(`== integration (${FOLDER_NOTE.integration}): no usable /dev/mapper/control here: ${p.files.length} file${p.files.length === 1 ? '' : 's'} in a throwaway VM (test/vm/vm.sh) ==`);
+      outcomes.push((await runInVm(p.files, p.one, false)).outcome);
+    } else {
+      outcomes.push({ tier: p.tier, where: 'in the VM', files: p.files.length, ms: 0, passed: 0, failed: 0, skipped: 0, ok: false }); // filled below
+    }
+  }
+  if (vmRun) {
+    const { outcome, out } = await vmRun;
+    console.log(`== integration, in the VM (ran alongside the host tiers) ==`);
+    process.stdout.write(out);
+    outcomes[outcomes.findIndex((o) => o.tier === 'integration')] = outcome;
+  }
+
+  console.log('');
+  if (!inVm) console.log(`time: ${secs(Date.now() - t0)}`);
+  for (const o of outcomes) {
+    if (o.notRun) console.log(`${o.tier}: NOT RUN: ${o.notRun}`);
+    else if (!o.files) console.log(`${o.tier}: no test files`);
+    else console.log(`${o.tier}: ${o.passed} passed, ${o.failed} failed${o.skipped ? `, ${o.skipped} skipped` : ''} (${o.files} file${o.files === 1 ? '' : 's'}, ${secs(o.ms)}, ${o.where})`);
+  }
+  const passed = outcomes.reduce((a, o) => a + o.passed, 0);
+  const failed = outcomes.reduce((a, o) => a + o.failed, 0);
+  console.log(`${passed} passed, ${failed} failed`);
+  const notRunFails = outcomes.some((o) => o.notRun && (ci || named.includes(o.tier) || !!oneArg));
+  return outcomes.every((o) => o.ok || o.notRun) && !notRunFails ? 0 : 1;
 }
 
-const tallies: Tally[] = [];
-const onlyUnit = args.has('--unit');
-const onlyIntegration = args.has('--integration');
-if (!onlyIntegration) tallies.push(await unitSuite());
-if (!onlyUnit) tallies.push(await integrationSuite());
-else console.log('NOTE: integration suite NOT run (--unit); `npm test` runs it.');
-
-console.log('');
-for (const t of tallies) console.log(`${t.suite}: ${t.passed} passed, ${t.failed} failed${t.skipped ? `, ${t.skipped} skipped` : ''}`);
-const passed = tallies.reduce((a, t) => a + t.passed, 0);
-const failed = tallies.reduce((a, t) => a + t.failed, 0);
-const skipped = tallies.reduce((a, t) => a + t.skipped, 0);
-console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exitCode = tallies.every((t) => t.ok) ? 0 : 1;
+process.exitCode = await main();

@@ -55,6 +55,12 @@ export interface VolumesDoc {
   volumes: Volume[];
   /** The backend's limits, for plan-time checks. */
   limits: Limits;
+  /**
+   * The nodes the backend knows to be alive (ControlPlane.liveNodes), listed
+   * with the volumes; null or absent: it cannot tell. Only a node missing from
+   * this list may have its volumes detached without seeing its unmount.
+   */
+  live_nodes?: string[] | null;
 }
 
 export type VolumeStatus =
@@ -150,6 +156,7 @@ export type StepAction =
   | 'mkfs'
   | 'fsck'
   | 'mount'
+  | 'refresh'
   | 'grow-fs'
   | 'shrink-fs'
   | 'unmount'
@@ -238,11 +245,26 @@ export interface DatasetStatus {
   observed: { node: string | null; size: number | null; mounted: string | null; read_only: boolean } | null;
   /** Interrupted-operation markers, written before the operation, removed after. */
   markers: Markers;
+  /**
+   * The desired entry's `changed` this phase was computed from. `dataset
+   * status --wait` counts a dataset converged only when it equals the entry's
+   * current `changed` (a status written before a move is not an answer).
+   */
+  desired_changed?: string;
+  /** The last fsck an agent ran before mounting it (code: fsck's exit status; -1: could not run). */
+  fsck?: { volume: string; node: string; code: number; at: string; read_only?: boolean } | null;
   /** Permanent: once set, this dataset's volume is never formatted again. */
   formatted: { volume: string; filesystem: Filesystem; uuid: string; at: string; by: string } | null;
 }
 
 export interface Markers {
+  /**
+   * Written by the credentialed node before a create call, and given the
+   * volume id when the call returns: while it is set and the listing shows no
+   * volume, the planner waits instead of creating a second one (eventually
+   * consistent listings, timeouts). Cleared once the listing shows the volume.
+   */
+  create_started?: { at: string; volume: string | null };
   /** Written by the node running mkfs before it starts. */
   mkfs_started?: { volume: string; node: string; at: string };
   /** A shrink in progress: the size it goes to and the snapshot taken first, if any. */

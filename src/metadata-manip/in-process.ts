@@ -1,7 +1,7 @@
 // tm update runs our own mutators in its own process: the same spec, the same
 // argument parsing, the same canonical bytes as forking bin/<tool>.js, without
 // a second Node start (see bench/README.md). DVM_TM_FORK=1 forks instead;
-// test/unit/tm-inprocess.test.ts checks both give identical results.
+// test/cli/tm-inprocess.test.ts checks both give identical results.
 import { checkEncodable } from '../lib/canonical-json.js';
 import { SPECS } from './specs.js';
 import { applyMutator, parseMutatorArgs } from './cli.js';

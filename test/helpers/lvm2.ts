@@ -6,17 +6,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Vg } from '../../src/metadata-manip/model.js';
+import { ensurePackages } from './packages.js';
 
-/** Root and loop devices: what the comparison needs (CI runs as root on such machines). */
-export function lvm2Usable(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  try {
-    execFileSync('lvm', ['version'], { stdio: 'ignore' });
-    execFileSync('losetup', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
+/**
+ * What the comparisons need: root, loop devices and LVM2 itself, installed
+ * from Debian when missing (a fresh machine's first run compares too). Throws
+ * when it cannot have them: the root tier never skips a comparison.
+ */
+export function requireLvm2(): void {
+  if (process.getuid?.() !== 0) throw new Error('the LVM2 comparison needs root (loop devices); it belongs to the root tier');
+  ensurePackages({ lvm2: '/sbin/lvm', mount: '/sbin/losetup' });
+  execFileSync('lvm', ['version'], { stdio: 'ignore' });
 }
 
 export interface SegmentText {

@@ -2,6 +2,8 @@
 // several (store/etcd); both pass the same store contract suite. Every
 // document read from a store is validated as input.
 import type { DatasetsDoc, DatasetStatus, NodeStateDoc, VolumesDoc } from '../docs.js';
+import { ToolError } from '../../lib/errors.js';
+import { EXIT } from '../../lib/exit-codes.js';
 
 export interface Revisioned<T> {
   value: T;
@@ -9,18 +11,21 @@ export interface Revisioned<T> {
   revision: string;
 }
 
-/** Thrown by `updateDesired` when its function refuses the change (exit 1 with its message). */
-export class StoreConflict extends Error {
+/**
+ * Thrown by `updateDesired` when its function refuses the change (exit 1 with
+ * its message). A ToolError, so a tool's runner maps it without help.
+ */
+export class StoreConflict extends ToolError {
   constructor(message: string) {
-    super(message);
+    super(EXIT.FAILED, message);
     this.name = 'StoreConflict';
   }
 }
 
-/** The store could not be reached or read (etcd down, permissions): agents keep mounts and retry. */
-export class StoreUnavailable extends Error {
+/** The store could not be reached or read (etcd down, permissions): agents keep mounts and retry. Exit 4. */
+export class StoreUnavailable extends ToolError {
   constructor(message: string) {
-    super(message);
+    super(EXIT.ENVIRONMENT, message);
     this.name = 'StoreUnavailable';
   }
 }

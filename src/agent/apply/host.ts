@@ -1,0 +1,254 @@
+// The real host: the generic filesystem changes every backend shares, run
+// through one Runner (so every command is a crash-test boundary and gets a
+// bare environment). Block device sizes and holders come from sysfs, mounts
+// from /proc/self/mountinfo.
+import { closeSync, mkdirSync, constants, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Filesystem } from '../docs.js';
+import type { Host, MountEntry, Probe, Runner } from './types.js';
+import { firstLine } from './runner.js';
+
+const MiB = 1024 * 1024;
+const SECTOR = 512;
+
+const unescapeMount = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/** /proc/self/mountinfo, parsed. */
+export function parseMountinfo(text: string): MountEntry[] {
+  const out: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const [pre, post] = line.split(' - ');
+    if (!post) continue;
+    const f = pre.split(' ');
+    const g = post.split(' ');
+    const opts = (f[5] ?? '').split(',');
+    out.push({ devno: f[2] ?? null, path: unescapeMount(f[4] ?? ''), read_only: opts.includes('ro'), fstype: g[0] ?? '', source: unescapeMount(g[1] ?? '') });
+  }
+  return out;
+}
+
+/** major:minor of a block device, as mountinfo writes it; null when it is not one. */
+export function devno(path: string): string | null {
+  try {
+    const st = statSync(path);
+    if (!st.isBlockDevice()) return null;
+    const r = st.rdev;
+    const major = ((r >> 8) & 0xfff) | (Math.floor(r / 2 ** 32) & ~0xfff);
+    const minor = (r & 0xff) | ((r >> 12) & 0xfff00);
+    return `${major}:${minor}`;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a mount entry is of `device` (by device number, else by path). */
+export function mountIsOf(m: MountEntry, device: string, dn: string | null): boolean {
+  if (dn !== null && m.devno === dn) return true;
+  if (m.source === device) return true;
+  try {
+    return m.source.startsWith('/') && realpathSync(m.source) === realpathSync(device);
+  } catch {
+    return false;
+  }
+}
+
+function sysName(device: string): string | null {
+  try {
+    return basename(realpathSync(device));
+  } catch {
+    return null;
+  }
+}
+
+/** Device size in bytes: sysfs for block devices, the file size otherwise (tests). */
+export function deviceSize(device: string): number {
+  const st = statSync(device);
+  if (!st.isBlockDevice()) return st.size;
+  const name = sysName(device);
+  return Number(readFileSync(`/sys/class/block/${name}/size`, 'utf8').trim()) * SECTOR;
+}
+
+function readAt(fd: number, pos: number, len: number): Buffer {
+  const b = Buffer.alloc(len);
+  let got = 0;
+  while (got < len) {
+    const n = readSync(fd, b, got, len - got, pos + got);
+    if (n === 0) break;
+    got += n;
+  }
+  if (got < len) throw Object.assign(new Error(`short read at ${pos + got}`), { code: 'EIO' });
+  return b;
+}
+
+/** A dvm label (sector 1) or an LVM label (LABELONE in one of the first four sectors). */
+export function labelIn(head: Buffer): string | null {
+  if (head.length >= 1024 && head.toString('latin1', 512, 520) === 'DVMLABEL') return 'a dvm label';
+  for (let s = 0; s < 4; s++) if (head.length >= (s + 1) * SECTOR && head.toString('latin1', s * SECTOR, s * SECTOR + 8) === 'LABELONE') return 'an LVM label';
+  return null;
+}
+
+function parseExport(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return out;
+}
+
+export function realHost(run: Runner): Host {
+  async function fsSize(device: string, type: string): Promise<number | null> {
+    if (type === 'ext4' || type === 'ext3' || type === 'ext2') {
+      const r = await run('dumpe2fs', ['-h', device]);
+      if (r.code !== 0) return null;
+      const count = /^Block count:\s+(\d+)/m.exec(r.stdout);
+      const bs = /^Block size:\s+(\d+)/m.exec(r.stdout);
+      return count && bs ? Number(count[1]) * Number(bs[1]) : null;
+    }
+    if (type === 'xfs') {
+      const r = await run('xfs_db', ['-r', '-c', 'sb 0', '-c', 'p dblocks', '-c', 'p blocksize', device]);
+      if (r.code !== 0) return null;
+      const blocks = /dblocks = (\d+)/.exec(r.stdout);
+      const bs = /blocksize = (\d+)/.exec(r.stdout);
+      return blocks && bs ? Number(blocks[1]) * Number(bs[1]) : null;
+    }
+    return null;
+  }
+
+  return {
+    async probe(device): Promise<Probe> {
+      let head: Buffer;
+      try {
+        const size = deviceSize(device);
+        const fd = openSync(device, constants.O_RDONLY);
+        try {
+          head = readAt(fd, 0, Math.min(MiB, size));
+          readAt(fd, Math.max(0, size - MiB), Math.min(MiB, size));
+        } finally {
+          closeSync(fd);
+        }
+      } catch (e) {
+        return { blank: null, signature: null, fs_size: null, error: `reading '${device}' failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+      }
+      const r = await run('blkid', ['-p', '-o', 'export', device]);
+      // Exit 2 is "nothing found" only because both reads above succeeded: an I/O error gives 2 as well.
+      if (r.code !== 0 && r.code !== 2) return { blank: null, signature: null, fs_size: null, error: `blkid -p '${device}' failed (exit ${r.code}): ${firstLine(r.stderr)}` };
+      const tags = r.code === 0 ? parseExport(r.stdout) : {};
+      const label = labelIn(head);
+      if (tags.TYPE) {
+        const signature = { type: tags.TYPE, uuid: tags.UUID ?? null, partition: null };
+        return { blank: false, signature, fs_size: await fsSize(device, tags.TYPE), error: null };
+      }
+      if (tags.PTTYPE) return { blank: false, signature: null, fs_size: null, error: `a ${tags.PTTYPE} partition table` };
+      if (label) return { blank: false, signature: null, fs_size: null, error: label };
+      if (r.code === 0 && Object.keys(tags).length > 0) return { blank: false, signature: null, fs_size: null, error: `blkid found ${Object.keys(tags).join(',')}` };
+      return { blank: true, signature: null, fs_size: null, error: null };
+    },
+
+    async mounts() {
+      return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+    },
+
+    async mountedAt(device) {
+      const dn = devno(device);
+      return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).find((m) => mountIsOf(m, device, dn)) ?? null;
+    },
+
+    async inUse(device) {
+      if (!statSync(device).isBlockDevice()) return null;
+      try {
+        closeSync(openSync(device, constants.O_RDONLY | constants.O_EXCL));
+        return null;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        return code === 'EBUSY' ? 'an exclusive open failed (EBUSY)' : `an exclusive open failed (${code})`;
+      }
+    },
+
+    async held(device) {
+      const name = sysName(device);
+      if (name) {
+        try {
+          const holders = readdirSync(`/sys/class/block/${name}/holders`);
+          if (holders.length) return `held by ${holders.join(', ')}`;
+        } catch {
+          /* not a block device (tests) or gone */
+        }
+      }
+      const real = (() => {
+        try {
+          return realpathSync(device);
+        } catch {
+          return device;
+        }
+      })();
+      for (const pid of readdirSync('/proc')) {
+        if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+        let fds: string[];
+        try {
+          fds = readdirSync(`/proc/${pid}/fd`);
+        } catch {
+          continue;
+        }
+        for (const fd of fds) {
+          try {
+            const l = readlinkSync(`/proc/${pid}/fd/${fd}`);
+            if (l === real || l === device) return `open by process ${pid}`;
+          } catch {
+            /* raced with a close */
+          }
+        }
+      }
+      return null;
+    },
+
+    async mkfs(device, fs, label) {
+      const r =
+        fs === 'ext4'
+          ? await run('mkfs.ext4', ['-q', '-F', '-E', 'nodiscard', '-L', label, device])
+          : await run('mkfs.xfs', ['-q', '-f', '-K', '-L', label, device]);
+      if (r.code !== 0) throw new Error(`mkfs.${fs} '${device}' failed (exit ${r.code}): ${firstLine(r.stderr)}`);
+      const b = await run('blkid', ['-p', '-o', 'export', device]);
+      const tags = parseExport(b.stdout);
+      if (b.code !== 0 || tags.TYPE !== fs || !tags.UUID) throw new Error(`after mkfs.${fs}, blkid -p '${device}' does not show a ${fs} filesystem`);
+      return tags.UUID;
+    },
+
+    async fsck(device, fs) {
+      if (fs === 'ext4') {
+        const r = await run('e2fsck', ['-p', device]);
+        return { code: r.code, detail: firstLine(r.stderr) || firstLine(r.stdout) };
+      }
+      // xfs_repair -n: 0 clean, 1 corruption found, 2 a dirty log (mount replays it).
+      const r = await run('xfs_repair', ['-n', device]);
+      const code = r.code === 0 || r.code === 2 ? 0 : r.code === 1 ? 4 : 8;
+      return { code, detail: firstLine(r.stderr) || firstLine(r.stdout) };
+    },
+
+    async mount(device, path, fs, readOnly) {
+      mkdirSync(path, { recursive: true, mode: 0o755 });
+      const opts = ['nosuid', 'nodev', ...(readOnly ? ['ro'] : [])].join(',');
+      const r = await run('mount', ['-t', fs, '-o', opts, device, path]);
+      if (r.code !== 0) throw new Error(`mount '${device}' on '${path}' failed (exit ${r.code}): ${firstLine(r.stderr)}`);
+    },
+
+    async unmount(path) {
+      const r = await run('umount', [path]);
+      if (r.code !== 0) throw new Error(`umount '${path}' failed (exit ${r.code}): ${firstLine(r.stderr)}`);
+    },
+
+    async growFs(device, mountPath, fs) {
+      const r = fs === 'ext4' ? await run('resize2fs', [device]) : await run('xfs_growfs', [mountPath ?? device]);
+      if (r.code !== 0) throw new Error(`${fs === 'ext4' ? 'resize2fs' : 'xfs_growfs'} '${device}' failed (exit ${r.code}): ${firstLine(r.stderr)}`);
+    },
+
+    async shrinkFs(device, fs, size) {
+      if (fs !== 'ext4') throw new Error(`a ${fs} filesystem cannot shrink`);
+      const f = await run('e2fsck', ['-f', '-p', device]);
+      if (f.code >= 4) throw new Error(`e2fsck -f '${device}' before the shrink left errors (exit ${f.code}): ${firstLine(f.stderr)}`);
+      const r = await run('resize2fs', [device, `${Math.floor(size / 1024)}K`]);
+      if (r.code !== 0) throw new Error(`resize2fs '${device}' to ${size} bytes failed (exit ${r.code}): ${firstLine(r.stderr)}`);
+    },
+  };
+}

@@ -1,0 +1,82 @@
+// What the executor needs from the world, passed in (pure core + effects).
+import type { Filesystem } from '../docs.js';
+import type { Backend } from '../backend/types.js';
+import type { Leadership, Store } from '../store/types.js';
+
+/** The result of one external command. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The one way the agent runs external commands (mkfs, fsck, mount, umount,
+ * losetup, resize2fs, blkid ...). The real one (runner.ts) strips the
+ * environment (credentials never reach a child), and marks a crash-test
+ * boundary before and after each command.
+ */
+export type Runner = (cmd: string, args: readonly string[], opts?: { input?: string; timeoutMs?: number }) => Promise<RunResult>;
+
+/** What a read of a device's contents says (the blank test and the filesystem probe). */
+export interface Probe {
+  /** True only when the first and last MiB were read, blkid found nothing and no dvm/LVM label is there. */
+  blank: boolean | null;
+  signature: { type: string; uuid: string | null; partition: string | null } | null;
+  /** Filesystem size from its superblock; null: unknown or none. */
+  fs_size: number | null;
+  /** Why reads or probes failed. */
+  error: string | null;
+}
+
+export interface MountEntry {
+  /** Device path as the kernel has it (the block device), and its major:minor. */
+  source: string;
+  devno: string | null;
+  path: string;
+  read_only: boolean;
+  fstype: string;
+}
+
+/**
+ * The host's filesystem side: everything the generic changes do to a local
+ * device. The real one (apply/host.ts) runs commands through a Runner; tests
+ * pass a simulated one.
+ */
+export interface Host {
+  probe(device: string): Promise<Probe>;
+  mounts(): Promise<MountEntry[]>;
+  /** The mount of this device (by device number, else path), if any. */
+  mountedAt(device: string): Promise<MountEntry | null>;
+  /** Whether an exclusive open fails (mounted, or claimed by dm/md/another exclusive opener); null when free. */
+  inUse?(device: string): Promise<string | null>;
+  /** Open by something other than a mount: holders (dm, md), other processes' descriptors, an exclusive opener. */
+  held(device: string): Promise<string | null>;
+  /** Returns the new filesystem's UUID. */
+  mkfs(device: string, fs: Filesystem, label: string): Promise<string>;
+  /** Checks (and, for ext4, preens) the filesystem: fsck's exit status; >= 4 means errors left. */
+  fsck(device: string, fs: Filesystem): Promise<{ code: number; detail: string }>;
+  mount(device: string, path: string, fs: Filesystem, readOnly: boolean): Promise<void>;
+  /** Never lazy. */
+  unmount(path: string): Promise<void>;
+  /** Online grow to fill the device. */
+  growFs(device: string, mountPath: string | null, fs: Filesystem): Promise<void>;
+  /** Offline shrink (ext4 only) to `size` bytes. */
+  shrinkFs(device: string, fs: Filesystem, size: number): Promise<void>;
+}
+
+export interface ApplyEffects {
+  /** This node's name. */
+  node: string;
+  backend: Backend;
+  /** For markers and records; steps that need it fail when it is null. */
+  store: Store | null;
+  /** Held while a credentialed agent runs; every control call goes through `fenced`. Null: not credentialed. */
+  leadership: Leadership | null;
+  host: Host;
+  /** This node's mount root; every mount path is checked to be under it. */
+  mountRoot: string;
+  now: () => Date;
+  /** One line per step and per backend call. */
+  log?: (line: string) => void;
+}

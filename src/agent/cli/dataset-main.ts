@@ -1,0 +1,211 @@
+// dataset: the operator's command. It only edits the desired state in the
+// store (under the store's lock) and reads statuses; agents do the work.
+import { runTool, parser, handledByYargs } from '../../lib/cli.js';
+import { writeDocument, writeStdout } from '../../lib/io.js';
+import { failed, usageError } from '../../lib/errors.js';
+import type { Filesystem } from '../docs.js';
+import { openStore } from '../store/open.js';
+import type { Store } from '../store/types.js';
+import { datasetName, metaPairs, mountPath, nodeName, sizeBytes, timeoutSeconds, volumeId } from './args.js';
+import * as change from './changes.js';
+import { listText, statusJson, statusText, views } from './views.js';
+
+const USAGE = `Usage: $0 --store STORE COMMAND ...
+
+The operator's view of the datasets: named filesystems on block volumes that
+the dataset agents keep where this says. Each command edits the desired state
+in the store (a directory, or etcd:// endpoints) and returns; the agents
+converge, and 'status' says where each dataset is and what it waits for.
+
+Commands:
+  create NAME --size SIZE [--fs ext4|xfs] [--node N] [--mount PATH] [--meta KEY=VALUE]...
+  adopt NAME --volume ID [--node N] [--mount PATH] [--fs ext4|xfs]
+                                an existing volume; its size is the volume's
+  grow NAME SIZE|+SIZE          online; never smaller
+  shrink NAME SIZE              the only way a dataset shrinks (offline, ext4)
+  move NAME --to N              to another node
+  detach NAME                   attached nowhere (kept)
+  destroy NAME                  the volume goes once nothing uses it
+  list [--json]                 the desired state (--json: dvm.datasets/1)
+  status [--json] [--wait [--timeout SECONDS]]
+                                where each dataset is; --wait exits 0 when all
+                                converged, 1 on timeout
+
+Sizes as everywhere in dvm: 10G, 512M, +1G (binary units, a bare number is MiB).
+
+Examples:
+  dataset --store /var/lib/dvm/store create pg --size 10G --node n1
+  dataset --store /var/lib/dvm/store move pg --to n2
+  dataset --store /var/lib/dvm/store status --wait --timeout 120`;
+
+const FS = ['ext4', 'xfs'] as const;
+
+function positional(args: { _: (string | number)[] }, count: number, names: string[]): string[] {
+  const rest = args._.slice(1).map(String);
+  if (rest.length < count) throw usageError('usage', undefined, `${args._[0]} needs ${names.slice(rest.length).join(' and ')} (see 'dataset --help')`);
+  if (rest.length > count) throw usageError('usage', undefined, `unexpected argument '${rest[count]}' (see 'dataset --help')`);
+  return rest;
+}
+
+async function withStore<T>(spec: string, create: boolean, fn: (s: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(spec, { create });
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitConverged(store: Store, timeoutS: number, json: boolean): Promise<void> {
+  const until = Date.now() + timeoutS * 1000;
+  let wake: (() => void) | null = null;
+  const stop = store.watch(() => wake?.());
+  try {
+    for (;;) {
+      const desired = (await store.readDesired()).value;
+      const statuses = await store.readStatuses();
+      const v = Object.values(views(desired, statuses));
+      const left = v.filter((x) => !x.converged);
+      if (left.length === 0 || Date.now() >= until) {
+        await (json ? writeDocument(statusJson(desired, statuses)) : writeStdout(statusText(desired, statuses)));
+        if (left.length === 0) return;
+        throw failed('status', store.describe, `${left.length} of ${v.length} datasets not converged after ${timeoutS} s (first: '${left[0].name}' ${left[0].waiting})`);
+      }
+      // A change in the store wakes us; the poll covers stores that cannot watch.
+      await Promise.race([new Promise<void>((r) => (wake = r)), sleep(Math.min(1000, Math.max(0, until - Date.now())))]);
+      wake = null;
+    }
+  } finally {
+    stop();
+  }
+}
+
+runTool('dataset', async (argv) => {
+  const args = await parser('dataset', argv, USAGE)
+    .option('store', { type: 'string', requiresArg: true, describe: 'the store: a directory, or etcd:// endpoints and a prefix' })
+    .command('create', 'make a dataset', (y) =>
+      y
+        .option('size', { type: 'string', requiresArg: true, describe: 'SIZE (10G, 512M)' })
+        .option('fs', { type: 'string', choices: FS, default: 'ext4', describe: 'filesystem' })
+        .option('node', { type: 'string', requiresArg: true, describe: 'the node to mount it on (none: attached nowhere)' })
+        .option('mount', { type: 'string', requiresArg: true, describe: "absolute mount point under the node's mount root (default <mount root>/NAME)" })
+        .option('meta', { type: 'string', array: true, requiresArg: true, describe: 'KEY=VALUE label copied into the volume metadata (repeatable)' }),
+    )
+    .command('adopt', 'make a dataset of an existing volume', (y) =>
+      y
+        .option('volume', { type: 'string', requiresArg: true, describe: 'backend volume id' })
+        .option('fs', { type: 'string', choices: FS, default: 'ext4', describe: 'filesystem when the volume is blank' })
+        .option('node', { type: 'string', requiresArg: true, describe: 'the node to mount it on' })
+        .option('mount', { type: 'string', requiresArg: true, describe: 'absolute mount point' }),
+    )
+    .command('grow', 'grow to SIZE or by +SIZE')
+    .command('shrink', 'shrink to SIZE (offline, ext4 only)')
+    .command('move', 'mount it on another node', (y) => y.option('to', { type: 'string', requiresArg: true, describe: 'the node' }))
+    .command('detach', 'attach it nowhere (kept)')
+    .command('destroy', 'destroy it and its volume')
+    .command('list', 'print the desired state', (y) => y.option('json', { type: 'boolean', describe: 'print dvm.datasets/1' }))
+    .command('status', 'where each dataset is and what it waits for', (y) =>
+      y
+        .option('json', { type: 'boolean', describe: 'print dvm.dataset-statuses/1' })
+        .option('wait', { type: 'boolean', describe: 'wait until every dataset has converged' })
+        .option('timeout', { type: 'number', requiresArg: true, describe: 'seconds --wait waits (default 300)' }),
+    )
+    .demandCommand(1, 'a command is needed')
+    .parserConfiguration({ 'parse-positional-numbers': false })
+    .parseAsync();
+  if (handledByYargs(args)) return;
+  if (typeof args.store !== 'string' || args.store === '') throw usageError('usage', undefined, "--store STORE is needed (see 'dataset --help')");
+  const a = args as unknown as Record<string, unknown> & { _: (string | number)[]; store: string };
+  const cmd = String(a._[0]);
+  const now = () => new Date();
+  const opt = (k: string) => (a[k] === undefined ? null : String(a[k]));
+  const ARITY: Record<string, string[]> = { create: ['NAME'], adopt: ['NAME'], grow: ['NAME', 'SIZE'], shrink: ['NAME', 'SIZE'], move: ['NAME'], detach: ['NAME'], destroy: ['NAME'], list: [], status: [] };
+  const want = ARITY[cmd] ?? [];
+  const [NAME, SIZE] = positional(a, want.length, want);
+  Object.assign(a, { NAME, SIZE });
+
+  switch (cmd) {
+    case 'create': {
+      const name = datasetName(String(a.NAME));
+      if (a.size === undefined) throw usageError('usage', undefined, "create needs --size SIZE (see 'dataset --help')");
+      const size = sizeBytes(String(a.size)).bytes;
+      const node = opt('node') === null ? null : nodeName(opt('node')!);
+      const mount = opt('mount') === null ? null : mountPath(opt('mount')!);
+      const meta = metaPairs(((a.meta as string[] | undefined) ?? []).map(String));
+      const fs = String(a.fs) as Filesystem;
+      let id = '';
+      await withStore(a.store, true, (s) =>
+        s.updateDesired((d) => {
+          const next = change.create(d, { name, size, filesystem: fs, node, mount, meta }, now());
+          id = Object.keys(next.datasets).find((k) => !(k in d.datasets))!;
+          return next;
+        }),
+      );
+      await writeStdout(`${id}\n`);
+      return;
+    }
+    case 'adopt': {
+      const name = datasetName(String(a.NAME));
+      if (a.volume === undefined) throw usageError('usage', undefined, "adopt needs --volume ID (see 'dataset --help')");
+      const volume = volumeId(String(a.volume));
+      const node = opt('node') === null ? null : nodeName(opt('node')!);
+      const mount = opt('mount') === null ? null : mountPath(opt('mount')!);
+      const fs = String(a.fs) as Filesystem;
+      let id = '';
+      await withStore(a.store, true, async (s) => {
+        const listing = await s.readListing();
+        await s.updateDesired((d) => {
+          const next = change.adopt(d, listing, { name, volume, filesystem: fs, node, mount }, now());
+          id = Object.keys(next.datasets).find((k) => !(k in d.datasets))!;
+          return next;
+        });
+      });
+      await writeStdout(`${id}\n`);
+      return;
+    }
+    case 'grow':
+    case 'shrink': {
+      const name = datasetName(String(a.NAME));
+      const size = sizeBytes(String(a.SIZE), { allowPlus: cmd === 'grow' });
+      await withStore(a.store, false, (s) =>
+        s.updateDesired((d) => (cmd === 'grow' ? change.grow(d, name, size.bytes, size.relative, now()) : change.shrink(d, name, size.bytes, now()))),
+      );
+      return;
+    }
+    case 'move': {
+      const name = datasetName(String(a.NAME));
+      if (a.to === undefined) throw usageError('usage', undefined, "move needs --to NODE (see 'dataset --help')");
+      const to = nodeName(String(a.to));
+      await withStore(a.store, false, (s) => s.updateDesired((d) => change.move(d, name, to, now())));
+      return;
+    }
+    case 'detach':
+    case 'destroy': {
+      const name = datasetName(String(a.NAME));
+      await withStore(a.store, false, (s) => s.updateDesired((d) => (cmd === 'detach' ? change.detach(d, name, now()) : change.destroy(d, name, now()))));
+      return;
+    }
+    case 'list': {
+      await withStore(a.store, false, async (s) => {
+        const doc = (await s.readDesired()).value;
+        await (a.json ? writeDocument(doc) : writeStdout(listText(doc)));
+      });
+      return;
+    }
+    case 'status': {
+      if (a.timeout !== undefined && !a.wait) throw usageError('usage', undefined, "--timeout goes with --wait (see 'dataset --help')");
+      const timeout = a.timeout === undefined ? 300 : timeoutSeconds(a.timeout);
+      await withStore(a.store, false, async (s) => {
+        if (a.wait) return waitConverged(s, timeout, Boolean(a.json));
+        const desired = (await s.readDesired()).value;
+        const statuses = await s.readStatuses();
+        await (a.json ? writeDocument(statusJson(desired, statuses)) : writeStdout(statusText(desired, statuses)));
+      });
+      return;
+    }
+    default:
+      throw usageError('unknown command', cmd, "see 'dataset --help'");
+  }
+});

@@ -1,0 +1,2 @@
+// Local discovery's library API.
+export { discoverLocal, type LocalInput } from './discover.js';
