@@ -239,18 +239,17 @@ export async function updateWithJson(vgName: string, devs: Dev[], mutate: Mutato
   const newEnv = envelope(st, next);
   let newText: Buffer | undefined;
   const newEnvText = () => (newText ??= envelopeJson(newEnv, json));
-  // 3. the record into every ring, then (with a participant) precommit in
-  // every header (phase 1). Without a participant the precommit decides
-  // nothing: no one can refuse between it and the commit, and a crash after
-  // some headers committed N+1 reads as N+1 either way (the highest committed
-  // generation is the head). So the commit header follows the records directly:
-  // two fsync barriers instead of three (docs/commit.md).
+  // 3. the record into every ring and precommit in every header, in one
+  // fsync barrier (phase 1). The precommit needs no barrier of its own before
+  // it: if it reaches the disk without its record, it names a slot that does
+  // not verify and reads as an interrupted transaction (N, rolled back).
+  // It stays even without a participant: it is the second header copy that
+  // knows N+1, so damage to the newest copy (the commit's) cannot silently
+  // take the VG back to N (the corruption matrix in tm-damage). Two fsync
+  // barriers, where there were three (docs/commit.md).
   targets.forEach((pv, i) => writeRecord(pv.dev, slots[i].offset, enc.record));
+  targets.forEach((pv, i) => writeHeader(pv, ident(st, pv, vgName), pv.header?.committed ?? null, slots[i]));
   syncAll(targets);
-  if (o.sync) {
-    targets.forEach((pv, i) => writeHeader(pv, ident(st, pv, vgName), pv.header?.committed ?? null, slots[i]));
-    syncAll(targets);
-  }
   // 4. the participant prepares; on failure it aborts and precommit is cleared
   if (o.sync) {
     try {

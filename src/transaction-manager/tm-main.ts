@@ -4,7 +4,7 @@ import { failed, invalidInput, usageError } from '../lib/errors.js';
 import { readStdinText, writeDocument, writeStdout } from '../lib/io.js';
 import { parseAbsoluteSize } from '../lib/units.js';
 import { isValidName } from '../lib/names.js';
-import { closeAll, openLocked } from './lock.js';
+import { DEFAULT_LOCK_WAIT_S, closeAll, openLocked } from './lock.js';
 import { add, envelopeJson, history, init, read, recover, remove, updateWithJson, verify } from './ops.js';
 import { runMutator, shellParticipant } from './run.js';
 import { shrinkProblems, type VgState } from './state.js';
@@ -13,8 +13,8 @@ const USAGE = `Usage:
   tm init    VG DEV... [--extent-size SIZE] [--metadata-size SIZE] [--force]
   tm read    VG [DEV...] [--seqno N]
   tm verify  VG [DEV...]
-  tm recover VG [DEV...] [--sync CMD]
-  tm update  VG [DEV...] [--sync CMD] -- MUTATOR [ARG...]
+  tm recover VG [DEV...] [--sync CMD] [--timeout S]
+  tm update  VG [DEV...] [--sync CMD] [--timeout S] -- MUTATOR [ARG...]
   tm history VG [DEV...]
   tm add     VG NEWDEV... [--dev DEV...] [--force]
   tm remove  VG [PVDEV...] [--dev DEV...] [--missing]
@@ -80,6 +80,7 @@ async function main(argv: string[]): Promise<void> {
     .option('sync', { type: 'string', describe: 'two-phase commit participant, run with sh -c' })
     .option('dev', { type: 'string', array: true, describe: 'add/remove: the VG\'s current devices' })
     .option('missing', { type: 'boolean', describe: 'remove: drop absent PVs that hold nothing, record the others as missing' })
+    .option('timeout', { type: 'string', describe: 'limit in seconds for the mutator, each --sync phase, and the wait for another tm\'s lock (default: no limit, lock wait 300)' })
     .parseAsync();
   if (handledByYargs(args as { help?: unknown })) return;
   const cmd = String(args.command) as Command;
@@ -100,13 +101,19 @@ async function main(argv: string[]): Promise<void> {
   only(['add', 'remove'], 'dev', args.dev);
   only(['remove'], 'missing', args.missing);
   if (args.seqno !== undefined && (!Number.isSafeInteger(args.seqno) || args.seqno < 1)) throw usageError('invalid seqno', String(args.seqno));
-  const sync = args.sync !== undefined ? shellParticipant(String(args.sync)) : undefined;
+  let timeout: number | undefined;
+  if (args.timeout !== undefined) {
+    timeout = Number(args.timeout);
+    if (!/^\d+(\.\d+)?$/.test(String(args.timeout)) || !(timeout > 0) || timeout > 86400 * 365) throw usageError('invalid option', '--timeout', `expected seconds, got '${String(args.timeout)}'`);
+  }
+  const lockWait = timeout ?? DEFAULT_LOCK_WAIT_S;
+  const sync = args.sync !== undefined ? shellParticipant(String(args.sync), timeout) : undefined;
 
   if (cmd === 'init') {
     if (!devArgs.length) throw usageError('init', vg, 'needs at least one device');
     const extentSize = args['extent-size'] !== undefined ? parseAbsoluteSize(String(args['extent-size'])) : undefined;
     const metadataSize = args['metadata-size'] !== undefined ? parseAbsoluteSize(String(args['metadata-size'])) * 512 : undefined;
-    const devs = openLocked(devArgs, 'ex');
+    const devs = openLocked(devArgs, 'ex', lockWait);
     try {
       const env = init(vg, devs, { extentSize, metadataSize, force: Boolean(args.force) });
       markCommitted(`VG '${vg}' generation 1 is committed`);
@@ -122,7 +129,7 @@ async function main(argv: string[]): Promise<void> {
     if (cmd === 'remove' && !named.length && !args.missing) throw usageError('remove', vg, 'needs a PV device or --missing');
     const others = args.dev?.length ? args.dev.map(String) : await stdinDevices();
     const rest = others.filter((p) => !named.includes(p));
-    const devs = openLocked([...rest, ...named], 'ex');
+    const devs = openLocked([...rest, ...named], 'ex', lockWait);
     try {
       const cur = devs.slice(0, rest.length);
       const named2 = devs.slice(rest.length);
@@ -135,7 +142,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const paths = devArgs.length ? devArgs : await stdinDevices();
-  const devs = openLocked(paths, cmd === 'read' || cmd === 'history' || cmd === 'verify' ? 'sh' : 'ex');
+  const devs = openLocked(paths, cmd === 'read' || cmd === 'history' || cmd === 'verify' ? 'sh' : 'ex', lockWait);
   try {
     switch (cmd) {
       case 'read': {
@@ -162,7 +169,7 @@ async function main(argv: string[]): Promise<void> {
       }
       case 'update': {
         const [name, ...margs] = mutator!;
-        const { env, json, afterCommit: late } = await updateWithJson(vg, devs, runMutator(name, margs), { sync, description: [name, ...margs].join(' '), ...commitHooks(vg) });
+        const { env, json, afterCommit: late } = await updateWithJson(vg, devs, runMutator(name, margs, timeout), { sync, description: [name, ...margs].join(' '), ...commitHooks(vg) });
         if (late) process.stderr.write(afterCommit('tm', late));
         await writeStdout(envelopeJson(env, json));
         return;
