@@ -1,15 +1,21 @@
 // Metadata-only cases on the host: dvm and LVM2 (--driverloaded n) on the same
-// loop devices in the same run. Cases 1-3 and 6 of bench/README.md.
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// loop devices in the same run (cases 1-3 of bench/README.md). Every dvm case
+// runs in both environments (with and without NODE_EXTRA_CA_CERTS), interleaved.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { measure, sh, type Sample } from './measure.js';
+import { envs, measure, measureBoth, sh, type Sample } from './measure.js';
 import { privateLvmEnv, withLvs } from './lvm2-meta.js';
 
 export interface Row {
   case: string;
+  /** dvm in the machine's environment */
   dvm: Sample | null;
+  /** dvm without NODE_EXTRA_CA_CERTS (absent for rows measured in one environment only) */
+  bare?: Sample | null;
   lvm2: Sample | null;
+  /** the target, as a ratio to LVM2 or an absolute time, for the bare measurement */
+  target?: { ratio?: number; ms?: number };
   note?: string;
 }
 
@@ -26,6 +32,7 @@ export function hostCases(root: string, runs: number): Row[] {
   const report = BIN(root, 'report');
   const discover = BIN(root, 'discover');
   const fill = `${process.execPath} ${path.join(root, 'dist/bench/fill.js')}`;
+  const e = envs();
   try {
     for (let i = 0; i < 2; i++) {
       const f = path.join(dir, `pv${i}.img`);
@@ -36,19 +43,16 @@ export function hostCases(root: string, runs: number): Row[] {
     const wipe = () => loops.forEach((l) => sh(`dd if=/dev/zero of=${l} bs=1M count=16 conv=notrunc status=none`));
 
     // ---- dvm ----
-    const dvm = new Map<string, Sample>();
+    const dvm = new Map<string, { machine: Sample; bare: Sample }>();
     wipe();
     sh(`${tm} init ${VG} ${devs} --extent-size 4M > /dev/null`);
     let have = 0;
     for (const n of [10, 1000, 10000]) {
       sh(`${tm} update ${VG} ${devs} -- ${fill} ${n - have} > /dev/null`);
-      have = n;
-      dvm.set(`create@${n}`, measure(runs, (i) => `${tm} update ${VG} ${devs} -- lv-create new${n}x${i} 4M > /dev/null`));
-      // Before the in-process mutators: the same commit with lv-create forked.
-      if (n === 10) dvm.set('createFork@10', measure(runs, (i) => `${tm} update ${VG} ${devs} -- lv-create fork${n}x${i} 4M > /dev/null`, { ...process.env, DVM_TM_FORK: '1' }));
-      dvm.set(`report@${n}`, measure(runs, () => `${discover} --dev ${loops[0]} --dev ${loops[1]} ${VG} | ${tm} read ${VG} | ${report} ${VG} > /dev/null`));
-      dvm.set(`read@${n}`, measure(runs, () => `${tm} read ${VG} ${devs} > /dev/null`));
-      have = n + (n === 10 ? 2 : 1) * runs; // the measured creates added LVs too
+      dvm.set(`create@${n}`, measureBoth(runs, (i, w) => `${tm} update ${VG} ${devs} -- lv-create new${n}${w}${i} 4M > /dev/null`, e));
+      dvm.set(`report@${n}`, measureBoth(runs, () => `${discover} --dev ${loops[0]} --dev ${loops[1]} ${VG} | ${tm} read ${VG} | ${report} ${VG} > /dev/null`, e));
+      dvm.set(`read@${n}`, measureBoth(runs, () => `${tm} read ${VG} ${devs} > /dev/null`, e));
+      have = n + 2 * runs; // the measured creates added LVs too
     }
 
     // ---- LVM2, same devices ----
@@ -97,13 +101,13 @@ export function hostCases(root: string, runs: number): Row[] {
       /* best effort */
     }
 
-    const pair = (label: string, key: string, note?: string) => rows.push({ case: label, dvm: dvm.get(key) ?? null, lvm2: lvm.get(key) ?? null, note });
-    pair('1. lv-create commit, 10 LVs', 'create@10');
-    rows.push({ case: '1. the same, mutator forked (DVM_TM_FORK=1)', dvm: dvm.get('createFork@10') ?? null, lvm2: lvm.get('create@10') ?? null });
-    pair('2. lv-create commit, 1,000 LVs', 'create@1000');
-    pair('2. lv-create commit, 10,000 LVs', 'create@10000', `LVM2: ${lvmLimit}`);
-    pair('3. report (discover|tm read|report vs lvs), 10 LVs', 'report@10');
-    pair('3. report, 1,000 LVs', 'report@1000');
+    const pair = (label: string, key: string, target?: Row['target'], note?: string) =>
+      rows.push({ case: label, dvm: dvm.get(key)?.machine ?? null, bare: dvm.get(key)?.bare ?? null, lvm2: lvm.get(key) ?? null, target, note });
+    pair('1. lv-create commit, 10 LVs', 'create@10', { ratio: 1.0 });
+    pair('2. lv-create commit, 1,000 LVs', 'create@1000', { ratio: 0.8 });
+    pair('2. lv-create commit, 10,000 LVs', 'create@10000', { ms: 200 }, `LVM2: ${lvmLimit}`);
+    pair('3. report (discover|tm read|report vs lvs), 10 LVs', 'report@10', { ratio: 1.5 });
+    pair('3. report, 1,000 LVs', 'report@1000', { ratio: 1.0 });
     pair('3. report, 10,000 LVs', 'report@10000');
     pair('   tm read alone, 10,000 LVs', 'read@10000');
     return rows;

@@ -31,3 +31,32 @@ export function measure(runs: number, cmd: (i: number) => string, env?: NodeJS.P
 export function sh(cmd: string, env: NodeJS.ProcessEnv = process.env): string {
   return execFileSync('sh', ['-c', cmd], { env, encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'pipe'] });
 }
+
+/** The two environments every dvm case runs in (bench/README.md, "Both ways"). */
+export interface Envs {
+  /** the environment as this machine has it (NODE_EXTRA_CA_CERTS included, where set) */
+  machine: NodeJS.ProcessEnv;
+  /** the same without NODE_EXTRA_CA_CERTS */
+  bare: NodeJS.ProcessEnv;
+}
+
+export function envs(base: NodeJS.ProcessEnv = process.env): Envs {
+  const bare = { ...base };
+  delete bare.NODE_EXTRA_CA_CERTS;
+  return { machine: { ...base }, bare };
+}
+
+/**
+ * `runs` samples in each environment, interleaved (and the order swapped every
+ * run) so that the machine's drift lands on both alike. `cmd(i, which)` gets a
+ * distinct i per sample: creates need distinct names.
+ */
+export function measureBoth(runs: number, cmd: (i: number, which: 'machine' | 'bare') => string, e: Envs): { machine: Sample; bare: Sample } {
+  const got: Record<'machine' | 'bare', Sample[]> = { machine: [], bare: [] };
+  for (let i = 0; i < runs; i++) {
+    const order: ('machine' | 'bare')[] = i % 2 ? ['bare', 'machine'] : ['machine', 'bare'];
+    for (const w of order) got[w].push(sample(cmd(i, w), e[w]));
+  }
+  const med = (s: Sample[]): Sample => ({ ms: median(s.map((x) => x.ms)), maxRssKiB: Math.max(...s.map((x) => x.maxRssKiB)) });
+  return { machine: med(got.machine), bare: med(got.bare) };
+}

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync, existsSync, openSync, closeSync } from 'node:
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { measure, type Sample } from './measure.js';
+import { envs, measureBoth, type Sample } from './measure.js';
 import { hostCases, type Row } from './host-cases.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -22,20 +22,33 @@ function dmUsable(): boolean {
   }
 }
 
-const fmt = (s: Sample | null) => (s ? s.ms.toFixed(0).padStart(8) : '       -');
-const mem = (s: Sample | null) => (s ? (s.maxRssKiB / 1024).toFixed(0).padStart(6) : '     -');
+const fmt = (s: Sample | null | undefined) => (s ? s.ms.toFixed(0) : '-').padStart(7);
+const mem = (s: Sample | null | undefined) => (s ? (s.maxRssKiB / 1024).toFixed(0) : '-').padStart(6);
+const ratio = (a: Sample | null | undefined, b: Sample | null | undefined) => (a && b ? (a.ms / b.ms).toFixed(2) : '-').padStart(6);
 
-function print(rows: Row[], floor: Sample): void {
-  console.log(`\nnode floor (node -e 0): ${floor.ms.toFixed(0)} ms, ${(floor.maxRssKiB / 1024).toFixed(0)} MiB; medians of ${runs} runs\n`);
-  console.log(`${'case'.padEnd(52)} ${'dvm ms'.padStart(8)} ${'lvm2 ms'.padStart(8)} ${'ratio'.padStart(6)} ${'dvm-floor'.padStart(9)} ${'dvmMiB'.padStart(6)} ${'lvmMiB'.padStart(6)}`);
-  for (const r of rows) {
-    const ratio = r.dvm && r.lvm2 ? (r.dvm.ms / r.lvm2.ms).toFixed(2) : '-';
-    const above = r.dvm ? (r.dvm.ms - floor.ms).toFixed(0) : '-';
-    console.log(`${r.case.padEnd(52)} ${fmt(r.dvm)} ${fmt(r.lvm2)} ${ratio.padStart(6)} ${above.padStart(9)} ${mem(r.dvm)} ${mem(r.lvm2)}${r.note ? `  ${r.note}` : ''}`);
-  }
+function verdict(r: Row): string {
+  const t = r.target;
+  if (!t || !r.bare) return '';
+  if (t.ms !== undefined) return `< ${t.ms} ms: ${r.bare.ms < t.ms ? 'met' : 'NOT met'}`;
+  if (t.ratio !== undefined && r.lvm2) return `<= ${t.ratio.toFixed(1)}x: ${r.bare.ms / r.lvm2.ms <= t.ratio ? 'met' : 'NOT met'}`;
+  return '';
 }
 
-const floor = measure(runs, () => `${process.execPath} -e 0`);
+function print(rows: Row[], floor: { machine: Sample; bare: Sample }): void {
+  const ca = process.env.NODE_EXTRA_CA_CERTS;
+  console.log(`
+machine = the environment as this machine has it${ca ? ` (NODE_EXTRA_CA_CERTS=${ca})` : ' (NODE_EXTRA_CA_CERTS is not set here: both columns measure the same)'}`);
+  console.log('bare    = the same without NODE_EXTRA_CA_CERTS; the targets apply to it');
+  console.log(`node -e 0: machine ${floor.machine.ms.toFixed(0)} ms, bare ${floor.bare.ms.toFixed(0)} ms; medians of ${runs} runs, the two interleaved; ratios are dvm / LVM2\n`);
+  console.log(`${'case'.padEnd(52)} ${'lvm2'.padStart(7)} | ${'machine'.padStart(7)} ${'ratio'.padStart(6)} | ${'bare'.padStart(7)} ${'ratio'.padStart(6)} | ${'dvmMiB'.padStart(6)} ${'lvmMiB'.padStart(6)}  target (bare)`);
+  for (const r of rows) {
+    const extra = [verdict(r), r.note].filter(Boolean).join('; ');
+    console.log(`${r.case.padEnd(52)} ${fmt(r.lvm2)} | ${fmt(r.dvm)} ${ratio(r.dvm, r.lvm2)} | ${fmt(r.bare)} ${ratio(r.bare, r.lvm2)} | ${mem(r.dvm)} ${mem(r.lvm2)}  ${extra}`);
+  }
+  console.log('(times in ms)');
+}
+
+const floor = measureBoth(runs, () => `${process.execPath} -e 0`, envs());
 const rows: Row[] = [];
 if (only !== 'vm') rows.push(...hostCases(root, runs));
 if (only !== 'host') {
@@ -44,7 +57,7 @@ if (only !== 'host') {
     rows.push(...vmCases(root, Number(process.env.DVM_BENCH_VM_RUNS ?? runs)));
   } else if (existsSync(path.join(root, 'test/vm/vm.sh'))) {
     console.log('activation cases: no device-mapper here, running them in the VM (test/vm/vm.sh)');
-    const out = execFileSync('bash', ['test/vm/vm.sh', '--timeout', '3000', '--', process.execPath, 'dist/bench/run.js', 'vm'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DVM_BENCH_JSON: '1' } });
+    const out = execFileSync('bash', ['test/vm/vm.sh', '--timeout', '3000', ...(process.env.NODE_EXTRA_CA_CERTS ? ['--env', 'NODE_EXTRA_CA_CERTS'] : []), '--', process.execPath, 'dist/bench/run.js', 'vm'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DVM_BENCH_JSON: '1' } });
     const line = out.split('\n').find((l) => l.startsWith('DVM_BENCH_ROWS='));
     if (line) rows.push(...(JSON.parse(line.slice('DVM_BENCH_ROWS='.length)) as Row[]).map((r) => ({ ...r, note: `${r.note ? r.note + '; ' : ''}in the VM (TCG)` })));
   }
@@ -54,6 +67,6 @@ else {
   print(rows, floor);
   mkdirSync(path.join(root, 'bench/results'), { recursive: true });
   const file = path.join(root, 'bench/results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), runs, floor, rows }, null, 2) + '\n');
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), runs, nodeExtraCaCerts: process.env.NODE_EXTRA_CA_CERTS ?? null, floor, rows }, null, 2) + '\n');
   console.log(`\nwritten ${path.relative(root, file)}`);
 }

@@ -1,16 +1,19 @@
 // Activation cases (need device-mapper and root: run inside the test VM, or
 // here where /dev/mapper/control works). Cases 4 and 5 of bench/README.md:
 // 200 LVs activated and deactivated, and lv-extend of an active LV through the
-// two-phase participant; dvm first, then LVM2 on the same loop devices.
+// two-phase participant; dvm first (in both environments, interleaved), then
+// LVM2 on the same loop devices.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { measure, sample, median, sh, type Sample } from './measure.js';
+import { envs, measure, measureBoth, sample, median, sh, type Envs, type Sample } from './measure.js';
 import { withLvs, privateLvmEnv } from './lvm2-meta.js';
 import type { Row } from './host-cases.js';
 
 const N = Number(process.env.DVM_BENCH_ACTIVATE_LVS ?? 200);
 const VG = 'benchact';
+
+const med = (s: Sample[]): Sample => ({ ms: median(s.map((x) => x.ms)), maxRssKiB: Math.max(...s.map((x) => x.maxRssKiB)) });
 
 /** Alternate `up` and `down` `runs` times (each needs the other's end state); medians of each. */
 function upDown(runs: number, up: string, down: string, env?: NodeJS.ProcessEnv): [Sample, Sample] {
@@ -20,8 +23,19 @@ function upDown(runs: number, up: string, down: string, env?: NodeJS.ProcessEnv)
     u.push(sample(up, env));
     d.push(sample(down, env));
   }
-  const med = (s: Sample[]): Sample => ({ ms: median(s.map((x) => x.ms)), maxRssKiB: Math.max(...s.map((x) => x.maxRssKiB)) });
   return [med(u), med(d)];
+}
+
+/** upDown in both environments, interleaved run by run. */
+function upDownBoth(runs: number, up: string, down: string, e: Envs): Record<'machine' | 'bare', [Sample, Sample]> {
+  const got = { machine: { u: [] as Sample[], d: [] as Sample[] }, bare: { u: [] as Sample[], d: [] as Sample[] } };
+  for (let i = 0; i < runs; i++) {
+    for (const w of i % 2 ? (['bare', 'machine'] as const) : (['machine', 'bare'] as const)) {
+      got[w].u.push(sample(up, e[w]));
+      got[w].d.push(sample(down, e[w]));
+    }
+  }
+  return { machine: [med(got.machine.u), med(got.machine.d)], bare: [med(got.bare.u), med(got.bare.d)] };
 }
 
 /** dm devices whose name starts with `prefix` (counted through dmsetup: neither side's own tool). */
@@ -56,19 +70,19 @@ export function vmCases(root: string, runs: number): Row[] {
     sh(`tm init ${VG} ${devs} --extent-size 4M > /dev/null`, env);
     sh(`tm update ${VG} ${devs} -- ${fill} ${N} > /dev/null`, env);
     const read = `discover --dev ${a} --dev ${b} ${VG} | tm read ${VG}`;
-    const [dvmUp, dvmDown] = upDown(
+    const e = envs(env);
+    const ud = upDownBoth(
       runs,
       `${read} | vol-activate --all | dmactivate | dmexec > /dev/null && test $(dmsetup ls | grep -c '^${VG}-') -eq ${N}`,
       // vol-activate --none: every LV inactive, as vgchange -an.
       `${read} | vol-activate --none | dmactivate | dmexec > /dev/null && ! dmsetup ls | grep -q '^${VG}-'`,
-      env,
+      e,
     );
     // Case 5: one more LV, active, extended through the two-phase participant.
     sh(`tm update ${VG} ${devs} -- lv-create data 64M > /dev/null`, env);
     sh(`${read} | vol-activate --lv data | dmactivate | dmexec > /dev/null`, env);
     const sync = `'vol-activate --active | dmactivate | dmexec'`;
-    const dvmExtend = measure(runs, () => `tm update ${VG} ${devs} --sync ${sync} -- lv-extend data +4M > /dev/null`, env);
-    const dvmExtendFork = measure(runs, () => `tm update ${VG} ${devs} --sync ${sync} -- lv-extend data +4M > /dev/null`, { ...env, DVM_TM_FORK: '1' });
+    const dvmExtend = measureBoth(runs, () => `tm update ${VG} ${devs} --sync ${sync} -- lv-extend data +4M > /dev/null`, e);
     const dvmSize = Number(sh(`blockdev --getsz /dev/mapper/${VG}-data`).trim());
     if (dvmSize !== (64 + 4 * 2 * runs) * 2048) throw new Error(`dvm extend: ${VG}-data has ${dvmSize} sectors`);
     sh(`${read} | vol-activate --deactivate data | dmactivate | dmexec > /dev/null`, env);
@@ -100,10 +114,9 @@ export function vmCases(root: string, runs: number): Row[] {
     sh(`lvm vgchange -q -an ${VG}`, lenv);
     sh(`lvm vgremove -q -f ${VG}`, lenv);
 
-    rows.push({ case: `4. activate ${N} LVs (pipeline vs vgchange -ay)`, dvm: dvmUp, lvm2: lvmUp });
-    rows.push({ case: `4. deactivate ${N} LVs (vs vgchange -an)`, dvm: dvmDown, lvm2: lvmDown });
-    rows.push({ case: '5. lv-extend active LV, 2PC --sync (vs lvextend)', dvm: dvmExtend, lvm2: lvmExtend, note: `VG of ${N + 1} LVs, 1 active` });
-    rows.push({ case: '5. the same, mutator forked (DVM_TM_FORK=1)', dvm: dvmExtendFork, lvm2: lvmExtend });
+    rows.push({ case: `4. activate ${N} LVs (pipeline vs vgchange -ay)`, dvm: ud.machine[0], bare: ud.bare[0], lvm2: lvmUp });
+    rows.push({ case: `4. deactivate ${N} LVs (vs vgchange -an)`, dvm: ud.machine[1], bare: ud.bare[1], lvm2: lvmDown });
+    rows.push({ case: '5. lv-extend active LV, 2PC --sync (vs lvextend)', dvm: dvmExtend.machine, bare: dvmExtend.bare, lvm2: lvmExtend, note: `VG of ${N + 1} LVs, 1 active` });
     return rows;
   } finally {
     try {

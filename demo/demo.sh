@@ -85,4 +85,4 @@ after=$(sha256sum <"$work/mnt/payload")
 
 say "the volume group, with the kernel's view"
 run "discover $vg | xargs tm read $vg | report $vg --dm"
-run "discover $vg | xargs tm history $vg | head -c 400; echo"
+run "discover $vg | xargs tm history $vg"

@@ -1,8 +1,7 @@
-// Build step: bundle each tool into one CommonJS file next to its entry module
-// (dist/src/<folder>/<tool>.bundle.cjs, same depth, so the entry's relative
-// URLs to package.json, validators and the native addon still resolve), then
-// train each bundle's V8 code cache by running the tools on a scratch VG.
-// Why: see src/lib/bundle-loader.cts; measured effect: bench/README.md.
+// Build step: bundle every tool into one multi-call CommonJS file
+// (dist/dvm.cjs, entry src/launch/dispatch.ts, tools from src/tools.ts), then
+// train its one V8 code cache by running every tool on a scratch VG.
+// Why: see src/launch/loader.cts; measured effect: bench/README.md.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -12,29 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-// The loader (compiled by tsc before this step) names the cache file.
-const { cachePath } = createRequire(import.meta.url)('../dist/src/lib/bundle-loader.cjs');
-const TOOLS = {
-  tm: 'transaction-manager/tm-main',
-  discover: 'discovery/discover-main',
-  report: 'report/main',
-  'vol-activate': 'vol-activate/main',
-  dmactivate: 'dmactivate/main',
-  dmexec: 'dmexec/main',
-  'lv-create': 'metadata-manip/lv-create-main',
-  'lv-extend': 'metadata-manip/lv-extend-main',
-  'lv-reduce': 'metadata-manip/lv-reduce-main',
-  'lv-remove': 'metadata-manip/lv-remove-main',
-  'lv-rename': 'metadata-manip/lv-rename-main',
-  'pv-change': 'metadata-manip/pv-change-main',
-  dataset: 'agent/cli/dataset-main',
-};
-
-// At dist/src/<top folder>/, the depth of dist/src/lib: what the modules'
-// relative URLs assume (agent tools' entries sit deeper, in src/agent/<part>/).
-function bundlePath(tool) {
-  return path.join(root, 'dist/src', TOOLS[tool].split('/')[0], `${tool}.bundle.cjs`);
-}
+// The loader (compiled by tsc before this step) names the bundle and its cache.
+const { BUNDLE, cachePath } = createRequire(import.meta.url)('../dist/src/launch/loader.cjs');
+const { TOOLS } = await import(path.join(root, 'dist/src/tools.js'));
 
 /**
  * string-width (used by yargs and cliui only to lay out help text) builds an
@@ -57,29 +36,32 @@ const lazyStringWidth = {
 };
 
 async function bundleAll() {
-  for (const tool of Object.keys(TOOLS)) {
-    for (const f of [bundlePath(tool), cachePath(bundlePath(tool))]) rmSync(f, { force: true });
-    await build({
-      entryPoints: [path.join(root, 'dist/src', `${TOOLS[tool]}.js`)],
-      outfile: bundlePath(tool),
+  for (const f of [BUNDLE, cachePath(BUNDLE)]) rmSync(f, { force: true });
+  await build({
+      entryPoints: [path.join(root, 'dist/src/launch/dispatch.js')],
+      outfile: BUNDLE,
       bundle: true,
       platform: 'node',
       format: 'cjs',
       target: 'node20',
-      // Our modules find package.json, the validators and the addon relative
-      // to their own URL; in CommonJS that URL comes from __filename.
+      // src/lib/paths.ts finds the package root from its own URL; in the
+      // bundle that is the bundle's, from __filename.
       define: { 'import.meta.url': '__bundleUrl' },
       banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
       plugins: [lazyStringWidth],
-      // execa stays inside (initialized only when tm forks): a dynamic import()
-      // from a script compiled with a code cache has no loader in Node 20.
+      // etcd3 loads its .proto files relative to its own directory at run
+      // time: it stays a plain require from node_modules (loaded only for etcd:// stores).
+      external: ['etcd3'],
+      // Each tool's import() in src/tools.ts becomes a lazy initializer of its
+      // modules (esbuild wraps them), so a start evaluates one tool's code.
+      // execa stays inside too (initialized only when tm forks): a real dynamic
+      // import() from a script compiled with a code cache has no loader in Node 20.
       //
       // Smaller files to read at each start (the VM reads them over 9p); names kept for stack traces.
       minifyWhitespace: true,
       minifySyntax: true,
       logLevel: 'warning',
-    });
-  }
+  });
 }
 
 /** Runs the tools on a scratch VG in files, as users do, so the cache holds what real runs compile. */
@@ -137,9 +119,8 @@ try {
   train();
 } catch (e) {
   // A cache is an optimization: without it every tool still runs, only slower.
-  for (const tool of Object.keys(TOOLS)) rmSync(cachePath(bundlePath(tool)), { force: true });
+  rmSync(cachePath(BUNDLE), { force: true });
   console.error(`bundle: training the code cache failed, tools will compile at start: ${e.message.split('\n')[0]}`);
   process.exitCode = 1;
 }
-const cached = Object.keys(TOOLS).filter((t) => existsSync(cachePath(bundlePath(t))));
-console.log(`bundles: ${Object.keys(TOOLS).length} tools bundled, ${cached.length} code caches trained`);
+console.log(`bundle: ${Object.keys(TOOLS).length} tools in dist/dvm.cjs, code cache ${existsSync(cachePath(BUNDLE)) ? 'trained' : 'MISSING'}`);

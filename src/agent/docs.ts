@@ -138,6 +138,11 @@ export interface LocalDevice {
   fs_size: number | null;
   /** Why reads or probes failed, if they did. */
   error: string | null;
+  /**
+   * The application served from this device (its data directory bind-mounted
+   * from the dataset) or started on it by this agent; absent or null: none.
+   */
+  app?: { name: string; served: boolean; started: boolean } | null;
 }
 
 export type StepAction =

@@ -1,5 +1,5 @@
 // dmactivate: the desired dm state on stdin → a dvm.dmexec/1 program on stdout.
-import { runTool, parser, handledByYargs } from '../lib/cli.js';
+import { parser, handledByYargs } from '../lib/cli.js';
 import { readDocument, writeDocument } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
 import { queryKernel, readCurrentFile } from '../lib/dm-query.js';
@@ -20,7 +20,7 @@ Example:
   discover vg0 | xargs tm read vg0 | vol-activate --all | dmactivate | dmexec
   vol-activate --all < env.json | dmactivate --current now.json --stage | jq .steps`;
 
-runTool('dmactivate', async (argv) => {
+export async function main(argv: string[]): Promise<void> {
   const args = await parser('dmactivate', argv, USAGE)
     .option('current', { type: 'string', describe: 'the current dm state (dvm.dm/1) from FILE instead of asking the kernel', requiresArg: true })
     .option('stage', { type: 'boolean', describe: 'stop at the commit point (as DVM_TM_PHASE=prepare)' })
@@ -34,4 +34,4 @@ runTool('dmactivate', async (argv) => {
   const desired = await readDocument<DmDoc>([FORMATS.dm]);
   const current = args.current ? readCurrentFile(args.current) : queryKernel(desired.scope);
   await writeDocument(planProgram(current, desired, { stage }));
-});
+}

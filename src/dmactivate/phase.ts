@@ -1,4 +1,4 @@
-// DVM_TM_PHASE, set by `tm update --sync` / `tm recover --sync` (DESIGN.md §4).
+// DVM_TM_PHASE, set by `tm update --sync` / `tm recover --sync` (docs/commit-protocol.md).
 import { usageError } from '../lib/errors.js';
 
 /** prepare stages (as --stage); commit and abort converge fully (abort is given the old state). */

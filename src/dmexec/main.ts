@@ -1,5 +1,5 @@
 // dmexec: run a dvm.dmexec/1 program against the kernel, or --query it.
-import { runTool, parser, handledByYargs } from '../lib/cli.js';
+import { parser, handledByYargs } from '../lib/cli.js';
 import { readDocument, writeDocument } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
 import { EXIT } from '../lib/exit-codes.js';
@@ -26,7 +26,7 @@ Example:
      "on_error":[{"op":"remove","name":"demo"}]},
     {"op":"resume","name":"demo","on_error":[{"op":"remove","name":"demo"}]}]}' | dmexec`;
 
-runTool('dmexec', async (argv) => {
+export async function main(argv: string[]): Promise<void> {
   const args = await parser('dmexec', argv, USAGE)
     .option('query', { type: 'boolean', describe: 'print the current devices as dvm.dm/1 instead of running a program' })
     .option('scope', { type: 'string', describe: 'with --query: only devices whose dm uuid starts with PREFIX', requiresArg: true })
@@ -81,4 +81,4 @@ runTool('dmexec', async (argv) => {
   } finally {
     ctl.close();
   }
-});
+}

@@ -1,6 +1,8 @@
 // Typed loader for the native core (native/dmexec.cc). A missing or broken
 // addon is an environment problem (exit 4), never a crash.
 import { createRequire } from 'node:module';
+import path from 'node:path';
+import { PATHS } from '../lib/paths.js';
 import { environmentError } from '../lib/errors.js';
 
 export interface NativeOp {
@@ -40,7 +42,7 @@ export function loadNative(): DmNative {
   if (cached) return cached;
   const require = createRequire(import.meta.url);
   try {
-    cached = require('../../../native/build/Release/dmexec.node') as DmNative;
+    cached = require(path.join(PATHS.native, 'build/Release/dmexec.node')) as DmNative;
   } catch (e) {
     throw environmentError('cannot load native addon', 'native/build/Release/dmexec.node', `${(e as Error).message.split('\n')[0]} (run npm install)`);
   }

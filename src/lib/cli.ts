@@ -2,11 +2,12 @@ import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { LINE_MAX, ToolError, quoteText, usageError } from './errors.js';
 import { EXIT } from './exit-codes.js';
+import { PATHS } from './paths.js';
 
 let cachedVersion: string | undefined;
 export function dvmVersion(): string {
   if (!cachedVersion) {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'));
+    const pkg = JSON.parse(readFileSync(PATHS.packageJson, 'utf8'));
     cachedVersion = String(pkg.version);
   }
   return cachedVersion;
@@ -70,7 +71,7 @@ export function afterCommit(tool: string, failure: string): string {
  * calls process.exit, so stdout is always flushed. EPIPE on stdout (a reader
  * that went away, e.g. `| head`) is silent.
  */
-export function runTool(tool: string, main: (argv: string[]) => Promise<void>): void {
+export function runTool(tool: string, main: (argv: string[]) => Promise<void>, argv = process.argv.slice(2)): void {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') return;
     const failure = `write 'stdout': ${quoteText(String(err.code ?? err.message))}`;
@@ -81,7 +82,7 @@ export function runTool(tool: string, main: (argv: string[]) => Promise<void>): 
     process.stderr.write(`${tool}: ${failure}\n`);
     process.exitCode = EXIT.FAILED;
   });
-  main(process.argv.slice(2)).then(
+  main(argv).then(
     () => {
       process.exitCode ??= EXIT.OK;
     },

@@ -5,7 +5,7 @@
 // DVM_QUERY_FORK=1 forks dmexec as before (for comparison: bench/README.md).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { toolShim } from './paths.js';
 import { environmentError, usageError, causeOf, ToolError } from './errors.js';
 import { parseDocument } from './io.js';
 import { canonicalJson } from './canonical-json.js';
@@ -15,7 +15,7 @@ import { queryState } from '../dmexec/query.js';
 import { FORMATS } from './schema.js';
 import type { DmDoc } from './dm-types.js';
 
-const DMEXEC = fileURLToPath(new URL('../../../bin/dmexec.js', import.meta.url));
+const DMEXEC = toolShim('dmexec');
 
 /** What `dmexec --query --scope SCOPE` prints, parsed; in-process unless DVM_QUERY_FORK=1. */
 export function queryKernel(scope: string): DmDoc {

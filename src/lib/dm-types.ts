@@ -66,7 +66,7 @@ export { DM_REF_PREFIX } from './dm-table.js';
  * uuids are `DVM-<vg id>-<lv id>...`: requiring the '-' after the prefix keeps
  * VG `abcdefgh` from claiming VG `abcdefgh12`'s devices.
  */
-/** The scope (dm uuid prefix) a VG's devices carry: DESIGN §2 dvm.dm/1. */
+/** The scope (dm uuid prefix) a VG's devices carry: dvm.dm/1 in docs/contracts.md. */
 export const vgScope = (vgId: string) => `DVM-${vgId}`;
 /** dm uuid of an LV's top device, as vol-activate assigns it and report looks it up. */
 export const lvUuid = (vgId: string, lvId: string) => `${vgScope(vgId)}-${lvId}`;

@@ -1,4 +1,4 @@
-// The exit-code contract (DESIGN.md §3). Tests enforce every row for every tool.
+// The exit-code contract (docs/exit-codes.md). Tests enforce every row for every tool.
 export const EXIT = {
   OK: 0,
   FAILED: 1, // the operation ran and failed: no space, damage found, ioctl refused

@@ -2,6 +2,8 @@
 // lock files. The kernel drops a lock when its file description closes, which
 // is what makes a killed holder harmless.
 import { createRequire } from 'node:module';
+import path from 'node:path';
+import { PATHS } from './paths.js';
 import { causeOf, environmentError } from './errors.js';
 
 export type FlockMode = 'ex' | 'sh' | 'un';
@@ -13,7 +15,7 @@ export function flock(fd: number, mode: FlockMode, wait: boolean): boolean {
   if (!flockFn) {
     try {
       const require = createRequire(import.meta.url);
-      flockFn = (require('../../../native/build/Release/flock.node') as { flock: FlockFn }).flock;
+      flockFn = (require(path.join(PATHS.native, 'build/Release/flock.node')) as { flock: FlockFn }).flock;
     } catch (e) {
       throw environmentError('native addon', 'flock.node', `${causeOf(e)} (run 'npm install')`);
     }

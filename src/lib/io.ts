@@ -41,7 +41,7 @@ export function writeDocument(doc: unknown): Promise<void> {
 
 export function writeStdout(text: string | Uint8Array): Promise<void> {
   return new Promise((resolve) => {
-    // A closed downstream pipe is not an error worth a message (DESIGN.md §3).
+    // A closed downstream pipe is not an error worth a message (docs/contracts.md).
     process.stdout.write(text, () => resolve());
   });
 }

@@ -92,6 +92,8 @@ export function formatSize(s: Sectors, units = 'h', extentSize?: Sectors): strin
     if (!extentSize) throw usageError('invalid units', units, 'extents need an extent size');
     return `${s / extentSize}e`;
   }
+  // LVM prints an empty size in human units as "0 " (the unit letter blank).
+  if (u === 'h' && s === 0) return '0 ';
   let idx: number;
   if (u === 'h') {
     idx = 0;

@@ -30,6 +30,13 @@ export interface Pv {
   pe_count: number;
   flags: ('allocatable' | 'missing')[];
 }
+export interface Origin {
+  /** UTC, to the second: 2026-12-02T03:45:07Z */
+  time: string;
+  host: string;
+  /** tm's argument vector, the mutator's included */
+  command: string[];
+}
 export interface Vg {
   format: 'dvm.vg/1';
   name: string;
@@ -37,6 +44,8 @@ export interface Vg {
   seqno: number;
   extent_size: number;
   description?: string;
+  /** when, where and by which command tm committed this generation (absent in older ones) */
+  origin?: Origin;
   pvs: Pv[];
   lvs: Lv[];
 }

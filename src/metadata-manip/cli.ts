@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { handledByYargs, parser, runTool } from '../lib/cli.js';
+import { handledByYargs, parser } from '../lib/cli.js';
 import { usageError } from '../lib/errors.js';
 import { readDocument, writeDocument } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
@@ -51,15 +51,15 @@ export function applyMutator(spec: MutatorSpec, argv: string[], parsed: ParsedAr
  * errors never wait for stdin), then dvm.vg/1 in, the pure change, dvm.vg/1 out.
  * Notes (rounding and the like) go to stderr; the document is only written on success.
  */
-export function mutatorCli(spec: MutatorSpec): void {
-  runTool(spec.tool, async (argv) => {
+export function mutatorMain(spec: MutatorSpec): (argv: string[]) => Promise<void> {
+  return async (argv) => {
     const parsed = await parseMutatorArgs(spec, argv);
     if (!parsed) return;
     const vg = await readDocument<Vg>([FORMATS.vg]);
     const result = applyMutator(spec, argv, parsed, vg);
     for (const note of result.notes) process.stderr.write(`${spec.tool}: ${note}\n`);
     await writeDocument(result.vg);
-  });
+  };
 }
 
 /** A whole-number option, or a usage error naming it. */

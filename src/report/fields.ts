@@ -65,12 +65,15 @@ export function chooseFields(kind: Kind, spec: string | undefined, available: st
   if (!spec) return base;
   const append = spec.startsWith('+');
   const names = (append ? spec.slice(1) : spec).split(',').map((s) => s.trim()).filter(Boolean);
-  const prefix = kind === 'pvs' ? 'pv_' : kind === 'vgs' ? 'vg_' : 'lv_';
-  const resolved = names.map((n) => {
-    if (available.includes(n)) return n;
-    if (available.includes(prefix + n)) return prefix + n;
-    if (available.includes('seg_' + n)) return 'seg_' + n;
-    throw new Error(n);
-  });
+  const resolved = names.map((n) => resolveField(kind, n, available));
   return append ? [...base, ...resolved] : resolved;
+}
+
+/** A field name as LVM accepts it: full, or without its `lv_`/`pv_`/`vg_`/`seg_` prefix. Throws the name when unknown. */
+export function resolveField(kind: Kind, n: string, available: string[]): string {
+  const prefix = kind === 'pvs' ? 'pv_' : kind === 'vgs' ? 'vg_' : 'lv_';
+  if (available.includes(n)) return n;
+  if (available.includes(prefix + n)) return prefix + n;
+  if (available.includes('seg_' + n)) return 'seg_' + n;
+  throw new Error(n);
 }

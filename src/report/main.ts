@@ -1,15 +1,16 @@
 // report: lvs/pvs/vgs-style tables (or JSON) from a dvm.envelope/1.
-import { runTool, parser, handledByYargs } from '../lib/cli.js';
+import { parser, handledByYargs } from '../lib/cli.js';
 import { readDocument, writeDocument, writeStdout } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
 import { invalidInput } from '../lib/errors.js';
-import { jsonReport, textReport, type ReportOptions } from './report.js';
+import { jsonReport, lvmJsonReport, textReport, type ReportOptions } from './report.js';
 import { queryKernel, readCurrentFile } from '../lib/dm-query.js';
 import { vgScope } from '../lib/dm-types.js';
 import { type DmState, type Envelope } from './model.js';
 import type { Kind } from './fields.js';
 
-const USAGE = `Usage: $0 [VG] [--lvs | --pvs | --vgs | --segments] [-o FIELDS] [--units U] [--json] [--dm] < ENVELOPE
+const USAGE = `Usage: $0 [VG] [--lvs | --pvs | --vgs | --segments] [-o FIELDS] [-S SELECTION] [-O SORT] [--units U] [--nosuffix]
+          [--json | --reportformat basic|json|json_std] [--dm] < ENVELOPE
 
 Reports a volume group from the dvm.envelope/1 that \`tm read\` prints, in the
 style of lvs, pvs and vgs. --dm adds activation state from the kernel.
@@ -17,10 +18,22 @@ style of lvs, pvs and vgs. --dm adds activation state from the kernel.
 Examples:
   discover vg0 | xargs tm read vg0 | report vg0
   tm read vg0 /dev/loop0 | report --segments -o +seg_pe_ranges
-  tm read vg0 /dev/loop0 | report --pvs --units m --json`;
+  tm read vg0 /dev/loop0 | report --pvs --units m --json
+  tm read vg0 /dev/loop0 | report -S 'lv_size>=1g && segtype=striped' -O -lv_size
+  tm read vg0 /dev/loop0 | report --reportformat json -o lv_name,lv_size   # as lvs prints it`;
 
-runTool('report', async (argv) => {
-  const args = await parser('report', argv, USAGE)
+/** `-O -lv_size` as LVM takes it: a sort key may start with '-', which yargs would read as an option. */
+function joinSortArgs(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if ((argv[i] === '-O' || argv[i] === '--sort') && argv[i + 1]?.startsWith('-') && argv[i + 1] !== '--') out.push(`--sort=${argv[++i]}`);
+    else out.push(argv[i]);
+  }
+  return out;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const args = await parser('report', joinSortArgs(argv), USAGE)
     .option('lvs', { type: 'boolean', describe: 'logical volumes (the default)' })
     .option('pvs', { type: 'boolean', describe: 'physical volumes' })
     .option('vgs', { type: 'boolean', describe: 'the volume group' })
@@ -29,6 +42,11 @@ runTool('report', async (argv) => {
     .option('o', { alias: 'options', type: 'string', requiresArg: true, describe: 'fields, comma separated; +FIELDS appends to the defaults' })
     .option('units', { type: 'string', default: 'h', requiresArg: true, describe: 'h (human), s, b, k, m, g, t, p, e (extents)' })
     .option('json', { type: 'boolean', describe: 'print dvm.report/1 (sizes as integer sectors)' })
+    .option('reportformat', { type: 'string', choices: ['basic', 'json', 'json_std'], requiresArg: true, describe: "json: the document 'lvs --reportformat json' prints; json_std: the same with numbers as numbers" })
+    .conflicts('json', 'reportformat')
+    .option('S', { alias: 'select', type: 'string', requiresArg: true, describe: "rows to show: 'field OP value' joined by && and ||, OP one of = != =~ !~ < <= > >=" })
+    .option('O', { alias: 'sort', type: 'string', requiresArg: true, describe: 'sort by these fields, comma separated; -field sorts descending' })
+    .option('nosuffix', { type: 'boolean', describe: 'sizes without their unit letter' })
     .option('all', { alias: 'a', type: 'boolean', describe: 'include hidden sub-LVs (mirror images and metadata)' })
     .option('noheadings', { type: 'boolean', describe: 'no heading line' })
     .option('separator', { type: 'string', requiresArg: true, describe: 'separate columns with this string instead of aligning them' })
@@ -49,7 +67,8 @@ runTool('report', async (argv) => {
   const dm: DmState | null = args['dm-state'] ? readCurrentFile(args['dm-state']) : args.dm ? queryKernel(vgScope(env.vg.id)) : null;
 
   const kind: Kind = args.pvs ? 'pvs' : args.vgs ? 'vgs' : args.segments ? 'segments' : 'lvs';
-  const opts: ReportOptions = { kind, fields: args.o, units: String(args.units), all: Boolean(args.all), headings: !args.noheadings, separator: args.separator };
+  const opts: ReportOptions = { kind, fields: args.o, units: String(args.units), all: Boolean(args.all), headings: !args.noheadings, separator: args.separator, select: args.S, sort: args.O, suffix: !args.nosuffix };
   if (args.json) await writeDocument(jsonReport(env, dm, opts));
+  else if (args.reportformat === 'json' || args.reportformat === 'json_std') await writeStdout(lvmJsonReport(env, dm, opts, args.reportformat));
   else await writeStdout(textReport(env, dm, opts));
-});
+}

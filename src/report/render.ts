@@ -4,16 +4,19 @@ import { formatSize, sectors } from '../lib/units.js';
 import { FIELDS } from './fields.js';
 import type { Row, Value } from './rows.js';
 
-export function cell(field: string, v: Value, units: string, extentSize: number): string {
+export function cell(field: string, v: Value, units: string, extentSize: number, suffix = true): string {
   if (v === null) return '';
   if (Array.isArray(v)) return v.join(',');
-  if (typeof v === 'number' && FIELDS[field]?.size) return formatSize(sectors(v), units, sectors(extentSize));
+  if (typeof v === 'number' && FIELDS[field]?.size) {
+    const t = formatSize(sectors(v), units, sectors(extentSize));
+    return suffix ? t : t.replace(/^<?([\d.]+)[a-zA-Z]$/, '$1'); // --nosuffix, as LVM prints it
+  }
   if (typeof v === 'number' && field === 'copy_percent') return v.toFixed(2);
   return String(v);
 }
 
-export function renderTable(rows: Row[], fields: string[], opts: { units: string; extentSize: number; headings: boolean; separator?: string }): string {
-  const cells = rows.map((r) => fields.map((f) => cell(f, r[f] ?? null, opts.units, opts.extentSize)));
+export function renderTable(rows: Row[], fields: string[], opts: { units: string; extentSize: number; headings: boolean; separator?: string; suffix?: boolean }): string {
+  const cells = rows.map((r) => fields.map((f) => cell(f, r[f] ?? null, opts.units, opts.extentSize, opts.suffix ?? true)));
   const heads = fields.map((f) => FIELDS[f]?.heading ?? f);
   if (opts.separator !== undefined) {
     const lines = cells.map((c) => c.join(opts.separator));

@@ -5,6 +5,8 @@ import { chooseFields, DM_FIELDS, type Kind } from './fields.js';
 import { lvRows, pvRows, segRows, vgRows, type Row } from './rows.js';
 import { renderTable } from './render.js';
 import type { DmState, Envelope } from './model.js';
+import { parseSelection, parseSort, select, sortRows } from './select.js';
+import { lvmJson, type LvmFormat } from './lvm-json.js';
 
 export interface ReportOptions {
   kind: Kind;
@@ -13,9 +15,45 @@ export interface ReportOptions {
   all: boolean;
   headings: boolean;
   separator?: string;
+  /** -S: LVM's selection syntax */
+  select?: string;
+  /** -O: fields, `-field` descending */
+  sort?: string;
+  /** false: sizes without their unit letter (--nosuffix) */
+  suffix?: boolean;
 }
 
-export function rowsFor(env: Envelope, dm: DmState | null, o: ReportOptions): Row[] {
+/** Fields of one segment: lvs given any of them prints one row per segment. */
+const SEGMENT_FIELDS = new Set(['devices', 'seg_start', 'seg_size', 'segtype', 'stripes', 'stripe_size', 'region_size', 'seg_pe_ranges']);
+
+/**
+ * `perSegment`: LVM's rule for lvs — asked for a segment field (devices, …), it
+ * prints one row per segment, the LV's fields repeated. dvm's own table and
+ * dvm.report/1 keep one row per LV (devices of all segments joined).
+ */
+export function rowsFor(env: Envelope, dm: DmState | null, o: ReportOptions, perSegment = false): Row[] {
+  let rows = allRows(env, dm, o);
+  if (perSegment) {
+    const byName = new Map(rows.map((r) => [r.lv_name, r]));
+    rows = segRows(env, { all: o.all })
+      .filter((s) => byName.has(s.lv_name))
+      .map((s) => ({ ...byName.get(s.lv_name), ...s }));
+  }
+  const { select: sel, sort } = o;
+  if (sel !== undefined) rows = select(rows, usage('invalid selection', sel, () => parseSelection(o.kind, sel, KNOWN[o.kind])));
+  if (sort !== undefined) rows = sortRows(rows, usage('invalid sort', sort, () => parseSort(o.kind, sort, KNOWN[o.kind])));
+  return rows;
+}
+
+function usage<T>(what: string, text: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw usageError(what, text, (e as Error).message);
+  }
+}
+
+function allRows(env: Envelope, dm: DmState | null, o: ReportOptions): Row[] {
   switch (o.kind) {
     case 'lvs':
       return lvRows(env, dm, { all: o.all });
@@ -52,7 +90,14 @@ export function selectFields(o: ReportOptions, dm: boolean): string[] {
 
 export function textReport(env: Envelope, dm: DmState | null, o: ReportOptions): string {
   const fields = selectFields(o, dm !== null);
-  return renderTable(rowsFor(env, dm, o), fields, { units: o.units, extentSize: env.vg.extent_size, headings: o.headings, separator: o.separator });
+  return renderTable(rowsFor(env, dm, o), fields, { units: o.units, extentSize: env.vg.extent_size, headings: o.headings, separator: o.separator, suffix: o.suffix });
+}
+
+/** What `lvs --reportformat json` (or json_std) prints, for the same fields. */
+export function lvmJsonReport(env: Envelope, dm: DmState | null, o: ReportOptions, format: LvmFormat): string {
+  const fields = selectFields(o, dm !== null);
+  const perSegment = o.kind === 'lvs' && fields.some((f) => SEGMENT_FIELDS.has(f));
+  return lvmJson(o.kind, rowsFor(env, dm, o, perSegment), fields, { format, units: o.units, suffix: o.suffix ?? true, extentSize: env.vg.extent_size });
 }
 
 export function jsonReport(env: Envelope, dm: DmState | null, o: ReportOptions) {

@@ -2,7 +2,9 @@
 // readers, always taken in one stable order (device number, inode) so that
 // concurrent tm commands on overlapping device sets cannot deadlock.
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { fstatSync, readFileSync } from 'node:fs';
+import { PATHS } from '../lib/paths.js';
 import { ToolError, environmentError, failed, causeOf } from '../lib/errors.js';
 import { FileDev } from './device.js';
 
@@ -12,7 +14,7 @@ function flock(): FlockFn {
   if (!flockFn) {
     try {
       const require = createRequire(import.meta.url);
-      flockFn = (require('../../../native/build/Release/flock.node') as { flock: FlockFn }).flock;
+      flockFn = (require(path.join(PATHS.native, 'build/Release/flock.node')) as { flock: FlockFn }).flock;
     } catch (e) {
       throw environmentError('native addon', 'flock.node', `${causeOf(e)} (run 'npm install')`);
     }

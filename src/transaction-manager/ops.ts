@@ -1,12 +1,12 @@
 // tm's operations as pure-ish cores over `Dev`s (no locking, no process
-// spawning: those are passed in or done by the CLI). DESIGN.md §4.
+// spawning: those are passed in or done by the CLI). docs/commit-protocol.md.
 import { failed, invalidInput } from '../lib/errors.js';
 import { canonicalJson, canonicalJsonWithLast, isCanonicalText } from '../lib/canonical-json.js';
 import { validate } from '../lib/schema.js';
 import { isPowerOfTwo } from '../lib/units.js';
 import { checkVg } from '../lib/vg-check.js';
 import { newId } from '../lib/ids.js';
-import type { Envelope, Vg } from '../lib/vg-types.js';
+import type { Envelope, Origin, Vg } from '../lib/vg-types.js';
 import { dropOrMarkMissing, removePvs, unmarkMissing } from '../metadata-manip/pvs.js';
 import { MAX_DEVICE_BYTES, type Dev } from './device.js';
 import { DATA_ALIGN, MAX_JSON, MDA_OFFSET, RING_OFFSET, alignUp, type Label, type Slot } from './layout.js';
@@ -38,6 +38,8 @@ export interface InitOptions {
   metadataSize?: number; // bytes
   force?: boolean;
   description?: string;
+  /** when, where, which command: recorded in the generation (origin.ts) */
+  origin?: Origin;
 }
 
 export function init(vgName: string, devs: Dev[], o: InitOptions = {}): Envelope {
@@ -56,7 +58,7 @@ export function init(vgName: string, devs: Dev[], o: InitOptions = {}): Envelope
     if (peCount < 1) throw failed('device', d.path, `too small: ${d.size} bytes cannot hold ${dataOffset} bytes of label and metadata plus one ${extent * 512} byte extent`);
     return { id: newId(), size: Math.floor(d.size / 512), pe_start: dataOffset / 512, pe_count: peCount, flags: ['allocatable' as const] };
   });
-  const vg: Vg = { format: 'dvm.vg/1', name: vgName, id: vgId, seqno: 1, extent_size: extent, description: o.description ?? `tm init ${vgName}`, pvs, lvs: [] };
+  const vg: Vg = { format: 'dvm.vg/1', name: vgName, id: vgId, seqno: 1, extent_size: extent, description: o.description ?? `tm init ${vgName}`, ...(o.origin ? { origin: o.origin } : {}), pvs, lvs: [] };
   validate('dvm.vg/1', vg, 'new VG');
   const enc = encodeGeneration(vgId, 1, Buffer.from(canonicalJson(vg)), null);
   devs.forEach((d, i) => {
@@ -119,13 +121,15 @@ export function history(vgName: string, devs: Dev[]) {
   const st = loadVg(vgName, devs);
   requireHead(st);
   const generations = committedLineage(st).map((g) => {
-    let description: string | null = null;
+    let vg: Partial<Vg> = {};
     try {
-      description = (JSON.parse(g.json.toString('utf8')) as Vg).description ?? null;
+      vg = JSON.parse(g.json.toString('utf8')) as Vg;
     } catch {
-      description = null;
+      /* an unreadable payload still has a seqno, size and checksum */
     }
-    return { seqno: g.seqno, description, size: g.json.length, stored: g.length, checksum: g.hash.toString('hex') };
+    // Generations written before tm recorded its origin have none: null, not a guess.
+    const o = vg.origin;
+    return { seqno: g.seqno, time: o?.time ?? null, host: o?.host ?? null, command: o?.command ?? null, description: vg.description ?? null, size: g.json.length, stored: g.length, checksum: g.hash.toString('hex') };
   });
   return { format: 'dvm.tm-history/1', vg: vgName, id: st.vgId, generations };
 }
@@ -135,6 +139,7 @@ export function history(vgName: string, devs: Dev[]) {
 export interface UpdateOptions {
   sync?: Participant;
   description?: string;
+  origin?: Origin;
   /** tm add/remove may change the PV list; mutators may not. */
   pvChange?: { joining: PvRead[]; leaving: string[] };
   /** called once generation N+1 is committed on every PV, before the participant's commit phase */
@@ -174,7 +179,7 @@ export function baseline(cur: Vg): Baseline {
   return { seqno: cur.seqno, id: cur.id, name: cur.name, extentSize: cur.extent_size, pvKey: pvKey(cur.pvs) };
 }
 
-/** Check what a mutator returned against generation N (DESIGN.md §4 step 2). */
+/** Check what a mutator returned against generation N (docs/commit-protocol.md, update step 2). */
 export function checkNext(st: VgState, cur: Baseline, out: unknown, pvChange: boolean): Vg {
   const next = validate<Vg>('dvm.vg/1', out, 'mutator output');
   if (next.id !== cur.id) throw invalidInput('mutator output', 'id', `changed the VG id from ${cur.id} to ${next.id}`);
@@ -220,6 +225,8 @@ export async function updateWithJson(vgName: string, devs: Dev[], mutate: Mutato
   const next = checkNext(st, base, out, Boolean(o.pvChange));
   next.seqno = base.seqno + 1;
   if (o.description !== undefined) next.description = o.description.slice(0, 4096);
+  if (o.origin) next.origin = o.origin;
+  else delete next.origin; // generation N's origin is not N+1's
   const json = Buffer.from(canonicalJson(next));
   if (json.length > MAX_JSON) throw invalidInput('mutator output', vgName, `${json.length} bytes of metadata is over the ${MAX_JSON} byte limit; nothing written`);
   const enc = encodeGeneration(st.vgId, next.seqno, json, headGen.hash);
@@ -300,7 +307,7 @@ export interface RecoverResult {
  * transaction was interrupted before any PV committed it, roll it back),
  * rebuild damaged labels and headers, wipe PVs that are no longer members.
  */
-export async function recover(vgName: string, devs: Dev[], o: { sync?: Participant } = {}): Promise<RecoverResult> {
+export async function recover(vgName: string, devs: Dev[], o: { sync?: Participant; origin?: Origin } = {}): Promise<RecoverResult> {
   const st = loadVg(vgName, devs);
   const actions: string[] = [];
   let head = st.head;
@@ -397,7 +404,7 @@ export async function recover(vgName: string, devs: Dev[], o: { sync?: Participa
   // PVs recorded as missing that are present again: record that they are back.
   const back = vg.pvs.filter((p) => p.flags.includes('missing') && st.members.has(p.id)).map((p) => p.id);
   if (back.length) {
-    env = await update(vgName, devs.filter((d) => st.pvs.some((p) => p.dev === d)), async (v) => unmarkMissing(v, back), { description: `tm recover: PV ${back.join(', ')} present again` });
+    env = await update(vgName, devs.filter((d) => st.pvs.some((p) => p.dev === d)), async (v) => unmarkMissing(v, back), { description: `tm recover: PV ${back.join(', ')} present again`, origin: o.origin });
     actions.push(`PV ${back.join(', ')} present again: missing flag cleared in generation ${env.vg.seqno}`);
   }
   if (o.sync) {
@@ -409,7 +416,7 @@ export async function recover(vgName: string, devs: Dev[], o: { sync?: Participa
 
 // ---- add / remove --------------------------------------------------------------------
 
-export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { force?: boolean; sync?: Participant } & Pick<UpdateOptions, 'onCommit' | 'onWarning'> = {}): Promise<Envelope> {
+export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { force?: boolean; sync?: Participant; origin?: Origin } & Pick<UpdateOptions, 'onCommit' | 'onWarning'> = {}): Promise<Envelope> {
   const st = loadVg(vgName, devs);
   const cur = requireHead(st);
   requireClean(st, cur);
@@ -447,6 +454,7 @@ export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { forc
   });
   return update(vgName, devs, async (v) => ({ ...v, pvs: [...v.pvs, ...entries] }), {
     sync: o.sync,
+    origin: o.origin,
     onCommit: o.onCommit,
     onWarning: o.onWarning,
     description: `tm add ${vgName} ${newDevs.map((d) => d.path).join(' ')}`,
@@ -454,7 +462,7 @@ export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { forc
   });
 }
 
-export async function remove(vgName: string, devs: Dev[], leavingDevs: Dev[], o: { missing?: boolean; sync?: Participant } & Pick<UpdateOptions, 'onCommit' | 'onWarning'> = {}): Promise<Envelope> {
+export async function remove(vgName: string, devs: Dev[], leavingDevs: Dev[], o: { missing?: boolean; sync?: Participant; origin?: Origin } & Pick<UpdateOptions, 'onCommit' | 'onWarning'> = {}): Promise<Envelope> {
   const st = loadVg(vgName, [...devs, ...leavingDevs]);
   requireHead(st);
   const leaving = leavingDevs.map((d) => {
@@ -472,7 +480,7 @@ export async function remove(vgName: string, devs: Dev[], leavingDevs: Dev[], o:
       if (absent.length) next = dropOrMarkMissing(next, absent);
       return next;
     },
-    { sync: o.sync, onCommit: o.onCommit, onWarning: o.onWarning, description: `tm remove ${vgName}${o.missing ? ' --missing' : ''} ${leavingDevs.map((d) => d.path).join(' ')}`.trim(), pvChange: { joining: [], leaving } },
+    { sync: o.sync, origin: o.origin, onCommit: o.onCommit, onWarning: o.onWarning, description: `tm remove ${vgName}${o.missing ? ' --missing' : ''} ${leavingDevs.map((d) => d.path).join(' ')}`.trim(), pvChange: { joining: [], leaving } },
   );
   for (const d of leavingDevs) {
     wipePv(d);

@@ -1,20 +1,18 @@
 // Running the mutator and the --sync participant as child processes.
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
+import { toolShim } from '../lib/paths.js';
+import { isTool } from '../tools.js';
 import { canonicalJson } from '../lib/canonical-json.js';
 import { failed, invalidInput } from '../lib/errors.js';
 import { exitCodeFor, messageFor } from '../lib/cli.js';
 import type { Envelope, Vg } from '../lib/vg-types.js';
 import type { Participant, Phase } from './ops.js';
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin');
 const lastLine = (s: string) => s.trim().split('\n').pop() ?? '';
 
 /** Our own mutators (bin/<name>.js) run with this node; anything else from PATH. */
 export function mutatorCommand(name: string, args: string[]): [string, string[]] {
-  const own = path.join(BIN, `${name}.js`);
-  if (!name.includes('/') && existsSync(own)) return [process.execPath, [own, ...args]];
+  if (isTool(name) && existsSync(toolShim(name))) return [process.execPath, [toolShim(name), ...args]];
   return [name, args];
 }
 

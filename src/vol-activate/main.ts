@@ -1,6 +1,6 @@
 // vol-activate: an envelope on stdin → the VG's desired dm state (dvm.dm/1) on stdout.
 import { statSync } from 'node:fs';
-import { runTool, parser, handledByYargs } from '../lib/cli.js';
+import { parser, handledByYargs } from '../lib/cli.js';
 import { readDocument, writeDocument } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
 import { environmentError, causeOf } from '../lib/errors.js';
@@ -22,7 +22,7 @@ Example:
   tm read vg0 /dev/loop0 | vol-activate --deactivate data | dmactivate | dmexec
   discover vg0 | xargs tm read vg0 | vol-activate --none | dmactivate | dmexec     # vgchange -an`;
 
-runTool('vol-activate', async (argv) => {
+export async function main(argv: string[]): Promise<void> {
   const args = await parser('vol-activate', argv, USAGE)
     .option('all', { type: 'boolean', describe: 'activate every LV' })
     .option('active', { type: 'boolean', describe: 'keep active exactly the LVs active now (default)' })
@@ -58,4 +58,4 @@ runTool('vol-activate', async (argv) => {
     },
   );
   await writeDocument(doc);
-});
+}

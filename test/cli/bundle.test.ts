@@ -1,33 +1,38 @@
-// Each tool starts from a one-file bundle with a trained V8 code cache
-// (scripts/bundle.mjs, src/lib/bundle-loader.ts). The bundle must behave
-// exactly like the modules it was made from, and its cache must be one V8
-// accepts, or the start-up gain silently disappears.
+// Every tool starts from the one multi-call bundle with a trained V8 code
+// cache (scripts/bundle.mjs, src/launch/loader.cts); the registry
+// (src/tools.ts) is the one list of tools. The bundle must behave exactly
+// like the modules it was made from, and its cache must be one V8 accepts,
+// or the start-up gain silently disappears.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { compileBundle } from '../../src/lib/bundle-loader.cjs';
+import { BUNDLE, compileBundle } from '../../src/launch/loader.cjs';
+import { TOOLS } from '../../src/tools.js';
 import { ROOT, runBin } from '../helpers/cli.js';
 
-/** tool -> bundle path, read from the shims themselves. */
-function shims(): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const f of readdirSync(path.join(ROOT, 'bin')).filter((x) => x.endsWith('.js'))) {
-    const m = /'\.\.\/(dist\/src\/[^']+\.bundle\.cjs)'/.exec(readFileSync(path.join(ROOT, 'bin', f), 'utf8'));
-    assert.ok(m, `bin/${f} starts a bundle`);
-    out.set(f.replace(/\.js$/, ''), path.join(ROOT, m[1]));
-  }
-  return out;
-}
+const REGISTRY = Object.keys(TOOLS).sort();
 
-test('every shim starts a bundle whose trained code cache V8 accepts', () => {
-  const all = shims();
-  // One shim per tool package.json declares (agents add tools).
-  const declared = Object.keys(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).bin as Record<string, string>);
-  assert.equal([...all.keys()].sort(), declared.sort());
-  for (const [tool, bundle] of all) assert.ok(compileBundle(bundle).cacheUsed, `${tool}: code cache missing or rejected`);
+test('the registry is the one list: package.json bin and bin/ shims follow it', () => {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  assert.equal(Object.keys(pkg.bin).sort(), REGISTRY);
+  for (const [tool, file] of Object.entries(pkg.bin)) assert.is(file, `bin/${tool}.js`);
+  const shims = readdirSync(path.join(ROOT, 'bin')).filter((f) => f.endsWith('.js')).map((f) => f.slice(0, -3)).sort();
+  assert.equal(shims, REGISTRY);
+  for (const tool of REGISTRY) assert.match(readFileSync(path.join(ROOT, 'bin', `${tool}.js`), 'utf8'), `.run(${JSON.stringify(tool)})`);
+});
+
+test('one bundle, whose trained code cache V8 accepts', () => {
+  assert.ok(compileBundle(BUNDLE).cacheUsed, 'code cache missing or rejected');
+  assert.equal(readdirSync(path.join(ROOT, 'dist')).filter((f) => f.endsWith('.cjs')), ['dvm.cjs']);
+});
+
+test('an unknown tool name is a usage error', async () => {
+  const r = await execa(process.execPath, ['-e', `require(${JSON.stringify(path.join(ROOT, 'dist/src/launch/loader.cjs'))}).run('no-such-tool')`], { reject: false });
+  assert.is(r.exitCode, 2);
+  assert.match(String(r.stderr), /^dvm: unknown tool 'no-such-tool': expected one of discover, tm,/);
 });
 
 test('a missing or foreign cache only costs compile time', () => {
@@ -49,10 +54,10 @@ test('a missing or foreign cache only costs compile time', () => {
   }
 });
 
-/** The same command through the bundle (bin/) and through the unbundled entry module. */
-async function same(tool: string, entry: string, args: string[], input = ''): Promise<string> {
+/** The same command through the bundle (bin/) and through the unbundled modules (src/launch/direct.ts). */
+async function same(tool: string, args: string[], input = ''): Promise<string> {
   const viaBundle = await runBin(tool, args, { input });
-  const direct = await execa(process.execPath, [path.join(ROOT, 'dist/src', entry), ...args], { input, reject: false, stripFinalNewline: false });
+  const direct = await execa(process.execPath, [path.join(ROOT, 'dist/src/launch/direct.js'), tool, ...args], { input, reject: false, stripFinalNewline: false });
   assert.equal({ exitCode: viaBundle.exitCode, stdout: viaBundle.stdout, stderr: viaBundle.stderr }, { exitCode: direct.exitCode, stdout: String(direct.stdout), stderr: String(direct.stderr) }, `${tool} ${args.join(' ')}`);
   return viaBundle.stdout;
 }
@@ -67,18 +72,18 @@ test('bundled tools print byte for byte what their modules print', async () => {
     for (const args of [['init', 'bvg', ...pvs, '--extent-size', '1M'], ['update', 'bvg', ...pvs, '--', 'lv-create', 'data', '4M']]) {
       assert.is((await runBin('tm', args)).exitCode, 0);
     }
-    const envelope = await same('tm', 'transaction-manager/tm-main.js', ['read', 'bvg', ...pvs]);
+    const envelope = await same('tm', ['read', 'bvg', ...pvs]);
     assert.match(envelope, /"name":"data"/);
     const vg = JSON.stringify(JSON.parse(envelope).vg);
-    await same('tm', 'transaction-manager/tm-main.js', ['verify', 'bvg', ...pvs]);
-    await same('lv-extend', 'metadata-manip/lv-extend-main.js', ['data', '+1M'], vg);
-    await same('lv-extend', 'metadata-manip/lv-extend-main.js', ['nosuch', '+1M'], vg); // an error: same line, same code
-    await same('report', 'report/main.js', ['--segments', 'bvg'], envelope);
-    await same('report', 'report/main.js', ['bvg'], 'garbage');
-    await same('discover', 'discovery/discover-main.js', ['--dir', dir, '--json']);
-    await same('vol-activate', 'vol-activate/main.js', ['--none'], envelope);
-    await same('dmexec', 'dmexec/main.js', ['--version']);
-    await same('dmactivate', 'dmactivate/main.js', ['--bad-option']);
+    await same('tm', ['verify', 'bvg', ...pvs]);
+    await same('lv-extend', ['data', '+1M'], vg);
+    await same('lv-extend', ['nosuch', '+1M'], vg); // an error: same line, same code
+    await same('report', ['--segments', 'bvg'], envelope);
+    await same('report', ['bvg'], 'garbage');
+    await same('discover', ['--dir', dir, '--json']);
+    await same('vol-activate', ['--none'], envelope);
+    await same('dmexec', ['--version']);
+    await same('dmactivate', ['--bad-option']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

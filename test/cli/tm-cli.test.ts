@@ -52,7 +52,7 @@ test('tm: init, read, update, history, read --seqno', async () => {
   assert.is(env1.vg.lvs[0].name, 'lv1');
   const rd = await runBin('tm', ['read', 'vg0'], { input: ps.join('\n') + '\n' });
   assert.is(rd.stdout, r1.stdout, 'read returns what update printed');
-  const h = await runBin('tm', ['history', 'vg0', ...ps]);
+  const h = await runBin('tm', ['history', 'vg0', ...ps, '--json']);
   const hist = validate<{ generations: { seqno: number; description: string }[] }>('dvm.tm-history/1', JSON.parse(h.stdout));
   assert.equal(hist.generations.map((g) => g.seqno), [2, 1]);
   assert.match(hist.generations[0].description, /add-lv\.js lv1/);

@@ -1,5 +1,6 @@
 // A simulated device-mapper that runs dvm.dmexec/1 programs with the kernel's
-// semantics (dm-ioctl.md §2) and records every rule a program breaks. Written
+// semantics (those of Linux's drivers/md/dm-ioctl.c) and records every rule a
+// program breaks. Written
 // independently of the planner's own model, on strings and numbers, so that
 // property tests check the planner against something it does not share code with.
 import type { DmDoc, DmLine, DmProgram, DmStep } from '../../src/lib/dm-types.js';
@@ -18,7 +19,11 @@ export interface SimDev {
   opens: number;
 }
 
-/** How an injected failure of a resume leaves the device (dm-ioctl.md §2.3). */
+/**
+ * How an injected failure of a resume leaves the device: nothing changed; the
+ * table swap failed (the new table is destroyed, the device stays suspended); or the target's
+ * preresume refused (new table live but the device still suspended).
+ */
 export type ResumeFailure = 'nothing' | 'swap-failed' | 'preresume-failed';
 
 export interface RunOptions {

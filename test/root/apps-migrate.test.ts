@@ -11,9 +11,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ensurePackages } from '../helpers/packages.js';
 import { toDefinition, type AppDefinition } from '../../src/agent/apps/definition.js';
-import { runCommand } from '../../src/agent/apps/commands.js';
-import { readMounts, mountAt } from '../../src/agent/apps/mountinfo.js';
-import { nextMigrationStep, observeMigration, runMigrationStep, unbind, type MigrationEffects } from '../../src/agent/apps/migrate.js';
+import { commandRunner } from '../../src/agent/apply/runner.js';
+import { parseMountinfo } from '../../src/agent/apply/host.js';
+import { mountAt, nextMigrationStep, observeMigration, runMigrationStep, unbind, type MigrationEffects } from '../../src/agent/apps/migrate.js';
+
+const readMounts = () => parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
 
 ensurePackages({ rsync: '/usr/bin/rsync', acl: '/usr/bin/setfacl', attr: '/usr/bin/setfattr', e2fsprogs: '/sbin/mkfs.ext4' });
 
@@ -68,7 +70,7 @@ function app(dataDir: string, migrate: 'copy' | 'none' = 'copy'): AppDefinition 
   return toDefinition('svc', { format: 'dvm.app/1', stop: ['true'], start: ['true'], data_dir: dataDir, migrate });
 }
 
-const fx: MigrationEffects = { run: runCommand, now: () => new Date('2026-12-02T03:00:00Z'), log: () => {} };
+const fx: MigrationEffects = { run: commandRunner(), now: () => new Date('2026-12-02T03:00:00Z'), log: () => {} };
 
 async function converge(a: AppDefinition, mnt: string, interruptAfter = Infinity): Promise<string[]> {
   const done: string[] = [];
@@ -188,8 +190,17 @@ test('something else mounted on the data directory is refused, not shadowed', as
   assert.is(step.kind, 'refuse');
 });
 
+test('application hooks run through the agent runner: no credentials in their environment', async () => {
+  process.env.OS_PASSWORD = 'secret-pw';
+  const r = await commandRunner()('env', []);
+  delete process.env.OS_PASSWORD;
+  assert.is(r.code, 0);
+  assert.not.match(r.stdout, /secret-pw/);
+  assert.not.match(r.stdout, /OS_PASSWORD/);
+});
+
 test.after(async () => {
-  for (const m of [...readMounts()].reverse()) if (m.mountPoint.startsWith(work)) await execa('umount', [m.mountPoint], { reject: false });
+  for (const m of [...readMounts()].reverse()) if (m.path.startsWith(work)) await execa('umount', [m.path], { reject: false });
   for (const l of loops) await execa('losetup', ['-d', l], { reject: false });
   rmSync(work, { recursive: true, force: true });
 });

@@ -10,7 +10,6 @@ import path from 'node:path';
 import { appProblem, loadApps, toDefinition } from '../../src/agent/apps/definition.js';
 import { applyVolumeMap, MapError, parseVolumeMap, UNIT_KEY } from '../../src/agent/apps/volume-map.js';
 import { nextMigrationStep, type MigrationFacts } from '../../src/agent/apps/migrate.js';
-import { childEnv } from '../../src/agent/apps/commands.js';
 import type { DatasetsDoc, Volume } from '../../src/agent/docs.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'dvm-apps-'));
@@ -48,13 +47,6 @@ test('app definitions: a missing directory defines none; a writable directory is
   assert.match(appProblem(set, 'pg')!, /writable by group or others/);
 });
 
-test('child processes get a scrubbed environment', () => {
-  process.env.OS_PASSWORD = 'secret';
-  const env = childEnv();
-  assert.not.ok(Object.values(env).some((v) => v.includes('secret')));
-  assert.equal(Object.keys(env).sort(), ['HOME', 'LANG', 'LC_ALL', 'PATH']);
-  delete process.env.OS_PASSWORD;
-});
 
 const facts = (f: Partial<MigrationFacts>): MigrationFacts => ({ complete: false, staging: false, switched: false, foreignMount: null, dataDirExists: true, dataDirEmpty: false, ...f });
 test('migration steps follow what is on disk', () => {

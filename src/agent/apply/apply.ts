@@ -8,6 +8,7 @@ import { isBackendError } from '../backend/types.js';
 import type { ApplyEffects } from './types.js';
 import { destructive, GateRefused } from './gate.js';
 import { mountPathProblem } from '../plan/paths.js';
+import { appStart, appStop, migrate } from '../apps/steps.js';
 
 /** A step that could not do its work (not a crash): its message goes to the dataset's status. */
 export class StepFailed extends Error {
@@ -182,7 +183,14 @@ async function run(step: PlanStep, fx: ApplyEffects): Promise<string | null> {
     case 'remove-snapshot': {
       const { c, fenced } = control(fx);
       const sid = str(step, 'snapshot');
-      if (c.removeSnapshot) await fenced(() => c.removeSnapshot!(vol(step).id, sid));
+      if (c.removeSnapshot) {
+        try {
+          await fenced(() => c.removeSnapshot!(vol(step).id, sid));
+        } catch (e) {
+          // Removed by an earlier run that was killed before it cleared the marker.
+          if (!isBackendError(e, 'unknown-volume')) throw e;
+        }
+      }
       await patchStatus(fx, step.dataset, (s) => {
         delete s.markers.shrink_started;
       });
@@ -253,8 +261,15 @@ async function run(step: PlanStep, fx: ApplyEffects): Promise<string | null> {
     }
     case 'app-stop':
     case 'app-start':
-    case 'migrate':
-      throw new StepFailed(`'${step.action}' needs the applications subsystem, which this agent does not have yet`, 'unsupported');
+    case 'migrate': {
+      if (!fx.apps) throw new StepFailed(`'${step.action}': this agent was started without applications (--apps-dir)`, 'unsupported');
+      const afx = { ...fx.apps, apps: fx.apps.set, mounts: () => fx.host.mounts(), now: fx.now, log: fx.log ?? (() => {}) };
+      try {
+        return await (step.action === 'app-stop' ? appStop : step.action === 'migrate' ? migrate : appStart)(step, afx);
+      } catch (e) {
+        throw new StepFailed(e instanceof Error ? e.message : String(e));
+      }
+    }
   }
 }
 

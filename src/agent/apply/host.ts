@@ -23,7 +23,7 @@ export function parseMountinfo(text: string): MountEntry[] {
     const f = pre.split(' ');
     const g = post.split(' ');
     const opts = (f[5] ?? '').split(',');
-    out.push({ devno: f[2] ?? null, path: unescapeMount(f[4] ?? ''), read_only: opts.includes('ro'), fstype: g[0] ?? '', source: unescapeMount(g[1] ?? '') });
+    out.push({ devno: f[2] ?? null, root: unescapeMount(f[3] ?? '/'), path: unescapeMount(f[4] ?? ''), read_only: opts.includes('ro'), fstype: g[0] ?? '', source: unescapeMount(g[1] ?? '') });
   }
   return out;
 }
@@ -107,6 +107,13 @@ export function realHost(run: Runner): Host {
       return count && bs ? Number(count[1]) * Number(bs[1]) : null;
     }
     if (type === 'xfs') {
+      // Mounted, the superblock on disk may lag behind the kernel's (after xfs_growfs): ask the kernel.
+      const m = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).find((e) => mountIsOf(e, device, devno(device)));
+      if (m) {
+        const i = await run('xfs_info', [m.path]);
+        const d = /^data\s+=\s+bsize=(\d+)\s+blocks=(\d+)/m.exec(i.stdout);
+        if (i.code === 0 && d) return Number(d[1]) * Number(d[2]);
+      }
       const r = await run('xfs_db', ['-r', '-c', 'sb 0', '-c', 'p dblocks', '-c', 'p blocksize', device]);
       if (r.code !== 0) return null;
       const blocks = /dblocks = (\d+)/.exec(r.stdout);
@@ -152,7 +159,9 @@ export function realHost(run: Runner): Host {
 
     async mountedAt(device) {
       const dn = devno(device);
-      return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).find((m) => mountIsOf(m, device, dn)) ?? null;
+      // A whole-filesystem mount wins over a bind of one of its directories (an application's data directory).
+      const of = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => mountIsOf(m, device, dn));
+      return of.find((m) => (m.root ?? '/') === '/') ?? of[0] ?? null;
     },
 
     async inUse(device) {
@@ -239,8 +248,25 @@ export function realHost(run: Runner): Host {
     },
 
     async growFs(device, mountPath, fs) {
-      const r = fs === 'ext4' ? await run('resize2fs', [device]) : await run('xfs_growfs', [mountPath ?? device]);
-      if (r.code !== 0) throw new Error(`${fs === 'ext4' ? 'resize2fs' : 'xfs_growfs'} '${device}' failed (exit ${r.code}): ${firstLine(r.stderr)}`);
+      if (fs === 'xfs') {
+        const r = await run('xfs_growfs', [mountPath ?? device]);
+        if (r.code !== 0) throw new Error(`xfs_growfs '${mountPath ?? device}' failed (exit ${r.code}): ${firstLine(r.stderr)}`);
+        return;
+      }
+      const r = await run('resize2fs', [device]);
+      if (r.code === 0) return;
+      // The online resize ioctl needs CAP_SYS_RESOURCE; without it (some containers) grow offline:
+      // unmount, check, resize, mount again as it was. A crash in between leaves it unmounted, and
+      // the next pass checks and mounts it.
+      if (!(mountPath && /Permission denied|Operation not permitted/.test(r.stderr))) throw new Error(`resize2fs '${device}' failed (exit ${r.code}): ${firstLine(r.stderr)}`);
+      const u = await run('umount', [mountPath]);
+      if (u.code !== 0) throw new Error(`online grow is not permitted here and umount '${mountPath}' for an offline one failed: ${firstLine(u.stderr)}`);
+      const f = await run('e2fsck', ['-f', '-p', device]);
+      if (f.code >= 4) throw new Error(`e2fsck -f '${device}' before an offline grow left errors (exit ${f.code}): ${firstLine(f.stderr)}`);
+      const g = await run('resize2fs', [device]);
+      if (g.code !== 0) throw new Error(`resize2fs '${device}' (offline) failed (exit ${g.code}): ${firstLine(g.stderr)}`);
+      const m = await run('mount', ['-t', 'ext4', '-o', 'nosuid,nodev', device, mountPath]);
+      if (m.code !== 0) throw new Error(`mount '${device}' on '${mountPath}' after an offline grow failed: ${firstLine(m.stderr)}`);
     },
 
     async shrinkFs(device, fs, size) {

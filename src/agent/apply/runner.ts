@@ -28,5 +28,7 @@ export function commandRunner(opts: { path?: string } = {}): Runner {
 
 /** The first useful line of a command's diagnostics, for one-line messages. */
 export function firstLine(text: string): string {
-  return text.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? '';
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  // e2fsprogs and xfsprogs open with a version banner ("resize2fs 1.47.0 (5-Feb-2023)"): not the cause.
+  return lines.find((l) => !/^[\w.-]+ \d+\.\d+(\.\d+)*( \([^)]*\))?$/.test(l)) ?? lines[0] ?? '';
 }

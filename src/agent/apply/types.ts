@@ -2,6 +2,7 @@
 import type { Filesystem } from '../docs.js';
 import type { Backend } from '../backend/types.js';
 import type { Leadership, Store } from '../store/types.js';
+import type { AppSet } from '../apps/definition.js';
 
 /** The result of one external command. */
 export interface RunResult {
@@ -36,6 +37,8 @@ export interface MountEntry {
   path: string;
   read_only: boolean;
   fstype: string;
+  /** The directory of the filesystem mounted here: '/' for a whole filesystem, '/data' for a bind of a subdirectory. */
+  root?: string;
 }
 
 /**
@@ -79,4 +82,6 @@ export interface ApplyEffects {
   now: () => Date;
   /** One line per step and per backend call. */
   log?: (line: string) => void;
+  /** This node's applications (APPS_DIR) and where it records the ones it started; absent: none defined. */
+  apps?: { set: AppSet; runtimeDir: string; run: Runner };
 }

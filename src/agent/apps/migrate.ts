@@ -11,8 +11,20 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, chownSync, chmodSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { AppDefinition } from './definition.js';
-import { describeFailure, type RunCommand } from './commands.js';
-import { mountAt, type MountEntry } from './mountinfo.js';
+import type { MountEntry, Runner, RunResult } from '../apply/types.js';
+import { firstLine } from '../apply/runner.js';
+
+/** The topmost mount at `mountPoint` (later lines of mountinfo stack over earlier ones), or null. */
+export function mountAt(mounts: MountEntry[], mountPoint: string): MountEntry | null {
+  for (let i = mounts.length - 1; i >= 0; i--) if (mounts[i].path === mountPoint) return mounts[i];
+  return null;
+}
+
+/** One line for a failed command: what ran, its exit status, the first useful line it printed. */
+export function describeFailure(argv: readonly string[], r: RunResult): string {
+  const line = firstLine(r.stderr || r.stdout).slice(0, 300);
+  return `'${argv.join(' ').slice(0, 200)}' exit ${r.code}${line ? `: ${line}` : ''}`;
+}
 
 export const STAGING = '.dvm-migrate';
 
@@ -55,7 +67,7 @@ export function nextMigrationStep(app: AppDefinition, f: MigrationFacts): Migrat
 export function observeMigration(app: AppDefinition, mountPoint: string, datasetMount: MountEntry | null, mounts: MountEntry[]): MigrationFacts {
   const target = path.join(mountPoint, app.subdir);
   const at = mountAt(mounts, app.dataDir);
-  const switched = Boolean(at && datasetMount && at.dev === datasetMount.dev && at.root === path.posix.join(datasetMount.root, app.subdir));
+  const switched = Boolean(at && datasetMount && at.devno === datasetMount.devno && at.root === path.posix.join(datasetMount.root ?? '/', app.subdir));
   const exists = existsSync(app.dataDir);
   let empty = true;
   if (exists && !switched) {
@@ -66,7 +78,7 @@ export function observeMigration(app: AppDefinition, mountPoint: string, dataset
     complete: existsSync(target),
     staging: existsSync(path.join(mountPoint, STAGING)),
     switched,
-    foreignMount: at && !switched ? `${at.source} ${at.root}` : null,
+    foreignMount: at && !switched ? `${at.source} ${at.root ?? '/'}` : null,
     dataDirExists: exists,
     dataDirEmpty: empty,
   };
@@ -79,13 +91,14 @@ export function asideName(dataDir: string, now: Date): string {
 }
 
 export interface MigrationEffects {
-  run: RunCommand;
+  run: Runner;
   now: () => Date;
   log: (line: string) => void;
 }
 
-const RSYNC_COPY = ['rsync', '-aHAXS', '--numeric-ids', '--delete'];
-const RSYNC_CHECK = ['rsync', '-naHAXc', '--numeric-ids', '--delete', '--itemize-changes'];
+const RSYNC_COPY = ['-aHAXS', '--numeric-ids', '--delete'];
+const RSYNC_CHECK = ['-naHAXc', '--numeric-ids', '--delete', '--itemize-changes'];
+const DAY_MS = 24 * 3600_000;
 
 /**
  * Runs one step (the caller has stopped the application and mounted the
@@ -104,16 +117,16 @@ export async function runMigrationStep(step: MigrationStep, app: AppDefinition, 
       // rsync into staging is idempotent: a copy interrupted earlier resumes.
       const src = app.dataDir.replace(/\/?$/, '/');
       const dst = staging + '/';
-      const copy = await fx.run([...RSYNC_COPY, src, dst], { timeoutMs: 24 * 3600_000 });
+      const copy = await fx.run('rsync', [...RSYNC_COPY, src, dst], { timeoutMs: DAY_MS });
       // 24: files vanished while copying — the application was not stopped: not a complete copy.
-      if (copy.code !== 0) throw new Error(`copy of '${app.dataDir}' onto the dataset failed: ${describeFailure(RSYNC_COPY, copy)}`);
-      const check = await fx.run([...RSYNC_CHECK, src, dst], { timeoutMs: 24 * 3600_000 });
-      if (check.code !== 0) throw new Error(`verifying the copy of '${app.dataDir}' failed: ${describeFailure(RSYNC_CHECK, check)}`);
-      const diffs = check.output.split('\n').filter((l) => l.trim() !== '');
+      if (copy.code !== 0) throw new Error(`copy of '${app.dataDir}' onto the dataset failed: ${describeFailure(['rsync', ...RSYNC_COPY], copy)}`);
+      const check = await fx.run('rsync', [...RSYNC_CHECK, src, dst], { timeoutMs: DAY_MS });
+      if (check.code !== 0) throw new Error(`verifying the copy of '${app.dataDir}' failed: ${describeFailure(['rsync', ...RSYNC_CHECK], check)}`);
+      const diffs = check.stdout.split('\n').filter((l) => l.trim() !== '');
       if (diffs.length > 0) throw new Error(`the copy of '${app.dataDir}' differs from the original (${diffs.length} entries, first: ${diffs[0].slice(0, 200)})`);
-      await fx.run(['sync', '-f', staging]);
+      await fx.run('sync', ['-f', staging]);
       renameSync(staging, target);
-      await fx.run(['sync', '-f', mountPoint]);
+      await fx.run('sync', ['-f', mountPoint]);
       fx.log(`migrated '${app.dataDir}' onto the dataset (${target})`);
       return;
     }
@@ -126,7 +139,7 @@ export async function runMigrationStep(step: MigrationStep, app: AppDefinition, 
         chmodSync(staging, st.mode & 0o7777);
       }
       renameSync(staging, target);
-      await fx.run(['sync', '-f', mountPoint]);
+      await fx.run('sync', ['-f', mountPoint]);
       return;
     }
     case 'set-aside': {
@@ -142,7 +155,7 @@ export async function runMigrationStep(step: MigrationStep, app: AppDefinition, 
       mkdirSync(app.dataDir, { recursive: true, mode: 0o700 });
       return;
     case 'bind': {
-      const r = await fx.run(['mount', '--bind', target, app.dataDir]);
+      const r = await fx.run('mount', ['--bind', target, app.dataDir]);
       if (r.code !== 0) throw new Error(`bind mount of the dataset onto '${app.dataDir}' failed: ${describeFailure(['mount', '--bind'], r)}`);
       return;
     }
@@ -152,6 +165,6 @@ export async function runMigrationStep(step: MigrationStep, app: AppDefinition, 
 /** Stop serving from the dataset: the bind mount goes; the data stays on the dataset. */
 export async function unbind(app: AppDefinition, fx: MigrationEffects, mounts: MountEntry[]): Promise<void> {
   if (!mountAt(mounts, app.dataDir)) return;
-  const r = await fx.run(['umount', app.dataDir]);
+  const r = await fx.run('umount', [app.dataDir]);
   if (r.code !== 0) throw new Error(`unmounting the application's data directory '${app.dataDir}' failed: ${describeFailure(['umount'], r)}`);
 }

@@ -2,8 +2,27 @@
 // control plane is called only by the credentialed node, the node plane only
 // on the node itself. Every backend (memory, loopback, dvm, openstack) lives in
 // its own folder under src/agent/backends/ and passes the one contract suite
-// (test/agent/backend-contract.ts).
+// (test/helpers/backend-contract.ts). Specs (`--backend`) are parsed by
+// registry.ts; idempotent.ts applies CSI's repeat-is-success rule on top.
+//
+// Rules every backend keeps (the contract suite checks them):
+// - typed errors on repeats (Flocker); the agent maps them to success (idempotent.ts);
+// - the dataset and cluster ids live in the volume's metadata under META_DATASET
+//   and META_CLUSTER; `Volume.dataset` is metadata[META_DATASET] ?? null;
+// - list() shows this cluster's volumes (BackendOptions.cluster) and volumes
+//   no cluster claims (dataset null, adoptable), never another cluster's;
+// - destroy of an attached volume throws AlreadyAttached naming the node;
+// - detach while the node still has the device connected or held throws
+//   InUse where the backend can tell (memory, loopback);
+// - resize to the current size is success (no "size unchanged" error loop);
+//   a shrink where !limits().can_shrink throws Unsupported; sizes past the
+//   limits throw LimitExceeded, as does an attach past per_node.
 import type { Limits, Volume } from '../docs.js';
+
+/** Metadata key holding the dataset id: a volume is a dataset's only when it carries it. */
+export const META_DATASET = 'dvm.dataset';
+/** Metadata key holding the cluster id, so clusters can share one backend. */
+export const META_CLUSTER = 'dvm.cluster';
 
 /** What a create carries: the dataset id goes into the volume's metadata and decides ownership. */
 export interface CreateRequest {
@@ -31,6 +50,10 @@ export interface ControlPlane {
   detach(volumeId: string): Promise<void>;
   /** To exactly `size` bytes (rounded); a shrink only where limits().can_shrink. */
   resize(volumeId: string, size: number): Promise<Volume>;
+  /**
+   * Merges these keys into the volume's metadata (others stay). Adopt sets
+   * META_DATASET and META_CLUSTER this way. Throws UnknownVolume.
+   */
   setMetadata(volumeId: string, metadata: Record<string, string>): Promise<void>;
   /** Optional: where limits().can_snapshot. Returns the snapshot's id. */
   snapshot?(volumeId: string, name: string): Promise<string>;
@@ -52,13 +75,23 @@ export interface NodeDevice {
   size: number;
 }
 
+export interface FindOptions {
+  /**
+   * false: only a device that is already connected; never connect one. Local
+   * discovery looks this way at a volume attached here that is wanted
+   * elsewhere (being moved or detached): once released it must stay released
+   * until the detach, or every pass would connect it again. Default true.
+   */
+  connect?: boolean;
+}
+
 export interface NodePlane {
   /**
    * The local device of a volume attached to this node, connecting it where
    * the backend needs that (loopback: losetup; openstack: wait for the by-id
    * link). Null when it is not (yet) there; never a guess.
    */
-  findDevice(volume: Volume): Promise<NodeDevice | null>;
+  findDevice(volume: Volume, opts?: FindOptions): Promise<NodeDevice | null>;
   /**
    * Re-checks, just before a destructive step, that `path` is this volume's
    * device: returns null when it is, or the reason it is not.
@@ -83,6 +116,7 @@ export type BackendErrorKind =
   | 'unknown-volume'
   | 'already-attached'
   | 'not-attached'
+  | 'in-use' // still connected, mounted or held where the call needs it not to be (release first)
   | 'limit-exceeded'
   | 'unsupported'
   | 'unavailable' // 5xx, timeouts, connection lost: try again later
@@ -111,6 +145,11 @@ export interface BackendOptions {
   node: string;
   /** Whether this agent may hold credentials and call the control plane. */
   credentialed: boolean;
+  /**
+   * This cluster's id: list() leaves out volumes another cluster claims.
+   * Absent: every volume is listed (tools run without a store).
+   */
+  cluster?: string;
   /** For logging one line per call (the loop counts calls). */
   log?: (line: string) => void;
 }

@@ -1,10 +1,10 @@
 // dataset: the operator's command. It only edits the desired state in the
 // store (under the store's lock) and reads statuses; agents do the work.
-import { runTool, parser, handledByYargs } from '../../lib/cli.js';
+import { parser, handledByYargs } from '../../lib/cli.js';
 import { writeDocument, writeStdout } from '../../lib/io.js';
 import { failed, usageError } from '../../lib/errors.js';
 import type { Filesystem } from '../docs.js';
-import { openStore } from '../store/open.js';
+import { openStore, storeConnectOptions, withStoreOptions } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { datasetName, metaPairs, mountPath, nodeName, sizeBytes, timeoutSeconds, volumeId } from './args.js';
 import * as change from './changes.js';
@@ -47,8 +47,11 @@ function positional(args: { _: (string | number)[] }, count: number, names: stri
   return rest;
 }
 
+/** etcds:// TLS options from the command line (set once parsed). */
+let etcdOptions = {};
+
 async function withStore<T>(spec: string, create: boolean, fn: (s: Store) => Promise<T>): Promise<T> {
-  const store = await openStore(spec, { create });
+  const store = await openStore(spec, { create, etcd: etcdOptions });
   try {
     return await fn(store);
   } finally {
@@ -82,8 +85,8 @@ async function waitConverged(store: Store, timeoutS: number, json: boolean): Pro
   }
 }
 
-runTool('dataset', async (argv) => {
-  const args = await parser('dataset', argv, USAGE)
+export async function main(argv: string[]): Promise<void> {
+  const args = await withStoreOptions(parser('dataset', argv, USAGE))
     .option('store', { type: 'string', requiresArg: true, describe: 'the store: a directory, or etcd:// endpoints and a prefix' })
     .command('create', 'make a dataset', (y) =>
       y
@@ -118,6 +121,7 @@ runTool('dataset', async (argv) => {
   if (handledByYargs(args)) return;
   if (typeof args.store !== 'string' || args.store === '') throw usageError('usage', undefined, "--store STORE is needed (see 'dataset --help')");
   const a = args as unknown as Record<string, unknown> & { _: (string | number)[]; store: string };
+  etcdOptions = storeConnectOptions(a);
   const cmd = String(a._[0]);
   const now = () => new Date();
   const opt = (k: string) => (a[k] === undefined ? null : String(a[k]));
@@ -208,4 +212,4 @@ runTool('dataset', async (argv) => {
     default:
       throw usageError('unknown command', cmd, "see 'dataset --help'");
   }
-});
+}

@@ -3,9 +3,11 @@
 // is on it (the blank test, the signature), where it is mounted and whether
 // something holds it. Mounts under the mount root that are none of ours are
 // reported as strays and never touched.
-import type { LocalDevice, NodeStateDoc, Volume } from '../docs.js';
+import type { DatasetsDoc, LocalDevice, NodeStateDoc, Volume } from '../docs.js';
 import type { NodePlane } from '../backend/types.js';
 import type { Host } from '../apply/types.js';
+import type { AppSet } from '../apps/definition.js';
+import { observeApps } from '../apps/observe.js';
 
 export interface LocalInput {
   node: string;
@@ -16,7 +18,24 @@ export interface LocalInput {
   host: Host;
   /** Application names this node defines. */
   apps: string[];
+  /** Its definitions and where it records the ones it started: devices are annotated with their application. */
+  appSet?: AppSet;
+  appsRuntime?: string;
   now: () => Date;
+  /**
+   * The desired state, when known: a volume attached here but wanted
+   * elsewhere (moving, detaching, deleted, no entry) is only looked at, its
+   * device never connected, so that once released it stays released until
+   * the detach. Without it every attached volume's device is connected.
+   */
+  desired?: DatasetsDoc | null;
+}
+
+/** Whether the desired state wants this volume's dataset on `node`. */
+export function wantedOn(v: Volume, node: string, desired: DatasetsDoc): boolean {
+  const d = v.dataset !== null ? desired.datasets[v.dataset] : undefined;
+  const entry = d ?? Object.values(desired.datasets).find((x) => x.volume === v.id);
+  return entry !== undefined && !entry.deleted && entry.node === node;
 }
 
 const within = (p: string, root: string) => p.startsWith(root.endsWith('/') ? root : root + '/');
@@ -30,7 +49,8 @@ export async function discoverLocal(input: LocalInput): Promise<NodeStateDoc> {
     if (v.attached !== node) continue;
     let found;
     try {
-      found = await input.nodePlane.findDevice(v);
+      const connect = !input.desired || wantedOn(v, node, input.desired);
+      found = await input.nodePlane.findDevice(v, { connect });
     } catch (e) {
       // A device that cannot be found is reported by its absence; the plan waits for it.
       found = null;
@@ -54,7 +74,11 @@ export async function discoverLocal(input: LocalInput): Promise<NodeStateDoc> {
       error: probe.error,
     };
   }
-  const stray = (await host.mounts()).filter((m) => within(m.path, root) && !ours.has(m.path)).map((m) => m.path);
+  const mounts = await host.mounts();
+  if (input.appSet && input.appsRuntime) observeApps(devices, mounts, input.appSet, input.appsRuntime);
+  // A bind of a dataset's subdirectory (an application's data directory) is ours too, not a stray.
+  const ourDevnos = new Set(mounts.filter((m) => ours.has(m.path)).map((m) => m.devno));
+  const stray = mounts.filter((m) => within(m.path, root) && !ours.has(m.path) && !(m.devno !== null && ourDevnos.has(m.devno))).map((m) => m.path);
   return {
     format: 'dvm.node-state/1',
     node,

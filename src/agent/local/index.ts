@@ -1,2 +1,2 @@
 // Local discovery's library API.
-export { discoverLocal, type LocalInput } from './discover.js';
+export { discoverLocal, wantedOn, type LocalInput } from './discover.js';

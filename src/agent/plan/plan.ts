@@ -8,6 +8,7 @@
 import type { DatasetPlanState, DatasetStatus, DesiredDataset, LocalDevice, PlanDoc, PlanStep, StepAction, Volume } from '../docs.js';
 import type { PlanInput, PlanNode } from './types.js';
 import { mountPathFor, mountPathProblem, nestedMountProblem } from './paths.js';
+import { appStepFor } from '../apps/plan.js';
 
 /** How long a create whose call never returned is waited on before another is tried. */
 export const CREATE_GRACE_MS = 5 * 60_000;
@@ -37,6 +38,8 @@ interface Ctx {
   /** Per node: mount path -> names of datasets wanting it there. */
   pathsByNode: Map<string, Map<string, string[]>>;
   credentialedAlive: boolean;
+  /** Per volume id: the nodes whose observed state shows a device for it. */
+  devicesOf: Map<string, string[]>;
 }
 
 const MiB = 1024 * 1024;
@@ -48,7 +51,10 @@ export function plan(input: PlanInput): PlanDoc {
   const out: PlanDoc = { format: 'dvm.dataset-plan/1', node: input.node, credentialed: input.credentialed, steps: [], waiting_for: [], datasets: {} };
   for (const id of Object.keys(input.desired.datasets).sort()) {
     const d = input.desired.datasets[id];
-    const dec = decide(id, d, input.statuses[id] ?? null, ctx);
+    let dec = decide(id, d, input.statuses[id] ?? null, ctx);
+    // Applications: stopped before their dataset is taken away, started once it is where they expect it.
+    const app = appStepFor(id, d, 'step' in dec ? dec.step : null, 'phase' in dec && dec.phase === 'converged', input);
+    if (app) dec = { step: mk(id, app.action, onNode(app.node), app.volume, app.args, app.expect), why: app.why };
     if ('step' in dec) place(out, dec.step, dec.why, ctx);
     else out.datasets[id] = { phase: dec.phase, reason: dec.phase === 'converged' ? null : dec.reason ?? 'no reason given (a planner bug)' };
   }
@@ -95,7 +101,15 @@ function context(input: PlanInput): Ctx {
     else m.set(p, [d.name]);
   }
   const credentialedAlive = input.credentialed || Object.values(input.nodes).some((n) => n.alive && n.leader === true);
-  return { input, byDataset, byId, attachedTo, totalBytes, pathsByNode, credentialedAlive };
+  const devicesOf = new Map<string, string[]>();
+  for (const [n, pn] of Object.entries(input.nodes)) {
+    for (const vid of Object.keys(pn.state?.devices ?? {})) {
+      const l = devicesOf.get(vid);
+      if (l) l.push(n);
+      else devicesOf.set(vid, [n]);
+    }
+  }
+  return { input, byDataset, byId, attachedTo, totalBytes, pathsByNode, credentialedAlive, devicesOf };
 }
 
 function runsHere(step: PlanStep, input: PlanInput): boolean {
@@ -188,11 +202,8 @@ function decide(id: string, d: DesiredDataset, st: DatasetStatus | null, ctx: Ct
   if (transient) return transient;
 
   // A device of this volume on a node it is not attached to (a stale loop device after a move): cleaned first.
-  for (const [n, pn] of Object.entries(input.nodes)) {
-    if (n === v.attached) continue;
-    const dev = pn.state?.devices[v.id];
-    if (dev) return staleDevice(id, v, n, pn, dev);
-  }
+  const stale = staleOn(id, v, ctx);
+  if (stale) return stale;
 
   const target = d.node;
   if (v.attached === null) {
@@ -274,11 +285,8 @@ function decideDeleted(id: string, d: DesiredDataset, st: DatasetStatus | null, 
   if (v.status === 'deleting') return { phase: 'waiting', reason: `volume '${v.id}' is being deleted` };
   const transient = transientWait(v);
   if (transient) return transient;
-  for (const [n, pn] of Object.entries(ctx.input.nodes)) {
-    if (n === v.attached) continue;
-    const dev = pn.state?.devices[v.id];
-    if (dev) return staleDevice(id, v, n, pn, dev);
-  }
+  const stale = staleOn(id, v, ctx);
+  if (stale) return stale;
   if (v.attached !== null) return detachFrom(id, v, v.attached, 'to destroy it', ctx);
   return {
     step: mk(id, 'destroy', CREDENTIALED, v, { volume: volArg(v) }, `volume '${v.id}' is gone`),
@@ -343,6 +351,15 @@ function detachFrom(id: string, v: Volume, owner: string, purpose: string, ctx: 
     step: mk(id, 'detach', CREDENTIALED, v, { node: owner, volume: volArg(v) }, `volume '${v.id}' is attached nowhere`),
     why: `detaching volume '${v.id}' from node '${owner}' ${purpose}`,
   };
+}
+
+function staleOn(id: string, v: Volume, ctx: Ctx): Decision | null {
+  for (const n of ctx.devicesOf.get(v.id) ?? []) {
+    if (n === v.attached) continue;
+    const pn = ctx.input.nodes[n];
+    return staleDevice(id, v, n, pn, pn.state!.devices[v.id]);
+  }
+  return null;
 }
 
 /** A device of the volume on a node it is not attached to: unmount and release it there (never left for two nodes to write). */

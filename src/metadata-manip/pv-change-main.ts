@@ -1,4 +1,0 @@
-import { mutatorCli } from './cli.js';
-import { SPECS } from './specs.js';
-
-mutatorCli(SPECS['pv-change']);

@@ -1,0 +1,33 @@
+// What tm records about each commit, and `tm history` as a table. LVM's
+// metadata archive says when, on which host and after which command a
+// generation was made; that is what people read after an incident.
+import { hostname } from 'node:os';
+import type { Origin } from '../lib/vg-types.js';
+
+/** The origin of a commit made now by this process (`argv`: tm's own arguments, the mutator's included). */
+export function originNow(argv: string[], now = new Date(), host = hostname()): Origin {
+  return { time: now.toISOString().replace(/\.\d{3}Z$/, 'Z'), host: host.slice(0, 255), command: ['tm', ...argv].slice(0, 256).map((a) => a.slice(0, 4096)) };
+}
+
+export interface HistoryRow {
+  seqno: number;
+  time: string | null;
+  host: string | null;
+  description: string | null;
+  size: number;
+}
+
+/** One line per generation, newest first, as `tm history` prints it; unknown (older records) is '-'. */
+export function historyTable(rows: HistoryRow[]): string {
+  const flat = (s: string | null) => (s === null ? '-' : s.replace(/[\x00-\x1f\x7f]/g, ' '));
+  const cells = rows.map((r) => [String(r.seqno), flat(r.time), flat(r.host), flat(r.description), String(r.size)]);
+  const head = ['Seqno', 'Time (UTC)', 'Host', 'Description', 'Size'];
+  const right = [true, false, false, false, true];
+  const width = head.map((h, i) => cells.reduce((w, c) => Math.max(w, c[i].length), h.length));
+  const line = (c: string[]) =>
+    c
+      .map((x, i) => (right[i] ? x.padStart(width[i]) : i === c.length - 1 ? x : x.padEnd(width[i])))
+      .join('  ')
+      .trimEnd();
+  return [head, ...cells].map(line).join('\n') + '\n';
+}

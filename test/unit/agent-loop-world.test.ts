@@ -1,0 +1,153 @@
+// The loop with the real store, planner and executor, in one process: two
+// agents (n1 credentialed, n2) on a directory store and a fake backend and
+// hosts. Create, move, grow, destroy converge; a change in the store wakes
+// the agents; statuses always say why; a converged pass makes one backend
+// call (the listing); one mkfs per volume; abort finishes and returns.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { openDirStore, type DirStore } from '../../src/agent/store/dir/dir-store.js';
+import { runAgent } from '../../src/agent/loop/agent.js';
+import { CallCounter, countingBackend, type CallCounts } from '../../src/agent/loop/counting.js';
+import type { PassReport } from '../../src/agent/loop/pass.js';
+import * as change from '../../src/agent/cli/changes.js';
+import { views } from '../../src/agent/cli/views.js';
+import { FakeWorld, type FakeHost } from '../helpers/fake-world.js';
+import { nodeState } from '../helpers/store-contract.js';
+
+const MiB = 1 << 20;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Running {
+  done: Promise<void>;
+  stop: AbortController;
+  host: FakeHost;
+  log: string[];
+  passes: { report: PassReport | null; counts: CallCounts; at: number }[];
+}
+
+async function start(dir: string, world: FakeWorld, node: string, credentialed: boolean): Promise<Running> {
+  const store = await openDirStore(dir, { create: true });
+  const counter = new CallCounter();
+  const host = world.host();
+  const stop = new AbortController();
+  const r: Running = { done: Promise.resolve(), stop, host, log: [], passes: [] };
+  r.done = runAgent({
+    node,
+    credentialed,
+    spec: 'fake',
+    store,
+    backend: countingBackend(world.backend(node, credentialed), counter),
+    counter,
+    host,
+    mountRoot: '/srv/dvm',
+    appsDir: null,
+    once: false,
+    log: (l) => r.log.push(l),
+    abort: stop.signal,
+    onPass: (report, counts) => r.passes.push({ report, counts, at: Date.now() }),
+  }).finally(() => store.close());
+  return r;
+}
+
+async function converged(op: DirStore, what: string, agents: Running[], ms = 20000): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = Object.values(views((await op.readDesired()).value, await op.readStatuses()));
+    if (v.every((x) => x.converged)) return;
+    if (Date.now() > until) assert.unreachable(`${what}: not converged: ${v.filter((x) => !x.converged).map((x) => `${x.name}: ${x.waiting}`).join('; ')}\n${agents.map((a) => a.log.slice(-15).join('\n')).join('\n---\n')}`);
+    await sleep(50);
+  }
+}
+
+test('two agents converge a create, a move, a grow and a destroy; one mkfs per volume; converged passes list once', async () => {
+  const parent = mkdtempSync(path.join(tmpdir(), 'dvm-loop-'));
+  const dir = path.join(parent, 'store');
+  const world = new FakeWorld();
+  const op = await openDirStore(dir, { create: true });
+  const n1 = await start(dir, world, 'n1', true);
+  const n2 = await start(dir, world, 'n2', false);
+  try {
+    await op.updateDesired((d) => change.create(d, { name: 'a', size: 64 * MiB, filesystem: 'ext4', node: 'n1', mount: null, meta: {} }, new Date()));
+    await op.updateDesired((d) => change.create(d, { name: 'b', size: 64 * MiB, filesystem: 'ext4', node: 'n1', mount: null, meta: {} }, new Date()));
+    await converged(op, 'create', [n1, n2]);
+    assert.equal(n1.host.table.map((m) => m.path).sort(), ['/srv/dvm/a', '/srv/dvm/b']);
+    assert.is(n2.host.table.length, 0);
+    const st = Object.values(await op.readStatuses());
+    assert.ok(st.every((s) => s.formatted !== null && s.by === 'n1' && s.observed?.mounted?.startsWith('/srv/dvm/')), JSON.stringify(st));
+    assert.ok(n1.log.some((l) => /^a mkfs vol-\d+ ok \(\d+ ms\)/.test(l)), 'one line per step: dataset, step, result, time');
+
+    await op.updateDesired((d) => change.move(d, 'a', 'n2', new Date()));
+    await converged(op, 'move', [n1, n2]);
+    assert.equal(n1.host.table.map((m) => m.path), ['/srv/dvm/b']);
+    assert.equal(n2.host.table.map((m) => m.path), ['/srv/dvm/a']);
+    const va = [...world.volumes.values()].find((v) => v.name === 'dvm-a')!;
+    assert.is(va.attached, 'n2');
+
+    await op.updateDesired((d) => change.grow(d, 'a', 64 * MiB, true, new Date()));
+    await converged(op, 'grow', [n1, n2]);
+    assert.is(world.filesystems.get(va.id)!.size, 128 * MiB);
+
+    await op.updateDesired((d) => change.destroy(d, 'b', new Date()));
+    await converged(op, 'destroy', [n1, n2]);
+    assert.equal([...world.volumes.values()].map((v) => v.name), ['dvm-a']);
+    assert.equal(Object.values((await op.readDesired()).value.datasets).map((d) => d.name), ['a'], 'forgotten once destroyed');
+    assert.equal([...world.mkfsCount.values()], [1, 1], 'one mkfs per volume');
+
+    // Converged now: a change elsewhere in the store wakes the agents (not a
+    // 60 s sleep), and their passes make no backend call beyond the listing.
+    await sleep(300);
+    const mark = Date.now();
+    const other = await openDirStore(dir);
+    await other.writeNodeState(nodeState('n3'), { credentialed: false });
+    const until = Date.now() + 5000;
+    while (!(n1.passes.some((p) => p.at > mark) && n2.passes.some((p) => p.at > mark)) && Date.now() < until) await sleep(20);
+    const p1 = n1.passes.filter((p) => p.at > mark);
+    const p2 = n2.passes.filter((p) => p.at > mark);
+    assert.ok(p1.length > 0 && p2.length > 0, 'woken by the store change');
+    assert.ok(p1[0].report!.outcome.converged && p2[0].report!.outcome.converged);
+    assert.equal(p1[0].counts.control, { list: 1 }, 'the leader: one listing, nothing else');
+    assert.equal(p2[0].counts.control, {}, 'n2 makes no control call');
+    assert.ok(Object.keys(p1[0].counts.node).every((k) => k === 'findDevice'), JSON.stringify(p1[0].counts.node));
+    await other.close();
+  } finally {
+    n1.stop.abort();
+    n2.stop.abort();
+    await Promise.all([n1.done, n2.done]);
+    await op.close();
+    rmSync(parent, { recursive: true, force: true });
+  }
+});
+
+test('a dataset on a node without a running agent says so; the leader writes that status', async () => {
+  const parent = mkdtempSync(path.join(tmpdir(), 'dvm-loop-'));
+  const dir = path.join(parent, 'store');
+  const world = new FakeWorld();
+  const op = await openDirStore(dir, { create: true });
+  const n1 = await start(dir, world, 'n1', true);
+  try {
+    await op.updateDesired((d) => change.create(d, { name: 'a', size: 64 * MiB, filesystem: 'ext4', node: 'n9', mount: null, meta: {} }, new Date()));
+    const until = Date.now() + 10000;
+    let reason = '';
+    while (Date.now() < until) {
+      const s = Object.values(await op.readStatuses())[0];
+      if (s && /n9/.test(s.reason ?? '')) {
+        reason = s.reason!;
+        assert.is(s.by, 'n1');
+        assert.is.not(s.phase, 'converged');
+        break;
+      }
+      await sleep(50);
+    }
+    assert.match(reason, /node 'n9'/);
+  } finally {
+    n1.stop.abort();
+    await n1.done;
+    await op.close();
+    rmSync(parent, { recursive: true, force: true });
+  }
+});
+
+test.run();
