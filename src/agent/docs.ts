@@ -115,6 +115,12 @@ export interface NodeStateDoc {
   devices: Record<string, LocalDevice>;
   /** Mounts under the mount root that belong to no known device (reported, never touched). */
   stray_mounts: string[];
+  /**
+   * Volumes attached here whose device lookup failed this time, with why:
+   * neither present nor absent, so nothing is planned on a guess (a detach
+   * waits until a lookup succeeds).
+   */
+  unknown?: Record<string, string>;
   /** Application names this node defines (APPS_DIR), for plan-time checks. */
   apps: string[];
 }

@@ -67,7 +67,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     return;
   }
-  if (process.getuid?.() !== 0) throw new ToolError(EXIT.ENVIRONMENT, "cannot run program 'stdin': device-mapper needs root");
+  if (process.getuid?.() !== 0) throw new ToolError(EXIT.ENVIRONMENT, "cannot run program 'stdin': device-mapper needs root (run dmexec as root)");
   const ctl = DmControl.open(loadNative());
   try {
     const result = execute(program, ctl, { lock: args.lock });

@@ -7,7 +7,7 @@ import { isValidName } from '../lib/names.js';
 import { DEFAULT_LOCK_WAIT_S, closeAll, openLocked } from './lock.js';
 import { add, envelopeJson, history, init, read, recover, remove, updateWithJson, verify } from './ops.js';
 import { runMutator, shellParticipant } from './run.js';
-import { historyTable, originNow } from './origin.js';
+import { commitTime, historyTable, originNow } from './origin.js';
 import { shrinkProblems, type VgState } from './state.js';
 
 const USAGE = `Usage:
@@ -103,7 +103,7 @@ export async function main(argv: string[]): Promise<void> {
   only(['add', 'remove'], 'dev', args.dev);
   only(['remove'], 'missing', args.missing);
   only(['history'], 'json', args.json);
-  const origin = originNow(argv);
+  const origin = originNow(argv, commitTime());
   if (args.seqno !== undefined && (!Number.isSafeInteger(args.seqno) || args.seqno < 1)) throw usageError('invalid seqno', String(args.seqno));
   let timeout: number | undefined;
   if (args.timeout !== undefined) {
@@ -157,7 +157,7 @@ export async function main(argv: string[]): Promise<void> {
       }
       case 'verify': {
         const { problems } = verify(vg, devs);
-        if (problems.length) throw failed('verify', vg, `${problems.length} problem${problems.length > 1 ? 's' : ''}: ${problems.join('; ')}`);
+        if (problems.length) throw failed('verify', vg, `${problems.length} problem${problems.length > 1 ? 's' : ''}: ${problems.join('; ')}; run 'tm recover ${vg}'${problems.some((p) => /PV \S+ is missing/.test(p)) ? ` (a missing PV: replace it, or 'tm remove ${vg} --missing')` : ''}`);
         return;
       }
       case 'history': {

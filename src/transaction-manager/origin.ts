@@ -9,6 +9,15 @@ export function originNow(argv: string[], now = new Date(), host = hostname()): 
   return { time: now.toISOString().replace(/\.\d{3}Z$/, 'Z'), host: host.slice(0, 255), command: ['tm', ...argv].slice(0, 256).map((a) => a.slice(0, 4096)) };
 }
 
+/**
+ * The time a commit records: now, or SOURCE_DATE_EPOCH (seconds) when set, the
+ * reproducible-builds convention, so that two runs can write identical images.
+ */
+export function commitTime(env: NodeJS.ProcessEnv = process.env): Date {
+  const e = env.SOURCE_DATE_EPOCH;
+  return e !== undefined && /^\d{1,12}$/.test(e) ? new Date(Number(e) * 1000) : new Date();
+}
+
 export interface HistoryRow {
   seqno: number;
   time: string | null;

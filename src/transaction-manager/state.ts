@@ -90,7 +90,7 @@ export function loadVg(vgName: string, devs: Dev[]): VgState {
     const c = pv.header?.committed;
     if (!c) continue;
     const seen = hashes.get(c.seqno);
-    if (seen && !seen.hash.equals(c.hash)) throw failed('VG', vgName, `split brain: generation ${c.seqno} differs between ${seen.path} and ${pv.dev.path}`);
+    if (seen && !seen.hash.equals(c.hash)) throw failed('VG', vgName, `split brain: generation ${c.seqno} differs between ${seen.path} and ${pv.dev.path}; nothing is chosen: compare 'tm history ${vgName} DEV' of each, then read with the right PVs only`);
     hashes.set(c.seqno, { hash: c.hash, path: pv.dev.path });
     headSeqno = Math.max(headSeqno, c.seqno);
   }

@@ -75,8 +75,10 @@ export class World {
         return c.detach(id);
       },
       async destroy(id: string) {
+        const exists = w.state.snapshotOfVolumes().some((x) => x.id === id);
         const e = w.desiredOf(id);
-        if (!e || !e.d.deleted) w.violations.push(`destroy of ${id}, whose dataset is not marked deleted`);
+        // A repeat of a destroy that went through (and reported a failure) finds nothing to destroy.
+        if (exists && (!e || !e.d.deleted)) w.violations.push(`destroy of ${id}, whose dataset is not marked deleted`);
         if (e?.d.app) w.violations.push(`destroy of ${id}, bound to an application`);
         return c.destroy(id);
       },

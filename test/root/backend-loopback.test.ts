@@ -183,6 +183,22 @@ test('what a killed create, destroy or record write left behind is swept by the 
   }),
 );
 
+test('a damaged record makes the listing fail loudly instead of leaving the volume out', () =>
+  withWorld(async (w, b) => {
+    const c = b.control!;
+    const v = await c.create(req());
+    const rec = path.join(realpathSync(w.dir), 'volumes', `${v.id}.json`);
+    const good = readFileSync(rec, 'utf8');
+    writeFileSync(rec, good.slice(0, 20));
+    const e = await c.list().catch((x: unknown) => x);
+    assert.ok(e instanceof BackendError && e.kind === 'unavailable', String(e));
+    assert.match((e as Error).message, new RegExp(`record '.*${v.id}.json' is damaged`));
+    assert.is(await kindOf(c.attach(v.id, 'n1')), 'unavailable');
+    writeFileSync(rec, good);
+    assert.equal((await c.list()).map((x) => x.id), [v.id]);
+  }),
+);
+
 test('shrink: the file is truncated and, after refresh, the loop device is smaller; data below the new end stays', () =>
   withWorld(async (_w, b) => {
     const c = b.control!;

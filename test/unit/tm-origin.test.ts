@@ -1,7 +1,7 @@
 // What tm records about a commit, and the history table, as pure functions.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { historyTable, originNow } from '../../src/transaction-manager/origin.js';
+import { commitTime, historyTable, originNow } from '../../src/transaction-manager/origin.js';
 import { validate } from '../../src/lib/schema.js';
 
 test('originNow: UTC to the second, the host, tm and its arguments', () => {
@@ -28,6 +28,12 @@ test('historyTable: aligned columns, sizes right-aligned, unknown as -, control 
       '',
     ].join('\n'),
   );
+});
+
+test('commitTime: SOURCE_DATE_EPOCH when it is a number of seconds, else now', () => {
+  assert.is(commitTime({ SOURCE_DATE_EPOCH: '1764648000' }).toISOString(), '2025-12-02T04:00:00.000Z');
+  const t = Date.now();
+  for (const e of [{}, { SOURCE_DATE_EPOCH: 'yesterday' }, { SOURCE_DATE_EPOCH: '-5' }]) assert.ok(Math.abs(commitTime(e).getTime() - t) < 5000);
 });
 
 test.run();

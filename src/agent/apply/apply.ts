@@ -102,18 +102,10 @@ async function run(step: PlanStep, fx: ApplyEffects): Promise<string | null> {
       await patchStatus(fx, step.dataset, (s) => {
         s.markers.create_started = { at: now(), volume: null };
       });
-      let v: Volume;
-      try {
-        v = await fenced(() => c.create({ cluster: str(step, 'cluster'), dataset: step.dataset, name: str(step, 'name'), size: num(step, 'size'), metadata: (step.args.metadata as Record<string, string>) ?? {} }));
-      } catch (e) {
-        // Only an outcome we cannot know (timeout, 5xx) keeps the marker: the volume may exist and show later.
-        if (!isBackendError(e, 'unavailable')) {
-          await patchStatus(fx, step.dataset, (s) => {
-            delete s.markers.create_started;
-          });
-        }
-        throw e;
-      }
+      // A failed create keeps the marker whatever the error says: a backend can make the volume and
+      // still report a failure (a timeout, a proxy's 5xx). The planner waits for the listing to show
+      // it, and creates again only after a grace period in which no volume of this dataset appeared.
+      const v = await fenced(() => c.create({ cluster: str(step, 'cluster'), dataset: step.dataset, name: str(step, 'name'), size: num(step, 'size'), metadata: (step.args.metadata as Record<string, string>) ?? {} }));
       await patchStatus(fx, step.dataset, (s) => {
         s.markers.create_started = { at: s.markers.create_started?.at ?? now(), volume: v.id };
       });

@@ -51,8 +51,9 @@ export async function destructive<T>(kind: DestructiveKind, step: PlanStep, fx: 
       const to = Number(kind === 'shrink' ? step.args.size : step.args.to);
       const marker = status?.markers.shrink_started;
       const asked = entry !== undefined && entry.shrink_to !== undefined && entry.shrink_to === entry.size;
-      // A started shrink is finished even if the request changed since: its filesystem may already be smaller.
-      if (!(marker && marker.volume === volume.id && marker.to === to) && !(asked && entry!.shrink_to! <= to)) refuse('no shrink was asked for (a size difference never implies a shrink)');
+      // Only a live request: a withdrawn one is abandoned, never finished.
+      if (!asked || entry!.shrink_to! > to) refuse('no shrink was asked for (a size difference never implies a shrink)');
+      if (marker && marker.volume === volume.id && marker.to !== to) refuse(`the started shrink goes to ${marker.to} bytes, not ${to}`);
       const fs = status?.formatted?.filesystem;
       if (fs !== 'ext4') refuse(`only ext4 shrinks (the dataset's filesystem is ${fs ?? 'unknown'})`);
       if (kind === 'shrink') {
@@ -79,6 +80,8 @@ export async function destructive<T>(kind: DestructiveKind, step: PlanStep, fx: 
         if (!Array.isArray(live) || live.includes(owner)) refuse(`the backend does not confirm node '${owner}' is gone`);
       } else {
         if (!nodes[owner]?.state) refuse(`node '${owner}' has not reported its devices`);
+        const lookup = nodes[owner]!.state.unknown?.[volume.id];
+        if (lookup !== undefined) refuse(`node '${owner}' could not look up its device (${lookup})`);
         if (dev) refuse(`node '${owner}' still has device '${dev.path}'${dev.mount ? ` mounted at '${dev.mount.path}'` : ''}`);
       }
       break;
@@ -91,6 +94,7 @@ export async function destructive<T>(kind: DestructiveKind, step: PlanStep, fx: 
       for (const [n, e] of Object.entries(nodes)) {
         const dev = e.state?.devices[volume.id];
         if (dev) refuse(`node '${n}' still has device '${dev.path}'`);
+        if (e.state?.unknown?.[volume.id] !== undefined) refuse(`node '${n}' could not look up its device`);
       }
       if (volume.attached !== null) refuse(`it is attached to node '${volume.attached}'`);
       break;

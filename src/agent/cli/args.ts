@@ -15,6 +15,12 @@ export function datasetName(text: string): string {
   return text;
 }
 
+/** An application's name (a file APPS_DIR/NAME.json on each node): the dataset-name rule. */
+export function appName(text: string): string {
+  if (!NAME_RE.test(text)) throw usageError('invalid application name', text, "expected 1-127 of [A-Za-z0-9+_.-], not starting with '-', not '.' or '..'");
+  return text;
+}
+
 export function nodeName(text: string): string {
   if (!NODE_RE.test(text)) throw usageError('invalid node name', text, 'expected 1-63 of [A-Za-z0-9_.-], starting with a letter or digit');
   return text;

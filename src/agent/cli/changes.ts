@@ -46,6 +46,10 @@ export interface CreateArgs {
   node: string | null;
   mount: string | null;
   meta: Record<string, string>;
+  /** The name of an application defined on the nodes (APPS_DIR/APP.json). */
+  app?: string;
+  /** One partition on the volume, the filesystem in it. */
+  partition?: boolean;
 }
 
 export function create(doc: DatasetsDoc, a: CreateArgs, now: Date, id: string = randomUUID()): DatasetsDoc {
@@ -53,6 +57,8 @@ export function create(doc: DatasetsDoc, a: CreateArgs, now: Date, id: string = 
   checkMount(doc, a.mount);
   const entry: DesiredDataset = { name: a.name, size: a.size, filesystem: a.filesystem, node: a.node, mount: a.mount, deleted: false, changed: nextChanged(now) };
   if (Object.keys(a.meta).length) entry.meta = a.meta;
+  if (a.app !== undefined) entry.app = a.app;
+  if (a.partition) entry.partition = true;
   return put(doc, id, entry);
 }
 
@@ -62,6 +68,8 @@ export interface AdoptArgs {
   filesystem: Filesystem;
   node: string | null;
   mount: string | null;
+  app?: string;
+  partition?: boolean;
 }
 
 /** Adopt an existing volume: its size is the volume's, as the credentialed node last listed it. */
@@ -76,7 +84,10 @@ export function adopt(doc: DatasetsDoc, listing: VolumesDoc | null, a: AdoptArgs
     throw new StoreConflict(`volume '${a.volume}': belongs to dataset ${owner ? `'${owner.name}'` : v.dataset}`);
   }
   checkMount(doc, a.mount);
-  return put(doc, id, { name: a.name, size: v.size, filesystem: a.filesystem, node: a.node, mount: a.mount, deleted: false, volume: a.volume, changed: nextChanged(now) });
+  const entry: DesiredDataset = { name: a.name, size: v.size, filesystem: a.filesystem, node: a.node, mount: a.mount, deleted: false, volume: a.volume, changed: nextChanged(now) };
+  if (a.app !== undefined) entry.app = a.app;
+  if (a.partition) entry.partition = true;
+  return put(doc, id, entry);
 }
 
 /** To `size` bytes, or by it when `relative`. Never smaller: that is `shrink`. Clears a pending shrink. */
@@ -93,7 +104,6 @@ export function grow(doc: DatasetsDoc, name: string, size: number, relative: boo
 export function shrink(doc: DatasetsDoc, name: string, size: number, now: Date): DatasetsDoc {
   const [id, d] = mustFind(doc, name);
   if (d.filesystem !== 'ext4') throw new StoreConflict(`dataset '${name}': ${d.filesystem} cannot shrink (ext4 only)`);
-  if (d.app !== undefined) throw new StoreConflict(`dataset '${name}': bound to application '${d.app}'; a shrink unmounts it`);
   if (size >= d.size) throw new StoreConflict(`dataset '${name}': ${size} bytes is not smaller than its size ${d.size}`);
   return put(doc, id, { ...d, size, shrink_to: size, changed: nextChanged(now, d.changed) });
 }

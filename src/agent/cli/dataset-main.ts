@@ -1,12 +1,16 @@
 // dataset: the operator's command. It only edits the desired state in the
 // store (under the store's lock) and reads statuses; agents do the work.
 import { parser, handledByYargs } from '../../lib/cli.js';
-import { writeDocument, writeStdout } from '../../lib/io.js';
-import { failed, usageError } from '../../lib/errors.js';
+import { readStdinText, writeDocument, writeStdout } from '../../lib/io.js';
+import { causeOf, failed, invalidInput, usageError } from '../../lib/errors.js';
+import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { applyVolumeMap, MapError, parseVolumeMap } from '../apps/volume-map.js';
+import { StoreConflict } from '../store/types.js';
 import type { Filesystem } from '../docs.js';
 import { openStore, storeConnectOptions, withStoreOptions } from '../store/open.js';
 import type { Store } from '../store/types.js';
-import { datasetName, metaPairs, mountPath, nodeName, sizeBytes, timeoutSeconds, volumeId } from './args.js';
+import { appName, datasetName, metaPairs, mountPath, nodeName, sizeBytes, timeoutSeconds, volumeId } from './args.js';
 import * as change from './changes.js';
 import { listText, statusJson, statusText, views } from './views.js';
 
@@ -19,8 +23,12 @@ converge, and 'status' says where each dataset is and what it waits for.
 
 Commands:
   create NAME --size SIZE [--fs ext4|xfs] [--node N] [--mount PATH] [--meta KEY=VALUE]...
-  adopt NAME --volume ID [--node N] [--mount PATH] [--fs ext4|xfs]
+                [--app APP] [--partition]
+  adopt NAME --volume ID [--node N] [--mount PATH] [--fs ext4|xfs] [--app APP] [--partition]
                                 an existing volume; its size is the volume's
+  map --apply FILE [--node N]   a volume map {"svc/0": "VOLUME", "svc/1": {"volume": V, "node": N}}:
+                                each unit's volume adopted for its service; a unit
+                                left out is detached (its volume stays)
   grow NAME SIZE|+SIZE          online; never smaller
   shrink NAME SIZE              the only way a dataset shrinks (offline, ext4)
   move NAME --to N              to another node
@@ -94,14 +102,23 @@ export async function main(argv: string[]): Promise<void> {
         .option('fs', { type: 'string', choices: FS, default: 'ext4', describe: 'filesystem' })
         .option('node', { type: 'string', requiresArg: true, describe: 'the node to mount it on (none: attached nowhere)' })
         .option('mount', { type: 'string', requiresArg: true, describe: "absolute mount point under the node's mount root (default <mount root>/NAME)" })
-        .option('meta', { type: 'string', array: true, requiresArg: true, describe: 'KEY=VALUE label copied into the volume metadata (repeatable)' }),
+        .option('meta', { type: 'string', array: true, requiresArg: true, describe: 'KEY=VALUE label copied into the volume metadata (repeatable)' })
+        .option('app', { type: 'string', requiresArg: true, describe: 'the application served from it (defined on each node in APPS_DIR/APP.json)' })
+        .option('partition', { type: 'boolean', describe: 'give the volume one partition and put the filesystem there' }),
     )
     .command('adopt', 'make a dataset of an existing volume', (y) =>
       y
         .option('volume', { type: 'string', requiresArg: true, describe: 'backend volume id' })
         .option('fs', { type: 'string', choices: FS, default: 'ext4', describe: 'filesystem when the volume is blank' })
         .option('node', { type: 'string', requiresArg: true, describe: 'the node to mount it on' })
-        .option('mount', { type: 'string', requiresArg: true, describe: 'absolute mount point' }),
+        .option('mount', { type: 'string', requiresArg: true, describe: 'absolute mount point' })
+        .option('app', { type: 'string', requiresArg: true, describe: 'the application served from it (defined on each node)' })
+        .option('partition', { type: 'boolean', describe: 'when blank: one partition, the filesystem in it' }),
+    )
+    .command('map', "apply a service manager's volume map ({unit: volume}, JSON or YAML)", (y) =>
+      y
+        .option('apply', { type: 'string', requiresArg: true, describe: "FILE, or '-' for stdin" })
+        .option('node', { type: 'string', requiresArg: true, describe: 'the node of units the map gives as unit: volume' }),
     )
     .command('grow', 'grow to SIZE or by +SIZE')
     .command('shrink', 'shrink to SIZE (offline, ext4 only)')
@@ -125,7 +142,7 @@ export async function main(argv: string[]): Promise<void> {
   const cmd = String(a._[0]);
   const now = () => new Date();
   const opt = (k: string) => (a[k] === undefined ? null : String(a[k]));
-  const ARITY: Record<string, string[]> = { create: ['NAME'], adopt: ['NAME'], grow: ['NAME', 'SIZE'], shrink: ['NAME', 'SIZE'], move: ['NAME'], detach: ['NAME'], destroy: ['NAME'], list: [], status: [] };
+  const ARITY: Record<string, string[]> = { map: [], create: ['NAME'], adopt: ['NAME'], grow: ['NAME', 'SIZE'], shrink: ['NAME', 'SIZE'], move: ['NAME'], detach: ['NAME'], destroy: ['NAME'], list: [], status: [] };
   const want = ARITY[cmd] ?? [];
   const [NAME, SIZE] = positional(a, want.length, want);
   Object.assign(a, { NAME, SIZE });
@@ -139,10 +156,12 @@ export async function main(argv: string[]): Promise<void> {
       const mount = opt('mount') === null ? null : mountPath(opt('mount')!);
       const meta = metaPairs(((a.meta as string[] | undefined) ?? []).map(String));
       const fs = String(a.fs) as Filesystem;
+      const app = opt('app') === null ? undefined : appName(opt('app')!);
+      const partition = Boolean(a.partition);
       let id = '';
       await withStore(a.store, true, (s) =>
         s.updateDesired((d) => {
-          const next = change.create(d, { name, size, filesystem: fs, node, mount, meta }, now());
+          const next = change.create(d, { name, size, filesystem: fs, node, mount, meta, app, partition }, now());
           id = Object.keys(next.datasets).find((k) => !(k in d.datasets))!;
           return next;
         }),
@@ -157,16 +176,51 @@ export async function main(argv: string[]): Promise<void> {
       const node = opt('node') === null ? null : nodeName(opt('node')!);
       const mount = opt('mount') === null ? null : mountPath(opt('mount')!);
       const fs = String(a.fs) as Filesystem;
+      const app = opt('app') === null ? undefined : appName(opt('app')!);
+      const partition = Boolean(a.partition);
       let id = '';
       await withStore(a.store, true, async (s) => {
         const listing = await s.readListing();
         await s.updateDesired((d) => {
-          const next = change.adopt(d, listing, { name, volume, filesystem: fs, node, mount }, now());
+          const next = change.adopt(d, listing, { name, volume, filesystem: fs, node, mount, app, partition }, now());
           id = Object.keys(next.datasets).find((k) => !(k in d.datasets))!;
           return next;
         });
       });
       await writeStdout(`${id}\n`);
+      return;
+    }
+    case 'map': {
+      if (a.apply === undefined) throw usageError('usage', undefined, "map needs --apply FILE (see 'dataset --help')");
+      const file = String(a.apply);
+      let text: string;
+      try {
+        text = file === '-' ? await readStdinText() : readFileSync(file, 'utf8');
+      } catch (e) {
+        throw failed('cannot read volume map', file, causeOf(e));
+      }
+      let map;
+      try {
+        map = parseVolumeMap(text, opt('node') === null ? null : nodeName(opt('node')!));
+      } catch (e) {
+        if (e instanceof MapError) throw invalidInput('invalid volume map', file, e.message);
+        throw e;
+      }
+      let changes: string[] = [];
+      await withStore(a.store, false, async (s) => {
+        const listing = await s.readListing();
+        await s.updateDesired((d) => {
+          try {
+            const r = applyVolumeMap({ doc: d, map, volumes: listing?.volumes ?? [], now: change.nextChanged(now()), newId: randomUUID });
+            changes = r.changes;
+            return r.doc;
+          } catch (e) {
+            if (e instanceof MapError) throw new StoreConflict(e.message);
+            throw e;
+          }
+        });
+      });
+      await writeStdout(changes.map((c) => c + '\n').join('') || 'no change\n');
       return;
     }
     case 'grow':

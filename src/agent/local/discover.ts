@@ -45,6 +45,7 @@ export async function discoverLocal(input: LocalInput): Promise<NodeStateDoc> {
   const root = input.mountRoot.replace(/\/+$/, '') || '/';
   const devices: Record<string, LocalDevice> = {};
   const ours = new Set<string>();
+  const unknown: Record<string, string> = {};
   for (const v of input.volumes) {
     if (v.attached !== node) continue;
     let found;
@@ -52,9 +53,9 @@ export async function discoverLocal(input: LocalInput): Promise<NodeStateDoc> {
       const connect = !input.desired || wantedOn(v, node, input.desired);
       found = await input.nodePlane.findDevice(v, { connect });
     } catch (e) {
-      // A device that cannot be found is reported by its absence; the plan waits for it.
-      found = null;
-      void e;
+      // Not known to be absent: reported as unknown, never as "no device".
+      unknown[v.id] = (e instanceof Error ? e.message : String(e)).replace(/[\r\n\0]+/g, ' ').slice(0, 4000);
+      continue;
     }
     if (!found) continue;
     const probe = await host.probe(found.path);
@@ -87,5 +88,6 @@ export async function discoverLocal(input: LocalInput): Promise<NodeStateDoc> {
     devices,
     stray_mounts: [...new Set(stray)].sort(),
     apps: [...input.apps].sort(),
+    ...(Object.keys(unknown).length ? { unknown } : {}),
   };
 }

@@ -192,7 +192,7 @@ function decide(id: string, d: DesiredDataset, st: DatasetStatus | null, ctx: Ct
   if (v.dataset !== id) {
     if (v.dataset !== null) return { phase: 'blocked', reason: `volume '${v.id}' belongs to another dataset (${v.dataset}); it is not adopted` };
     return {
-      step: mk(id, 'set-metadata', CREDENTIALED, v, { metadata: { ...v.metadata, ...(d.meta ?? {}) }, dataset: id, cluster: input.desired.cluster },
+      step: mk(id, 'set-metadata', CREDENTIALED, v, { metadata: { ...v.metadata, ...(d.meta ?? {}) }, dataset: id, cluster: input.desired.cluster, volume: volArg(v) },
         `volume '${v.id}' carries dataset id ${id}`),
       why: `adopting volume '${v.id}': writing the dataset id into its metadata`,
     };
@@ -207,7 +207,16 @@ function decide(id: string, d: DesiredDataset, st: DatasetStatus | null, ctx: Ct
 
   const target = d.node;
   if (v.attached === null) {
-    if (target === null) return { phase: 'converged', reason: null };
+    if (target === null) {
+      // Attached nowhere: the volume still grows (its filesystem follows once it is mounted somewhere).
+      if (size > v.size) {
+        if (limits.max_bytes !== null && ctx.totalBytes - v.size + size > limits.max_bytes) {
+          return { phase: 'blocked', reason: `growing to ${fmtSize(size)} would pass the backend's quota of ${fmtSize(limits.max_bytes)}` };
+        }
+        return { step: mk(id, 'resize', CREDENTIALED, v, { size, volume: volArg(v) }, `volume '${v.id}' is ${fmtSize(size)}`), why: `growing volume '${v.id}' from ${fmtSize(v.size)} to ${fmtSize(size)}` };
+      }
+      return { phase: 'converged', reason: null };
+    }
     return attachTo(id, d, v, target, ctx);
   }
   if (v.attached !== target) {
@@ -333,6 +342,8 @@ function detachFrom(id: string, v: Volume, owner: string, purpose: string, ctx: 
       reason: `volume '${v.id}' is attached to node '${owner}', ${state}; it is detached only once that node's unmount is seen or the backend confirms the node is gone (${purpose})`,
     };
   }
+  const lookup = pn.state.unknown?.[v.id];
+  if (lookup !== undefined) return { phase: 'waiting', reason: `node '${owner}' could not look up the device of volume '${v.id}' (${lookup}); nothing is detached on a guess (${purpose})` };
   const dev = pn.state.devices[v.id];
   if (dev?.mount) {
     return {
@@ -341,6 +352,10 @@ function detachFrom(id: string, v: Volume, owner: string, purpose: string, ctx: 
     };
   }
   if (dev?.held) return { phase: 'waiting', reason: `device '${dev.path}' on node '${owner}' is held open by something other than a mount; it is not released ${purpose}` };
+  if (dev && dev.size !== v.size) {
+    // Its identity check compares sizes: a resize not yet seen there is seen first.
+    return { step: mk(id, 'refresh', onNode(owner), v, { device: dev.path, volume: volArg(v) }, `device '${dev.path}' is ${fmtSize(v.size)}`), why: `refreshing device '${dev.path}' on node '${owner}' to the volume's size before releasing it ${purpose}` };
+  }
   if (dev) {
     return {
       step: mk(id, 'release', onNode(owner), v, { device: dev.path, volume: volArg(v) }, `node '${owner}' has no device for volume '${v.id}'`),
@@ -374,6 +389,9 @@ function staleDevice(id: string, v: Volume, n: string, pn: PlanNode, dev: LocalD
     };
   }
   if (dev.held) return { phase: 'waiting', reason: `device '${dev.path}' on node '${n}' (volume '${v.id}' is not attached there) is held open; it is not released` };
+  if (dev.size !== v.size) {
+    return { step: mk(id, 'refresh', onNode(n), v, { device: dev.path, volume: volArg(v) }, `device '${dev.path}' is ${fmtSize(v.size)}`), why: `refreshing device '${dev.path}' on node '${n}' before releasing it` };
+  }
   return {
     step: mk(id, 'release', onNode(n), v, { device: dev.path, volume: volArg(v) }, `node '${n}' has no device for volume '${v.id}'`),
     why: `releasing device '${dev.path}' on node '${n}', where volume '${v.id}' is no longer attached`,
@@ -385,6 +403,8 @@ function onTarget(id: string, d: DesiredDataset, st: DatasetStatus | null, v: Vo
   const pn = ctx.input.nodes[node];
   const here = onNode(node);
   if (!pn || !pn.state) return { phase: 'waiting', reason: `volume '${v.id}' is attached to node '${node}', which has not reported its devices yet` };
+  const lookup = pn.state.unknown?.[v.id];
+  if (lookup !== undefined) return { phase: 'waiting', reason: `node '${node}' could not look up the device of volume '${v.id}': ${lookup}` };
   const dev = pn.state.devices[v.id];
   const va = volArg(v);
   if (!dev) {
@@ -398,7 +418,16 @@ function onTarget(id: string, d: DesiredDataset, st: DatasetStatus | null, v: Vo
 
   // An explicit shrink in progress or asked for: offline, ext4 only.
   const shrink = st?.markers.shrink_started?.volume === v.id ? st.markers.shrink_started : undefined;
-  const shrinkAsked = d.shrink_to !== undefined && d.shrink_to === d.size && v.size > size;
+  const shrinkLive = d.shrink_to !== undefined && d.shrink_to === d.size;
+  const shrinkAsked = shrinkLive && v.size > size;
+  if (shrink && !(shrinkLive && shrink.to === size)) {
+    // The request was withdrawn (or changed): the started shrink is abandoned, never finished without one.
+    // A filesystem already made smaller is grown back by the usual path.
+    if (shrink.snapshot !== null) {
+      return { step: mk(id, 'remove-snapshot', CREDENTIALED, v, { snapshot: shrink.snapshot, volume: va }, `the abandoned shrink's snapshot is removed and the marker cleared`), why: 'the shrink request was withdrawn; abandoning the shrink' };
+    }
+    return { step: mk(id, 'record', here, v, { device: dev.path, volume: va, clear: 'shrink_started' }, 'the shrink marker is cleared'), why: 'the shrink request was withdrawn; abandoning the shrink' };
+  }
   if (shrink || shrinkAsked) {
     const r = shrinkStep(id, d, st, v, dev, node, shrink, size, fsType, ctx);
     if (r) return r;
@@ -447,8 +476,8 @@ function onTarget(id: string, d: DesiredDataset, st: DatasetStatus | null, v: Vo
   if (dev.size < v.size) {
     return { step: mk(id, 'refresh', here, v, { device: dev.path, volume: va }, `device '${dev.path}' is ${fmtSize(v.size)}`), why: `the volume grew to ${fmtSize(v.size)}; refreshing the device's size on node '${node}'` };
   }
-  const shrinking = d.shrink_to !== undefined && d.shrink_to === d.size;
-  if (size > v.size && !shrinking) {
+  // Smaller than asked for grows, even under a shrink request (to a size above the volume's).
+  if (size > v.size) {
     if (limits.max_bytes !== null && ctx.totalBytes - v.size + size > limits.max_bytes) {
       return { phase: 'blocked', reason: `growing to ${fmtSize(size)} would pass the backend's quota of ${fmtSize(limits.max_bytes)}` };
     }

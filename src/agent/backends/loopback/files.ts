@@ -5,6 +5,7 @@
 // rename, fsync the directory). Snapshots: DIR/snapshots/<sid>.img + .json.
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { BackendError } from '../../backend/types.js';
 
 export const LOOPBACK_ID = /^lb-[0-9a-f]{16}$/;
 export const SNAPSHOT_ID = /^lbs-[0-9a-f]{16}$/;
@@ -44,7 +45,7 @@ export class LoopbackFiles {
   snapImage = (sid: string) => path.join(this.snapshots, `${sid}.img`);
   snapRecord = (sid: string) => path.join(this.snapshots, `${sid}.json`);
 
-  /** The record, or null when the volume does not exist (or its record is unreadable: reported by list). */
+  /** The record, or null when the volume does not exist; a damaged record throws (unavailable). */
   read(id: string): VolumeRecord | null {
     return readJson<VolumeRecord>(this.record(id), 'dvm.loopback-volume/1');
   }
@@ -107,12 +108,16 @@ function readJson<T extends { format: string }>(file: string, format: string): T
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
   }
+  // A damaged record is an error, never "no volume": a listing that left a
+  // volume out would let the planner make a second one for its dataset.
+  let doc: T | null = null;
   try {
-    const doc = JSON.parse(text) as T;
-    return doc && doc.format === format ? doc : null;
-  } catch {
-    return null;
+    doc = JSON.parse(text) as T;
+  } catch (e) {
+    throw new BackendError('unavailable', `record '${file}' is damaged (${(e as Error).message}): repair or remove it by hand`);
   }
+  if (!doc || doc.format !== format) throw new BackendError('unavailable', `record '${file}' is not a ${format} document: repair or remove it by hand`);
+  return doc;
 }
 
 export function fsyncDir(dir: string): void {

@@ -94,7 +94,10 @@ export async function openLoopback(dir: string, opts: BackendOptions, o: { limit
     };
   };
 
-  const all = () => files.ids().flatMap((id) => (files.read(id) ? [files.read(id)!] : []));
+  const all = () => files.ids().flatMap((id) => {
+    const r = files.read(id);
+    return r ? [r] : [];
+  });
 
   const control: ControlPlane = {
     spec,
