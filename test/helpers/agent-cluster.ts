@@ -54,12 +54,10 @@ export class Cluster {
   }
 
   /** Starts `dataset-agent` for `node` in a mount namespace of its own. */
-  start(node: string, opts: { credentialed?: boolean; env?: Record<string, string>; args?: string[] } = {}): Agent {
+  start(node: string, opts: { credentialed?: boolean; env?: Record<string, string>; args?: string[]; namespace?: boolean } = {}): Agent {
     const logFile = path.join(this.work, `agent-${node}.log`);
     const args = [
-      '-m',
-      '--propagation',
-      'private',
+      ...(opts.namespace === false ? [] : ['unshare', '-m', '--propagation', 'private']),
       process.execPath,
       binPath('dataset-agent'),
       '--store',
@@ -73,7 +71,7 @@ export class Cluster {
       ...(opts.credentialed ? ['--credentialed'] : []),
       ...(opts.args ?? []),
     ];
-    const child = spawn('unshare', args, { env: this.env(opts.env), stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(args[0], args.slice(1), { env: this.env(opts.env), stdio: ['ignore', 'ignore', 'pipe'] });
     const log = createWriteStream(logFile, { flags: 'a' });
     child.stderr!.pipe(log);
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
@@ -122,6 +120,14 @@ export class Cluster {
 
   async destroy(): Promise<void> {
     for (const n of [...this.agents.keys()]) await this.stop(n, 'SIGKILL');
+    // Agents started without a namespace of their own leave their mounts in ours.
+    const mine = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4])
+      .filter((p) => p && p.startsWith(this.work + '/'))
+      .sort()
+      .reverse();
+    for (const m of mine) execFileSync('umount', [m], { stdio: 'ignore' });
     // The namespaces went with their agents, and their mounts with them; free the loop devices.
     for (const f of listFiles(this.lb)) {
       try {

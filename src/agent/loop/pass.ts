@@ -129,7 +129,7 @@ export async function runPass(ctx: AgentContext): Promise<PassReport> {
 
   const p = plan({ desired, statuses, listing, nodes, node: ctx.node, credentialed: leading, now: ctx.now().toISOString() });
 
-  const fx = { node: ctx.node, backend: ctx.backend, store: ctx.store, leadership: leading ? leadership : null, host: ctx.host, mountRoot: ctx.mountRoot, now: ctx.now, apps, log: ctx.log };
+  const fx = { node: ctx.node, backend: ctx.backend, store: ctx.store, leadership: leading ? leadership : null, host: ctx.host, mountRoot: ctx.mountRoot, now: ctx.now, apps };  // the loop logs each step itself, with the dataset name and time
   const results: StepResult[] = [];
   for (const step of p.steps) {
     if (ctx.stopping()) break;
