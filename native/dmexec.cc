@@ -354,15 +354,13 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
+}  // namespace
+
+// Called from addon.cc: dmexec's functions on the one addon's exports.
+void InitDmexec(Napi::Env env, Napi::Object exports) {
   exports.Set("openControl", Napi::Function::New(env, OpenControl));
   exports.Set("close", Napi::Function::New(env, CloseFd));
   exports.Set("ioctl", Napi::Function::New(env, Ioctl));
   exports.Set("mknod", Napi::Function::New(env, Mknod));
   exports.Set("run", Napi::Function::New(env, Run));
-  return exports;
 }
-
-}  // namespace
-
-NODE_API_MODULE(dmexec, Init)

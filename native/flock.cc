@@ -1,5 +1,4 @@
 // flock(2) for the transaction manager: Node has no binding for it.
-// Kept apart from dmexec.cc so that tm never loads the dm-ioctl code.
 #include <napi.h>
 #include <sys/file.h>
 #include <cerrno>
@@ -28,9 +27,7 @@ static Napi::Value Flock(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
-static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+// Called from addon.cc.
+void InitFlock(Napi::Env env, Napi::Object exports) {
   exports.Set("flock", Napi::Function::New(env, Flock));
-  return exports;
 }
-
-NODE_API_MODULE(flock, Init)

@@ -7,25 +7,31 @@
 // `mutator('<name>')` once its spec is in src/metadata-manip/specs.ts. The
 // import() stays a thunk so that the bundle evaluates only the started
 // tool's modules: the agent's TLS and etcd code costs a volume-manager tool
-// nothing. `tls: true` marks tools that talk TLS and so keep the user's
-// certificate settings at start (docs/startup.md).
+// nothing. `tls: false` marks the tools that make no TLS connection
+// (docs/startup.md); a tool without it keeps the user's CA settings.
 export type Main = (argv: string[]) => Promise<void>;
 export interface Tool {
   load: () => Promise<{ main: Main }>;
-  tls?: boolean;
+  /**
+   * false: the tool makes no TLS connection, so its shim starts node without
+   * the user's NODE_EXTRA_CA_CERTS (and hands it to child processes). Leave
+   * it out for a tool that may talk TLS: it keeps the user's CA settings.
+   */
+  tls?: false;
 }
 
 const mutator = (name: string): Tool => ({
-  load: async () => ({ main: (await import('./metadata-manip/mutator-main.js')).mutatorMain(name) }),
+  load: async () => ({ main: (await import('./metadata-manip/index.js')).mutatorMain(name) }),
+  tls: false,
 });
 
 export const TOOLS = {
-  discover: { load: () => import('./discovery/main.js') },
-  tm: { load: () => import('./transaction-manager/main.js') },
-  report: { load: () => import('./report/main.js') },
-  'vol-activate': { load: () => import('./vol-activate/main.js') },
-  dmactivate: { load: () => import('./dmactivate/main.js') },
-  dmexec: { load: () => import('./dmexec/main.js') },
+  discover: { load: () => import('./discovery/main.js'), tls: false },
+  tm: { load: () => import('./transaction-manager/main.js'), tls: false },
+  report: { load: () => import('./report/main.js'), tls: false },
+  'vol-activate': { load: () => import('./vol-activate/main.js'), tls: false },
+  dmactivate: { load: () => import('./dmactivate/main.js'), tls: false },
+  dmexec: { load: () => import('./dmexec/main.js'), tls: false },
   'lv-create': mutator('lv-create'),
   'lv-extend': mutator('lv-extend'),
   'lv-reduce': mutator('lv-reduce'),

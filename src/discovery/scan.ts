@@ -2,10 +2,10 @@
 // candidate device (a few KiB), never the metadata ring.
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { FileDev } from '../transaction-manager/device.js';
-import { BLOCK, MDA_OFFSET, decodeHeader, type Header } from '../transaction-manager/layout.js';
-import { newest } from '../transaction-manager/pv.js';
-import { readLabel } from '../transaction-manager/pv.js';
+import { FileDev } from '../pv-format/device.js';
+import { BLOCK, MDA_OFFSET, decodeHeader, type Header } from '../pv-format/layout.js';
+import { newest } from '../pv-format/pv.js';
+import { readLabel } from '../pv-format/pv.js';
 
 export interface Found {
   path: string;

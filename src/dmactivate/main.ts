@@ -1,9 +1,9 @@
 // dmactivate: the desired dm state on stdin → a dvm.dmexec/1 program on stdout.
 import { parser, handledByYargs } from '../lib/cli.js';
-import { readDocument, writeDocument } from '../lib/io.js';
+import { readDocument, writeDocument, readDocumentFile } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
-import { queryKernel, readCurrentFile } from '../lib/dm-query.js';
-import type { DmDoc } from '../lib/dm-types.js';
+import { queryKernel } from '../dmexec/client.js';
+import type { DmDoc } from '../lib/dm-doc.js';
 import { planProgram } from './program.js';
 import { stageFromPhase } from './phase.js';
 
@@ -32,6 +32,6 @@ export async function main(argv: string[]): Promise<void> {
   if (handledByYargs(args)) return;
   const stage = stageFromPhase(process.env.DVM_TM_PHASE, Boolean(args.stage));
   const desired = await readDocument<DmDoc>([FORMATS.dm]);
-  const current = args.current ? readCurrentFile(args.current) : queryKernel(desired.scope);
+  const current = args.current ? readDocumentFile<DmDoc>(args.current, [FORMATS.dm]) : queryKernel(desired.scope);
   await writeDocument(planProgram(current, desired, { stage }));
 }

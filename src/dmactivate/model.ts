@@ -3,18 +3,14 @@
 // A desired `dm:<name>` and a live `253:4` compare equal when they name the
 // same device, whatever its name or number will be when the program runs.
 import { invalidInput } from '../lib/errors.js';
-import { tableProblem } from '../lib/dm-table.js';
-import { DM_REF_PREFIX, inScope, type DmDoc, type DmLine } from '../lib/dm-types.js';
+import { DM_REF_PREFIX, tableProblem, type TableLine } from '../lib/dm-table.js';
+import { inScope, type DmDoc } from '../lib/dm-doc.js';
 
 /** A word of a params string: literal text, or a reference to a device by uuid. */
 export type Tok = string | { ref: string };
 
-export interface NLine {
-  start: number;
-  length: number;
-  target: string;
-  params: Tok[];
-}
+/** A table line (src/lib/dm-table.ts) whose params are words and references. */
+export type NLine = Omit<TableLine, 'params'> & { params: Tok[] };
 
 export interface NTable {
   lines: NLine[];
@@ -49,7 +45,7 @@ export function modelOf(current: DmDoc, scope: string): Model {
   const mine = current.devices.filter((d) => inScope(d.uuid, scope));
   const byDev = new Map<string, string>();
   for (const d of mine) if (d.major !== undefined && d.minor !== undefined) byDev.set(`${d.major}:${d.minor}`, d.uuid);
-  const norm = (lines: DmLine[] | null | undefined, ro: boolean): NTable | null =>
+  const norm = (lines: TableLine[] | null | undefined, ro: boolean): NTable | null =>
     lines && lines.length
       ? { ro, lines: lines.map((l) => ({ start: l.start, length: l.length, target: l.target, params: words(l.params).map((w) => (DEV_RE.test(w) && byDev.has(w) ? { ref: byDev.get(w)! } : w)) })) }
       : null;
@@ -129,7 +125,7 @@ export function appendOnly(old: NTable, next: NTable): boolean {
  * device by uuid without a scan; `asName` forces `dm:<name>` for devices a
  * rollback may have re-created (their number then changes).
  */
-export function render(t: NTable, model: Model, byUuid?: Map<string, MDev>, asName?: Set<string>): DmLine[] {
+export function render(t: NTable, model: Model, byUuid?: Map<string, MDev>, asName?: Set<string>): TableLine[] {
   return t.lines.map((l) => ({
     start: l.start,
     length: l.length,

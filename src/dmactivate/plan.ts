@@ -3,7 +3,7 @@
 // about a model of the kernel, which it updates as it emits each step.
 import { createHash } from 'node:crypto';
 import { failed } from '../lib/errors.js';
-import type { DmStep } from '../lib/dm-types.js';
+import type { DmStep } from '../lib/dm-program.js';
 import { appendOnly, cloneModel, refsOf, render, tableEq, tableSize, type MDev, type Model, type NTable, type Want } from './model.js';
 
 export interface PlanOptions {

@@ -2,7 +2,8 @@
 // runs for it (rollback.ts): its own inverse as `undo`, and as `on_error`
 // what its own failure may have left.
 import { invalidInput } from '../lib/errors.js';
-import type { DmDoc, DmProgram, DmStep } from '../lib/dm-types.js';
+import type { DmDoc } from '../lib/dm-doc.js';
+import type { DmProgram, DmStep } from '../lib/dm-program.js';
 import { modelOf, wantOf } from './model.js';
 import { planSteps, type PlanOptions } from './plan.js';
 import { applied, cleanup, failedState, recover, relaxed, tracer, windows } from './rollback.js';

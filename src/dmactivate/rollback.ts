@@ -17,7 +17,7 @@
 // the same for a failure after it; the other steps in it carry nothing. This
 // is quadratic only in the number of devices whose live table is swapped,
 // never in those created or removed.
-import type { DmStep } from '../lib/dm-types.js';
+import type { DmStep } from '../lib/dm-program.js';
 import { cloneModel, render, type MDev, type Model, type Want } from './model.js';
 import { planSteps, topoOrder, type Phase, type Traced, type Tracer } from './plan.js';
 

@@ -4,7 +4,8 @@
 import { CMD, FLAG, HEADER_SIZE, packHeader, packLoad, packMessage, packRename } from './layout.js';
 import { DM_REF_PREFIX } from '../lib/dm-table.js';
 import type { NativeOp } from './native.js';
-import type { Lookup, Program, Step } from './program.js';
+import type { Lookup } from './program.js';
+import type { DmProgram, DmStep } from '../lib/dm-program.js';
 
 /** Width reserved for a late-resolved "major:minor" (4095:1048575 is 12 bytes). */
 const DEV_WIDTH = 12;
@@ -20,7 +21,7 @@ export interface OpMeta {
   index: number; // program step index (on_error: the failed step's; undo: the undone step's)
   recovery: boolean;
   branch?: 'on_error' | 'undo';
-  step: Step;
+  step: DmStep;
 }
 
 export interface Compiled {
@@ -47,7 +48,7 @@ class Creators {
   get(name: string): number | undefined {
     return this.local.has(name) ? (this.local.get(name) ?? undefined) : this.base.get(name);
   }
-  track(s: Step, at: number): void {
+  track(s: DmStep, at: number): void {
     if (s.op === 'create') this.local.set(s.name, at);
     else if (s.op === 'remove') this.local.set(s.name, null);
     else if (s.op === 'rename' && this.get(s.name) !== undefined) {
@@ -57,7 +58,7 @@ class Creators {
   }
 }
 
-export function compileProgram(p: Program, lookup: Lookup | null): Compiled {
+export function compileProgram(p: DmProgram, lookup: Lookup | null): Compiled {
   const mainCount = p.steps.length;
   const ops: NativeOp[] = [];
   const meta: OpMeta[] = [];
@@ -70,7 +71,7 @@ export function compileProgram(p: Program, lookup: Lookup | null): Compiled {
   // (null: the name was freed, or belongs to a device this program created).
   const origOf = new Map<string, string | null>();
   const orig = (name: string) => (origOf.has(name) ? origOf.get(name)! : name);
-  const branch = (list: Step[], index: number, kind: 'on_error' | 'undo') => {
+  const branch = (list: DmStep[], index: number, kind: 'on_error' | 'undo') => {
     const start = mainCount + extra.length;
     const local = new Creators(creators);
     for (const r of list) {
@@ -166,7 +167,7 @@ function op(nr: number, buf: Buffer, retries = 0, patches: number[] = []): Nativ
   return { nr, buf, retries, branchStart: 0, branchCount: 0, undoStart: 0, undoCount: 0, patches };
 }
 
-function buildOp(s: Step, ctx: Ctx): NativeOp {
+function buildOp(s: DmStep, ctx: Ctx): NativeOp {
   switch (s.op) {
     case 'create':
       return op(CMD.DEV_CREATE, packHeader({ name: s.name, uuid: s.uuid }, CONTROL_BUFFER));
@@ -196,7 +197,7 @@ function buildOp(s: Step, ctx: Ctx): NativeOp {
  * `dm:<name>` words become "major:minor": now, for devices that exist, or by
  * the native side right before the load, for devices this program creates.
  */
-function buildLoad(s: Extract<Step, { op: 'load' }>, ctx: Ctx): NativeOp {
+function buildLoad(s: Extract<DmStep, { op: 'load' }>, ctx: Ctx): NativeOp {
   const late: { line: number; byte: number; source: number }[] = [];
   const deferred: { line: number; byte: number; name: string; width: number; main: number | undefined }[] = [];
   const lines = s.table.map((l, li) => {

@@ -2,7 +2,8 @@
 // results and fix up /dev/mapper nodes outside the critical section.
 import { FORMATS } from '../lib/schema.js';
 import { environmentError } from '../lib/errors.js';
-import { checkProgram, namesOf, type Lookup, type Program, type Step } from './program.js';
+import { checkProgram, namesOf, type Lookup } from './program.js';
+import type { DmProgram, DmStep } from '../lib/dm-program.js';
 import { compileProgram } from './compile.js';
 import { decodeDev, readHeader, parseMessageReply } from './layout.js';
 import { errnoName, type DmControl } from './control.js';
@@ -37,9 +38,9 @@ export interface ExecResult {
 }
 
 /** Ask the kernel about every name the program mentions (read-only queries). */
-export function kernelLookup(ctl: DmControl, p: Program): Lookup {
+export function kernelLookup(ctl: DmControl, p: DmProgram): Lookup {
   const seen = new Map<string, ReturnType<Lookup>>();
-  const visit = (s: Step) => {
+  const visit = (s: DmStep) => {
     for (const n of namesOf(s)) {
       if (seen.has(n)) continue;
       const info = ctl.info(n);
@@ -52,12 +53,12 @@ export function kernelLookup(ctl: DmControl, p: Program): Lookup {
   return (name) => seen.get(name) ?? null;
 }
 
-const blank = (index: number, s: Step, recovery: boolean): StepResult => ({
+const blank = (index: number, s: DmStep, recovery: boolean): StepResult => ({
   index, op: s.op, name: s.name, ok: null, errno: null, error: null, message: null, recovery, major: null, minor: null,
 });
 
 /** --dry-run: everything short of the ioctls that change state. */
-export function dryRun(p: Program, ctl: DmControl | null): ExecResult {
+export function dryRun(p: DmProgram, ctl: DmControl | null): ExecResult {
   const lookup = ctl ? kernelLookup(ctl, p) : null;
   checkProgram(p, lookup);
   compileProgram(p, lookup); // proves every buffer can be built
@@ -68,7 +69,7 @@ export function dryRun(p: Program, ctl: DmControl | null): ExecResult {
   };
 }
 
-export function execute(p: Program, ctl: DmControl, opts: { lock?: LockMode | 'none'; busyDelayMs?: number } = {}): ExecResult {
+export function execute(p: DmProgram, ctl: DmControl, opts: { lock?: LockMode | 'none'; busyDelayMs?: number } = {}): ExecResult {
   const lookup = kernelLookup(ctl, p);
   checkProgram(p, lookup);
   const compiled = compileProgram(p, lookup);
@@ -120,7 +121,7 @@ export function execute(p: Program, ctl: DmControl, opts: { lock?: LockMode | 'n
   };
 }
 
-function nodeChange(ctl: DmControl, s: Step, r: StepResult): string | null {
+function nodeChange(ctl: DmControl, s: DmStep, r: StepResult): string | null {
   switch (s.op) {
     case 'create':
     case 'mknod':

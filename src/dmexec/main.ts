@@ -8,7 +8,8 @@ import { loadNative } from './native.js';
 import { DmControl } from './control.js';
 import { queryState } from './query.js';
 import { dryRun, execute } from './execute.js';
-import { checkProgram, type Program } from './program.js';
+import { checkProgram } from './program.js';
+import type { DmProgram } from '../lib/dm-program.js';
 
 const USAGE = `Usage:
   $0 [--dry-run] < PROGRAM.json       run a dvm.dmexec/1 program, print dvm.dmexec-result/1
@@ -51,7 +52,7 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
 
-  const program = await readDocument<Program>([FORMATS.dmexec]);
+  const program = await readDocument<DmProgram>([FORMATS.dmexec]);
   checkProgram(program, null); // static checks first: bad input is exit 3 wherever we run
   if (args['dry-run']) {
     let ctl: DmControl | null = null;

@@ -1,9 +1,6 @@
-// Typed loader for the native core (native/dmexec.cc). A missing or broken
-// addon is an environment problem (exit 4), never a crash.
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { PATHS } from '../lib/paths.js';
-import { environmentError } from '../lib/errors.js';
+// The types of the native core's dm half (native/dmexec.cc), loaded from
+// dvm's one addon (src/lib/addon.ts).
+import { loadAddon } from '../lib/addon.js';
 
 export interface NativeOp {
   nr: number;
@@ -36,15 +33,6 @@ export interface DmNative {
   run(fd: number, ops: NativeOp[], mainCount: number, results: Int32Array, opts: { lock: 0 | 1 | 2; busyDelayMs: number }): NativeRunResult;
 }
 
-let cached: DmNative | undefined;
-
 export function loadNative(): DmNative {
-  if (cached) return cached;
-  const require = createRequire(import.meta.url);
-  try {
-    cached = require(path.join(PATHS.native, 'build/Release/dmexec.node')) as DmNative;
-  } catch (e) {
-    throw environmentError('cannot load native addon', 'native/build/Release/dmexec.node', `${(e as Error).message.split('\n')[0]} (run npm install)`);
-  }
-  return cached;
+  return loadAddon<DmNative>();
 }

@@ -1,35 +1,14 @@
-// dvm.dmexec/1 programs: their types and the checks made before any ioctl.
+// The checks made on a dvm.dmexec/1 program (src/lib/dm-program.ts) before any ioctl.
 import { invalidInput } from '../lib/errors.js';
-import { DM_REF_PREFIX, tableProblem, type TableLine } from '../lib/dm-table.js';
-import { inScope } from '../lib/dm-types.js'; // DVM-ab does not own DVM-abc-…
-
-interface Base {
-  name: string;
-  /** run when this step fails, before the undo lists of the completed steps */
-  on_error?: Step[];
-  /** this step's own inverse: run, newest first, when a later step fails */
-  undo?: Step[];
-}
-export type Step =
-  | (Base & { op: 'create'; uuid: string; read_only?: boolean })
-  | (Base & { op: 'load'; table: TableLine[]; read_only?: boolean })
-  | (Base & { op: 'suspend'; noflush?: boolean; skip_lockfs?: boolean })
-  | (Base & { op: 'resume' | 'clear' | 'mknod' })
-  | (Base & { op: 'remove'; retries?: number; deferred?: boolean })
-  | (Base & { op: 'rename'; new_name: string })
-  | (Base & { op: 'message'; sector?: number; message: string });
-
-export interface Program {
-  format: 'dvm.dmexec/1';
-  scope: string;
-  steps: Step[];
-}
+import { DM_REF_PREFIX, tableProblem } from '../lib/dm-table.js';
+import type { DmProgram, DmStep } from '../lib/dm-program.js';
+import { inScope } from '../lib/dm-doc.js'; // DVM-ab does not own DVM-abc-…
 
 /** What the kernel says about a name right now (null: no such device). */
 export type Lookup = (name: string) => { uuid: string; major: number; minor: number } | null;
 
 /** Every dm name a step touches or refers to. */
-export function namesOf(step: Step): string[] {
+export function namesOf(step: DmStep): string[] {
   const names = [step.name];
   if (step.op === 'rename') names.push(step.new_name);
   if (step.op === 'load') for (const l of step.table) names.push(...refsIn(l.params));
@@ -50,10 +29,10 @@ export function refsIn(params: string): string[] {
  * reference to an existing device whose uuid is outside the scope (a program
  * may never touch, or remove in a recovery branch, a foreign device).
  */
-export function checkProgram(p: Program, lookup: Lookup | null): void {
+export function checkProgram(p: DmProgram, lookup: Lookup | null): void {
   const created = new Set<string>();
   for (const s of p.steps) collectCreates(s, created);
-  const check = (s: Step, where: string, nested: boolean) => {
+  const check = (s: DmStep, where: string, nested: boolean) => {
     if (nested && (s.on_error || s.undo)) throw invalidInput('invalid program', where, 'recovery steps cannot have their own on_error or undo');
     if (s.op === 'create' && !inScope(s.uuid, p.scope)) throw invalidInput('device outside scope', s.name, `uuid '${s.uuid}' does not start with '${p.scope}-'`);
     if (s.op === 'load') {
@@ -76,7 +55,7 @@ export function checkProgram(p: Program, lookup: Lookup | null): void {
   p.steps.forEach((s, i) => check(s, `steps[${i}]`, false));
 }
 
-function collectCreates(s: Step, into: Set<string>): void {
+function collectCreates(s: DmStep, into: Set<string>): void {
   if (s.op === 'create') into.add(s.name);
   if (s.op === 'rename') into.add(s.new_name);
   s.on_error?.forEach((r) => collectCreates(r, into));

@@ -2,31 +2,10 @@
 import { FORMATS } from '../lib/schema.js';
 import { FLAG, decodeDev } from './layout.js';
 import type { DmControl } from './control.js';
-import type { TableLine } from '../lib/dm-table.js';
+import type { KernelDevice, KernelState } from '../lib/dm-doc.js';
 
-export interface DmDeviceState {
-  name: string;
-  uuid: string;
-  table: TableLine[];
-  inactive_table: TableLine[] | null;
-  status: TableLine[];
-  read_only: boolean;
-  suspended: boolean;
-  open_count: number;
-  major: number;
-  minor: number;
-  event_nr: number;
-}
-
-export interface DmState {
-  format: typeof FORMATS.dm;
-  scope: string;
-  kernel: string;
-  devices: DmDeviceState[];
-}
-
-export function queryState(ctl: DmControl, scope: string): DmState {
-  const devices: DmDeviceState[] = [];
+export function queryState(ctl: DmControl, scope: string): KernelState {
+  const devices: KernelDevice[] = [];
   for (const entry of ctl.list()) {
     const info = ctl.info(entry.name);
     if (!info || !info.uuid.startsWith(scope)) continue; // gone meanwhile, or not ours

@@ -51,7 +51,23 @@ export function loadBundle(bundle = BUNDLE): Record<string, unknown> {
   return mod.exports;
 }
 
+/**
+ * The shims of tools that use no TLS start node without NODE_EXTRA_CA_CERTS
+ * (Node parses that whole bundle at start, before any JavaScript) and pass
+ * the user's value in this variable instead (scripts/tools.mjs, docs/startup.md).
+ */
+export const SAVED_CA = 'DVM_NODE_EXTRA_CA_CERTS';
+
+/** Put the user's NODE_EXTRA_CA_CERTS back, so every child process (--sync participants) gets the environment as the user set it. */
+export function restoreCaSetting(env: NodeJS.ProcessEnv = process.env): void {
+  const saved = env[SAVED_CA];
+  if (saved === undefined) return;
+  delete env[SAVED_CA];
+  if (saved !== '') env.NODE_EXTRA_CA_CERTS = saved;
+}
+
 /** Runs the tool `tool` (a name in src/tools.ts) as the main program. */
 export function run(tool: string): void {
+  restoreCaSetting();
   (loadBundle().start as (tool: string) => void)(tool);
 }

@@ -39,14 +39,27 @@ export function handledByYargs(args: object): boolean {
   return Boolean(a.help || a.version);
 }
 
+/**
+ * A backend's typed error (src/agent/backend/types.ts), recognised by shape:
+ * src/lib imports no agent module. Missing or refused credentials are the
+ * environment's fault (4); any other backend failure is a failed operation (1).
+ */
+function backendErrorKind(e: unknown): string | null {
+  return e instanceof Error && e.name === 'BackendError' && typeof (e as { kind?: unknown }).kind === 'string' ? (e as unknown as { kind: string }).kind : null;
+}
+
 /** Map any thrown value to the exit-code contract; the only place that does. */
 export function exitCodeFor(e: unknown): number {
-  return e instanceof ToolError ? e.exitCode : EXIT.INTERNAL;
+  if (e instanceof ToolError) return e.exitCode;
+  const kind = backendErrorKind(e);
+  if (kind !== null) return kind === 'credentials' ? EXIT.ENVIRONMENT : EXIT.FAILED;
+  return EXIT.INTERNAL;
 }
 
 /** One line, whatever the error echoes (names with newlines, NULs, 50 MB paths). */
 export function messageFor(tool: string, e: unknown): string {
   if (e instanceof ToolError) return `${tool}: ${quoteText(e.message, LINE_MAX)}`;
+  if (backendErrorKind(e) !== null) return `${tool}: ${quoteText((e as Error).message.replace(/\s+/g, ' '), LINE_MAX)}`;
   const detail = e instanceof Error ? (e.stack?.split('\n').slice(0, 2).join(' ') ?? e.message) : String(e);
   return `${tool}: internal error: ${quoteText(detail.replace(/\s+/g, ' '), LINE_MAX)}`;
 }

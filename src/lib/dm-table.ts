@@ -3,7 +3,8 @@ import type { Sectors } from './units.js';
 /**
  * One line of a device-mapper table, as the kernel takes it and as
  * the kernel reports it (TABLE_STATUS): `<start> <length> <target> <params>`.
- * Parsing a printed table gives back the same value (round trip).
+ * The one type for it, in dvm.dm/1 and dvm.dmexec/1 documents and inside
+ * every tool. Parsing a printed table gives back the same value (round trip).
  */
 export interface TableLine {
   start: Sectors;
@@ -11,6 +12,9 @@ export interface TableLine {
   target: string;
   params: string;
 }
+
+/** A line from plain numbers (sector arithmetic on extents, test tables). */
+export const tableLine = (start: number, length: number, target: string, params = ''): TableLine => ({ start: start as Sectors, length: length as Sectors, target, params });
 
 export const TARGET_RE = /^[a-z0-9_-]{1,15}$/;
 

@@ -1,26 +1,14 @@
 // flock(2) from the native addon (Node has no binding), shared by tools that
 // lock files. The kernel drops a lock when its file description closes, which
 // is what makes a killed holder harmless.
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { PATHS } from './paths.js';
-import { causeOf, environmentError } from './errors.js';
+import { loadAddon } from './addon.js';
 
 export type FlockMode = 'ex' | 'sh' | 'un';
 type FlockFn = (fd: number, mode: FlockMode, wait: boolean) => boolean;
-let flockFn: FlockFn | undefined;
 
 /** flock(fd, mode, wait): true when taken, false when `wait` is false and someone else holds it. */
 export function flock(fd: number, mode: FlockMode, wait: boolean): boolean {
-  if (!flockFn) {
-    try {
-      const require = createRequire(import.meta.url);
-      flockFn = (require(path.join(PATHS.native, 'build/Release/flock.node')) as { flock: FlockFn }).flock;
-    } catch (e) {
-      throw environmentError('native addon', 'flock.node', `${causeOf(e)} (run 'npm install')`);
-    }
-  }
-  return flockFn(fd, mode, wait);
+  return loadAddon<{ flock: FlockFn }>().flock(fd, mode, wait);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { text as streamText } from 'node:stream/consumers';
-import { invalidInput, usageError } from './errors.js';
+import { causeOf, invalidInput, usageError } from './errors.js';
 import { canonicalJson } from './canonical-json.js';
 import { FORMATS, validate } from './schema.js';
 import { checkEnvelope, checkVg } from './vg-check.js';
@@ -44,4 +45,15 @@ export function writeStdout(text: string | Uint8Array): Promise<void> {
     // A closed downstream pipe is not an error worth a message (docs/contracts.md).
     process.stdout.write(text, () => resolve());
   });
+}
+
+/** A document from a file named on the command line (e.g. --current FILE): unreadable is a usage error. */
+export function readDocumentFile<T>(path: string, accepted: readonly string[]): T {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw usageError('cannot read', path, causeOf(e));
+  }
+  return parseDocument<T>(text, accepted, path);
 }

@@ -1,4 +1,5 @@
-// Where dvm's files are, for every module, bundled or not. Compiled modules
+// Where dvm's files are, for every module, bundled or not (package.json,
+// bin/, dist/, the native addon, schemas/). Compiled modules
 // live under <root>/dist (dist/src/... unbundled, dist/dvm.cjs bundled), so
 // the package root is what precedes the last '/dist/' in this module's own
 // path: no '../../..' counted per folder depth, and it holds wherever npm
@@ -20,8 +21,9 @@ export const PATHS = {
   /** the generated per-tool shims (bin/<tool>.js) */
   bin: path.join(ROOT, 'bin'),
   dist: path.join(ROOT, 'dist'),
-  /** the native addon's directory (binding.gyp; build/Release and prebuilds/ under it) */
-  native: path.join(ROOT, 'native'),
+  /** the native addon (binding.gyp at the root): a local build, else the shipped prebuilds */
+  addonBuild: path.join(ROOT, 'build/Release'),
+  prebuilds: path.join(ROOT, 'prebuilds'),
   schemas: path.join(ROOT, 'schemas'),
 };
 

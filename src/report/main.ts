@@ -1,12 +1,12 @@
 // report: lvs/pvs/vgs-style tables (or JSON) from a dvm.envelope/1.
 import { parser, handledByYargs } from '../lib/cli.js';
-import { readDocument, writeDocument, writeStdout } from '../lib/io.js';
+import { readDocument, writeDocument, writeStdout, readDocumentFile } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
 import { invalidInput } from '../lib/errors.js';
 import { jsonReport, lvmJsonReport, textReport, type ReportOptions } from './report.js';
-import { queryKernel, readCurrentFile } from '../lib/dm-query.js';
-import { vgScope } from '../lib/dm-types.js';
-import { type DmState, type Envelope } from './model.js';
+import { queryKernel } from '../dmexec/client.js';
+import { vgScope } from '../lib/dm-doc.js';
+import { type DmDoc, type Envelope } from './model.js';
 import type { Kind } from './fields.js';
 
 const USAGE = `Usage: $0 [VG] [--lvs | --pvs | --vgs | --segments] [-o FIELDS] [-S SELECTION] [-O SORT] [--units U] [--nosuffix]
@@ -64,7 +64,7 @@ export async function main(argv: string[]): Promise<void> {
   const vgArg = args._[0] === undefined ? undefined : String(args._[0]);
   if (vgArg !== undefined && vgArg !== env.vg.name) throw invalidInput('wrong volume group', vgArg, `the envelope on stdin is for '${env.vg.name}'`);
 
-  const dm: DmState | null = args['dm-state'] ? readCurrentFile(args['dm-state']) : args.dm ? queryKernel(vgScope(env.vg.id)) : null;
+  const dm: DmDoc | null = args['dm-state'] ? readDocumentFile<DmDoc>(args['dm-state'], [FORMATS.dm]) : args.dm ? queryKernel(vgScope(env.vg.id)) : null;
 
   const kind: Kind = args.pvs ? 'pvs' : args.vgs ? 'vgs' : args.segments ? 'segments' : 'lvs';
   const opts: ReportOptions = { kind, fields: args.o, units: String(args.units), all: Boolean(args.all), headings: !args.noheadings, separator: args.separator, select: args.S, sort: args.O, suffix: !args.nosuffix };

@@ -4,7 +4,7 @@ import { usageError } from '../lib/errors.js';
 import { chooseFields, DM_FIELDS, type Kind } from './fields.js';
 import { lvRows, pvRows, segRows, vgRows, type Row } from './rows.js';
 import { renderTable } from './render.js';
-import type { DmState, Envelope } from './model.js';
+import type { DmDoc, Envelope } from './model.js';
 import { parseSelection, parseSort, select, sortRows } from './select.js';
 import { lvmJson, type LvmFormat } from './lvm-json.js';
 
@@ -31,7 +31,7 @@ const SEGMENT_FIELDS = new Set(['devices', 'seg_start', 'seg_size', 'segtype', '
  * prints one row per segment, the LV's fields repeated. dvm's own table and
  * dvm.report/1 keep one row per LV (devices of all segments joined).
  */
-export function rowsFor(env: Envelope, dm: DmState | null, o: ReportOptions, perSegment = false): Row[] {
+export function rowsFor(env: Envelope, dm: DmDoc | null, o: ReportOptions, perSegment = false): Row[] {
   let rows = allRows(env, dm, o);
   if (perSegment) {
     const byName = new Map(rows.map((r) => [r.lv_name, r]));
@@ -53,7 +53,7 @@ function usage<T>(what: string, text: string, f: () => T): T {
   }
 }
 
-function allRows(env: Envelope, dm: DmState | null, o: ReportOptions): Row[] {
+function allRows(env: Envelope, dm: DmDoc | null, o: ReportOptions): Row[] {
   switch (o.kind) {
     case 'lvs':
       return lvRows(env, dm, { all: o.all });
@@ -88,19 +88,19 @@ export function selectFields(o: ReportOptions, dm: boolean): string[] {
   }
 }
 
-export function textReport(env: Envelope, dm: DmState | null, o: ReportOptions): string {
+export function textReport(env: Envelope, dm: DmDoc | null, o: ReportOptions): string {
   const fields = selectFields(o, dm !== null);
   return renderTable(rowsFor(env, dm, o), fields, { units: o.units, extentSize: env.vg.extent_size, headings: o.headings, separator: o.separator, suffix: o.suffix });
 }
 
 /** What `lvs --reportformat json` (or json_std) prints, for the same fields. */
-export function lvmJsonReport(env: Envelope, dm: DmState | null, o: ReportOptions, format: LvmFormat): string {
+export function lvmJsonReport(env: Envelope, dm: DmDoc | null, o: ReportOptions, format: LvmFormat): string {
   const fields = selectFields(o, dm !== null);
   const perSegment = o.kind === 'lvs' && fields.some((f) => SEGMENT_FIELDS.has(f));
   return lvmJson(o.kind, rowsFor(env, dm, o, perSegment), fields, { format, units: o.units, suffix: o.suffix ?? true, extentSize: env.vg.extent_size });
 }
 
-export function jsonReport(env: Envelope, dm: DmState | null, o: ReportOptions) {
+export function jsonReport(env: Envelope, dm: DmDoc | null, o: ReportOptions) {
   const fields = selectFields(o, dm !== null);
   const rows = rowsFor(env, dm, o).map((r) => Object.fromEntries(fields.map((f) => [f, r[f] ?? null])));
   return { format: 'dvm.report/1', vg: env.vg.name, kind: o.kind, units: 'sectors', rows };

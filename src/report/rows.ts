@@ -1,7 +1,7 @@
 // Rows of the report: one object per LV, PV, VG or segment, keyed by the
 // field names LVM users know (lv_name, lv_size, ...). Sizes are sectors.
-import { lvUuid } from '../lib/dm-types.js';
-import { isPvArea, type DmDevice, type DmState, type Envelope, type Lv, type Segment } from './model.js';
+import { lvUuid } from '../lib/dm-doc.js';
+import { isPvArea, type DmDevice, type DmDoc, type Envelope, type Lv, type Segment } from './model.js';
 
 export type Value = string | number | null | string[];
 export type Row = Record<string, Value>;
@@ -81,7 +81,7 @@ function lvAttr(lv: Lv, partial: boolean, dev: DmDevice | undefined, dmKnown: bo
   return `${type}${perm}i-${state}${open}${target}-${health}-`;
 }
 
-export function lvRows(env: Envelope, dm: DmState | null, opts: { all: boolean }): Row[] {
+export function lvRows(env: Envelope, dm: DmDoc | null, opts: { all: boolean }): Row[] {
   const byId = lvById(env);
   const missing = new Set(env.missing);
   const dmByUuid = new Map((dm?.devices ?? []).map((d) => [d.uuid, d]));

@@ -1,26 +1,10 @@
 // Opening a VG's devices under flock: exclusive for writers, shared for
 // readers, always taken in one stable order (device number, inode) so that
 // concurrent tm commands on overlapping device sets cannot deadlock.
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { fstatSync, readFileSync } from 'node:fs';
-import { PATHS } from '../lib/paths.js';
-import { ToolError, environmentError, failed, causeOf } from '../lib/errors.js';
-import { FileDev } from './device.js';
-
-type FlockFn = (fd: number, mode: 'ex' | 'sh' | 'un', wait: boolean) => boolean;
-let flockFn: FlockFn | undefined;
-function flock(): FlockFn {
-  if (!flockFn) {
-    try {
-      const require = createRequire(import.meta.url);
-      flockFn = (require(path.join(PATHS.native, 'build/Release/flock.node')) as { flock: FlockFn }).flock;
-    } catch (e) {
-      throw environmentError('native addon', 'flock.node', `${causeOf(e)} (run 'npm install')`);
-    }
-  }
-  return flockFn;
-}
+import { flock } from '../lib/flock.js';
+import { ToolError, failed, causeOf } from '../lib/errors.js';
+import { FileDev } from '../pv-format/device.js';
 
 /** How long tm waits for another tm's lock by default; --timeout sets it. */
 export const DEFAULT_LOCK_WAIT_S = 300;
@@ -68,12 +52,11 @@ export function openLocked(paths: string[], mode: 'ex' | 'sh', waitSeconds = DEF
     const order = [...devs].sort((a, b) => a.devno - b.devno || a.ino - b.ino);
     for (let i = 1; i < order.length; i++)
       if (order[i].devno === order[i - 1].devno && order[i].ino === order[i - 1].ino) throw failed('device', order[i].path, `is the same device as ${order[i - 1].path}`);
-    const lock = flock();
     // Polled, not blocking, so that the wait has a limit: a mutator that runs
     // tm on the same VG would otherwise deadlock with the tm that runs it.
     const deadline = Date.now() + waitSeconds * 1000;
     for (const d of order) {
-      for (let pause = 5; !lock(d.fd, mode, false); pause = Math.min(pause * 2, 100)) {
+      for (let pause = 5; !flock(d.fd, mode, false); pause = Math.min(pause * 2, 100)) {
         if (Date.now() >= deadline) {
           const holder = lockHolder(d);
           throw failed('lock', d.path, `still held after ${waitSeconds} s${holder ? ` by ${holder}` : ' by another process'}; nothing done`);

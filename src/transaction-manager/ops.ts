@@ -5,12 +5,12 @@ import { canonicalJson, canonicalJsonWithLast, isCanonicalText } from '../lib/ca
 import { validate } from '../lib/schema.js';
 import { isPowerOfTwo } from '../lib/units.js';
 import { checkVg } from '../lib/vg-check.js';
-import { newId } from '../lib/ids.js';
+import { newId } from './ids.js';
 import type { Envelope, Origin, Vg } from '../lib/vg-types.js';
-import { dropOrMarkMissing, removePvs, unmarkMissing } from '../metadata-manip/pvs.js';
-import { MAX_DEVICE_BYTES, type Dev } from './device.js';
-import { DATA_ALIGN, MAX_JSON, MDA_OFFSET, RING_OFFSET, alignUp, type Label, type Slot } from './layout.js';
-import { readPv, readSlot, scanRing, why, type Generation, type PvRead } from './pv.js';
+import { dropOrMarkMissing, removePvs, unmarkMissing } from './pvs.js';
+import { MAX_DEVICE_BYTES, type Dev } from '../pv-format/device.js';
+import { DATA_ALIGN, MAX_JSON, MDA_OFFSET, RING_OFFSET, alignUp, type Label, type Slot } from '../pv-format/layout.js';
+import { readPv, readSlot, scanRing, why, type Generation, type PvRead } from '../pv-format/pv.js';
 import { envelope, loadVg, mdaSizeOf, parseVg, pastEnd, pvIdOf, requireHead, shrinkProblems, vgIdOf, walkChain, type VgState } from './state.js';
 import { encodeGeneration, full, placeRecord, reencode, slotOf, wipePv, writeHeader, writeLabel, writeRecord, type Encoded } from './write.js';
 import { probeSignature } from './probe.js';
@@ -21,7 +21,7 @@ export type Participant = (phase: Phase, env: Envelope, envJson?: Buffer) => Pro
 export type Mutator = (vg: Vg) => Promise<unknown>;
 
 export const DEFAULT_EXTENT = 8192; // sectors: 4 MiB, as LVM
-export const DEFAULT_MDA = 8 * 1024 * 1024; // bytes (data then starts at 9 MiB); FORMAT.md has the 10,000-LV sizing
+export const DEFAULT_MDA = 8 * 1024 * 1024; // bytes (data then starts at 9 MiB); src/pv-format/FORMAT.md has the 10,000-LV sizing
 
 const syncAll = (pvs: PvRead[]) => pvs.forEach((p) => p.dev.sync());
 
@@ -200,6 +200,19 @@ export function checkNext(st: VgState, cur: Baseline, out: unknown, pvChange: bo
   return next;
 }
 
+/**
+ * The new generation's canonical bytes. This is the one check that the
+ * mutator's output holds only values JSON carries (a mutator run in this
+ * process could return NaN or a cycle; a forked one cannot).
+ */
+function encodeOutput(next: Vg): Buffer {
+  try {
+    return Buffer.from(canonicalJson(next));
+  } catch (e) {
+    throw invalidInput('mutator output', next.name, why(e));
+  }
+}
+
 export async function update(vgName: string, devs: Dev[], mutate: Mutator, o: UpdateOptions = {}): Promise<Envelope> {
   const r = await updateWithJson(vgName, devs, mutate, o);
   if (r.afterCommit) o.onWarning?.(r.afterCommit);
@@ -213,8 +226,16 @@ export function envelopeJson(env: Envelope, vgJson: Buffer): Buffer {
 
 /** update(), also giving the new generation's canonical JSON (what tm update prints is built around it). */
 export async function updateWithJson(vgName: string, devs: Dev[], mutate: Mutator, o: UpdateOptions = {}): Promise<{ env: Envelope; json: Buffer; afterCommit?: string }> {
-  // 1. read and verify generation N everywhere
-  const st = loadVg(vgName, devs);
+  // 1. read generation N everywhere
+  return commitNext(loadVg(vgName, devs), mutate, o);
+}
+
+/**
+ * Steps 1 (verify) to 6 of an update on a VG already read: tm add, remove
+ * and recover read the PVs once and commit on what they read.
+ */
+async function commitNext(st: VgState, mutate: Mutator, o: UpdateOptions): Promise<{ env: Envelope; json: Buffer; afterCommit?: string }> {
+  const vgName = st.vgName;
   const cur = requireHead(st);
   requireClean(st, cur);
   const headGen = st.head!;
@@ -227,7 +248,7 @@ export async function updateWithJson(vgName: string, devs: Dev[], mutate: Mutato
   if (o.description !== undefined) next.description = o.description.slice(0, 4096);
   if (o.origin) next.origin = o.origin;
   else delete next.origin; // generation N's origin is not N+1's
-  const json = Buffer.from(canonicalJson(next));
+  const json = encodeOutput(next);
   if (json.length > MAX_JSON) throw invalidInput('mutator output', vgName, `${json.length} bytes of metadata is over the ${MAX_JSON} byte limit; nothing written`);
   const enc = encodeGeneration(st.vgId, next.seqno, json, headGen.hash);
   const leaving = new Set(o.pvChange?.leaving ?? []);
@@ -404,7 +425,13 @@ export async function recover(vgName: string, devs: Dev[], o: { sync?: Participa
   // PVs recorded as missing that are present again: record that they are back.
   const back = vg.pvs.filter((p) => p.flags.includes('missing') && st.members.has(p.id)).map((p) => p.id);
   if (back.length) {
-    env = await update(vgName, devs.filter((d) => st.pvs.some((p) => p.dev === d)), async (v) => unmarkMissing(v, back), { description: `tm recover: PV ${back.join(', ')} present again`, origin: o.origin });
+    // Every member is now at the head with both headers good: what a second
+    // read would find, so the update commits on this state (the issues
+    // found before the repair are resolved for every member).
+    const memberPaths = new Set([...st.members.values()].map((pv) => pv.dev.path));
+    st.issues = st.issues.filter((i) => !memberPaths.has(i.path));
+    st.pending = false;
+    ({ env } = await commitNext(st, async (v) => unmarkMissing(v, back), { description: `tm recover: PV ${back.join(', ')} present again`, origin: o.origin }));
     actions.push(`PV ${back.join(', ')} present again: missing flag cleared in generation ${env.vg.seqno}`);
   }
   if (o.sync) {
@@ -452,7 +479,7 @@ export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { forc
     d.sync();
     return readPv(d);
   });
-  return update(vgName, devs, async (v) => ({ ...v, pvs: [...v.pvs, ...entries] }), {
+  const { env, afterCommit } = await commitNext(st, async (v) => ({ ...v, pvs: [...v.pvs, ...entries] }), {
     sync: o.sync,
     origin: o.origin,
     onCommit: o.onCommit,
@@ -460,6 +487,8 @@ export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { forc
     description: `tm add ${vgName} ${newDevs.map((d) => d.path).join(' ')}`,
     pvChange: { joining, leaving: [] },
   });
+  if (afterCommit) o.onWarning?.(afterCommit);
+  return env;
 }
 
 export async function remove(vgName: string, devs: Dev[], leavingDevs: Dev[], o: { missing?: boolean; sync?: Participant; origin?: Origin } & Pick<UpdateOptions, 'onCommit' | 'onWarning'> = {}): Promise<Envelope> {
@@ -472,9 +501,8 @@ export async function remove(vgName: string, devs: Dev[], leavingDevs: Dev[], o:
     return id;
   });
   const absent = o.missing ? [...st.missing] : [];
-  const env = await update(
-    vgName,
-    [...devs, ...leavingDevs],
+  const { env, afterCommit } = await commitNext(
+    st,
     async (v) => {
       let next = leaving.length ? removePvs(v, leaving) : v;
       if (absent.length) next = dropOrMarkMissing(next, absent);
@@ -486,5 +514,6 @@ export async function remove(vgName: string, devs: Dev[], leavingDevs: Dev[], o:
     wipePv(d);
     d.sync();
   }
+  if (afterCommit) o.onWarning?.(afterCommit);
   return env;
 }

@@ -1,7 +1,7 @@
 // What is already on a device: tm init/add refuse to overwrite any of these
 // without --force (a dvm label, an LVM2 label, a filesystem, a partition table).
-import type { Dev } from './device.js';
-import { hasLabelMagic, LABEL_OFFSET } from './layout.js';
+import type { Dev } from '../pv-format/device.js';
+import { hasLabelMagic, LABEL_OFFSET } from '../pv-format/layout.js';
 
 const SIGNATURES: { name: string; offset: number; bytes: Buffer }[] = [
   { name: 'LVM2 PV label', offset: 512, bytes: Buffer.from('LABELONE') },

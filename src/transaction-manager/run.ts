@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import { toolShim } from '../lib/paths.js';
 import { isTool } from '../tools.js';
 import { canonicalJson } from '../lib/canonical-json.js';
-import { failed, invalidInput } from '../lib/errors.js';
-import { exitCodeFor, messageFor } from '../lib/cli.js';
+import { describe, failed, invalidInput, ToolError } from '../lib/errors.js';
+import { EXIT, type ExitCode } from '../lib/exit-codes.js';
 import type { Envelope, Vg } from '../lib/vg-types.js';
 import type { Participant, Phase } from './ops.js';
 
@@ -14,6 +14,18 @@ const lastLine = (s: string) => s.trim().split('\n').pop() ?? '';
 export function mutatorCommand(name: string, args: string[]): [string, string[]] {
   if (isTool(name) && existsSync(toolShim(name))) return [process.execPath, [toolShim(name), ...args]];
   return [name, args];
+}
+
+/** Exit codes that keep their meaning when tm update reports a mutator's failure; any other becomes 1. */
+const PASSED_ON = new Set<number>([EXIT.FAILED, EXIT.USAGE, EXIT.INVALID_INPUT, EXIT.ENVIRONMENT, EXIT.INTERNAL]);
+
+/**
+ * A mutator's failure as tm reports it, the same whether it ran in this
+ * process or as a child: the mutator's exit code (`tm update vg -- lv-create
+ * x --bogus` is a usage error, 2) and its own diagnostic as the cause.
+ */
+function mutatorFailed(name: string, code: number, cause: string): ToolError {
+  return new ToolError(PASSED_ON.has(code) ? (code as ExitCode) : EXIT.FAILED, describe('mutator', name, `${cause}; nothing written`));
 }
 
 /**
@@ -60,13 +72,13 @@ async function runChild(cmd: string, argv: string[], o: { input: string | Buffer
 export function runMutator(name: string, args: string[], timeoutS?: number) {
   return async (vg: Vg): Promise<unknown> => {
     if (!process.env.DVM_TM_FORK && !name.includes('/')) {
-      const { runInProcess } = await import('../metadata-manip/in-process.js');
+      const { runInProcess } = await import('../metadata-manip/index.js');
       let r;
       try {
         r = await runInProcess(name, args, vg);
       } catch (e) {
-        const line = messageFor(name, e);
-        throw failed('mutator', name, `exited with status ${exitCodeFor(e)}: ${line}; nothing written`);
+        if (e instanceof ToolError) throw mutatorFailed(name, e.exitCode, e.message);
+        throw e; // a bug: tm's own internal error
       }
       if (r) {
         for (const note of r.notes) process.stderr.write(`${note}\n`);
@@ -77,7 +89,10 @@ export function runMutator(name: string, args: string[], timeoutS?: number) {
     const { r, timedOut } = await runChild(cmd, argv, { input: canonicalJson(vg), timeoutS, stdout: 'pipe' });
     if (timedOut) throw failed('mutator', name, `timed out after ${timeoutS} s (killed with its process group); nothing written`);
     if (r.failed && r.exitCode === undefined) throw failed('mutator', name, `could not run: ${lastLine(String(r.shortMessage ?? r.message))}`);
-    if (r.exitCode !== 0) throw failed('mutator', name, `exited with status ${r.exitCode}: ${lastLine(String(r.stderr)) || 'no message'}; nothing written`);
+    if (r.exitCode !== 0) {
+      const line = lastLine(String(r.stderr));
+      throw mutatorFailed(name, r.exitCode ?? EXIT.FAILED, (line.startsWith(`${name}: `) ? line.slice(name.length + 2) : line) || `exited with status ${r.exitCode} and no message`);
+    }
     if (String(r.stderr)) process.stderr.write(String(r.stderr));
     const text = String(r.stdout);
     let doc: unknown;

@@ -4,8 +4,8 @@ import { failed } from '../lib/errors.js';
 import { validate } from '../lib/schema.js';
 import { checkVg } from '../lib/vg-check.js';
 import type { Envelope, Vg } from '../lib/vg-types.js';
-import type { Dev } from './device.js';
-import { readPv, readSlot, scanRing, why, type Generation, type PvRead } from './pv.js';
+import type { Dev } from '../pv-format/device.js';
+import { readPv, readSlot, scanRing, why, type Generation, type PvRead } from '../pv-format/pv.js';
 
 export interface Issue {
   path: string;

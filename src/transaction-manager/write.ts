@@ -2,12 +2,12 @@
 // into copy A and B, and labels. Callers fsync (dev.sync) between steps.
 import { deflateRawSync } from 'node:zlib';
 import { failed } from '../lib/errors.js';
-import type { Dev } from './device.js';
+import type { Dev } from '../pv-format/device.js';
 import {
   BLOCK, LABEL_OFFSET, MDA_OFFSET, RING_OFFSET, alignUp, encodeHeader, encodeLabel, encodeRecord,
   type Header, type Label, type Slot,
-} from './layout.js';
-import { newest, type Generation, type PvRead } from './pv.js';
+} from '../pv-format/layout.js';
+import { newest, type Generation, type PvRead } from '../pv-format/pv.js';
 
 export const deflate = (b: Buffer) => deflateRawSync(b, { level: 6 });
 

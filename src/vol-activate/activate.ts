@@ -4,7 +4,8 @@
 // set: every LV (--all), none (--none) or the LVs active now (--active, the default).
 import { failed } from '../lib/errors.js';
 import { dmName } from '../lib/names.js';
-import { inScope, lvUuid, vgScope, type DmDevice, type DmDoc } from '../lib/dm-types.js';
+import { tableLine } from '../lib/dm-table.js';
+import { inScope, lvUuid, vgScope, type DmDevice, type DmDoc } from '../lib/dm-doc.js';
 import { lvTable, type TableContext } from './tables.js';
 import { isPvArea, type Envelope, type Lv } from '../lib/vg-types.js';
 
@@ -101,7 +102,7 @@ export function desiredState(env: Envelope, opts: ActivateOptions, fx: ActivateE
     for (const sub of t.subLvs) visit(sub, owner, [...path, lv]);
     const name = lvDmName(lv);
     const uuid = lvUuid(vg.id, lv.id);
-    for (const f of t.fillers) devices.push(device(`${name}-${f.suffix}`, `${uuid}-${f.suffix}`, [{ start: 0, length: f.length, target: 'error', params: '' }], false, owner));
+    for (const f of t.fillers) devices.push(device(`${name}-${f.suffix}`, `${uuid}-${f.suffix}`, [tableLine(0, f.length, 'error')], false, owner));
     devices.push(device(name, uuid, t.lines, lv.flags.includes('read_only'), owner));
     done.add(lv);
   };

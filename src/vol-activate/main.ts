@@ -1,11 +1,12 @@
 // vol-activate: an envelope on stdin → the VG's desired dm state (dvm.dm/1) on stdout.
 import { statSync } from 'node:fs';
 import { parser, handledByYargs } from '../lib/cli.js';
-import { readDocument, writeDocument } from '../lib/io.js';
+import { readDocument, writeDocument, readDocumentFile } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
 import { environmentError, causeOf } from '../lib/errors.js';
-import { splitDev } from '../lib/dm-types.js';
-import { queryKernel, readCurrentFile } from '../lib/dm-query.js';
+import { splitDev } from '../lib/dm-doc.js';
+import { queryKernel } from '../dmexec/client.js';
+import type { DmDoc } from '../lib/dm-doc.js';
 import { desiredState } from './activate.js';
 import type { Envelope } from '../lib/vg-types.js';
 
@@ -54,7 +55,7 @@ export async function main(argv: string[]): Promise<void> {
         if (!st.isBlockDevice()) throw environmentError('PV device', path, 'not a block device (activation needs one: attach a file with losetup)');
         return splitDev(st.rdev);
       },
-      current: (scope) => (args.current ? readCurrentFile(args.current) : queryKernel(scope)),
+      current: (scope) => (args.current ? readDocumentFile<DmDoc>(args.current, [FORMATS.dm]) : queryKernel(scope)),
     },
   );
   await writeDocument(doc);

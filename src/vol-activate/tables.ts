@@ -3,7 +3,7 @@
 // table with the live one byte for byte and a converged VG plans nothing.
 import { isPowerOfTwo } from '../lib/units.js';
 import { failed } from '../lib/errors.js';
-import { DM_REF_PREFIX, type DmLine } from '../lib/dm-types.js';
+import { DM_REF_PREFIX, tableLine, type TableLine } from '../lib/dm-table.js';
 import { isPvArea, type Area, type Lv, type Segment, type Vg } from '../lib/vg-types.js';
 
 /** LVM's default raid region: 2 MiB (lvm.conf raid_region_size = 2048 KiB). */
@@ -21,7 +21,7 @@ export interface TableContext {
 
 /** What building an LV's table needs besides the lines: sub-LVs and filler devices. */
 export interface TableResult {
-  lines: DmLine[];
+  lines: TableLine[];
   /** sub-LVs this table references (raid images and metadata, LV areas) */
   subLvs: Lv[];
   /** error devices standing in for missing stripes: name suffix and length */
@@ -46,9 +46,9 @@ export function lvTable(lv: Lv, ctx: TableContext): TableResult {
   return out;
 }
 
-function segmentLine(lv: Lv, seg: Segment, si: number, start: number, length: number, ctx: TableContext, out: TableResult): DmLine {
+function segmentLine(lv: Lv, seg: Segment, si: number, start: number, length: number, ctx: TableContext, out: TableResult): TableLine {
   const es = ctx.vg.extent_size;
-  const line = (target: string, params: string): DmLine => ({ start, length, target, params });
+  const line = (target: string, params: string): TableLine => tableLine(start, length, target, params);
   switch (seg.type) {
     case 'error':
     case 'zero':
@@ -121,7 +121,7 @@ const lvPresentById = (id: string, ctx: TableContext): boolean => {
  * degraded, as LVM's default activation_mode=degraded does); with no leg left the
  * LV maps to error under --partial and fails otherwise.
  */
-function raid1Line(lv: Lv, seg: Segment, start: number, length: number, ctx: TableContext, out: TableResult): DmLine {
+function raid1Line(lv: Lv, seg: Segment, start: number, length: number, ctx: TableContext, out: TableResult): TableLine {
   const metas = seg.meta_areas ?? [];
   if (seg.start_extent !== 0 || lv.segments.length !== 1) throw failed('LV', lv.name, 'a raid1 LV must have exactly one segment');
   if (seg.areas.length < 1 || metas.length !== seg.areas.length) throw failed('LV', lv.name, 'raid1 needs one metadata area per image');
@@ -149,7 +149,7 @@ function raid1Line(lv: Lv, seg: Segment, start: number, length: number, ctx: Tab
   if (present === 0) {
     if (!ctx.partial) throw failed('LV', lv.name, 'every raid1 leg is on a missing PV (use --partial to map it to the error target)');
     out.subLvs.length = 0;
-    return { start, length, target: 'error', params: '' };
+    return tableLine(start, length, 'error');
   }
-  return { start, length, target: 'raid', params: `raid1 3 0 region_size ${region} ${seg.areas.length} ${legs.join(' ')}` };
+  return tableLine(start, length, 'raid', `raid1 3 0 region_size ${region} ${seg.areas.length} ${legs.join(' ')}`);
 }

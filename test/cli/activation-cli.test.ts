@@ -8,7 +8,8 @@ import path from 'node:path';
 import { cliBattery, runBin, assertOneLineError } from '../helpers/cli.js';
 import { validate } from '../../src/lib/schema.js';
 import { envelope, LV, PV, VG_ID } from '../helpers/activation-fixtures.js';
-import type { DmDoc, DmProgram } from '../../src/lib/dm-types.js';
+import type { DmDoc } from '../../src/lib/dm-doc.js';
+import type { DmProgram } from '../../src/lib/dm-program.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'dvm-activation-'));
 const file = (name: string, content: unknown) => {

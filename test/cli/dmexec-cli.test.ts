@@ -3,7 +3,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cliBattery, runBin, assertOneLineError } from '../helpers/cli.js';
-import { checkProgram, type Program } from '../../src/dmexec/program.js';
+import { checkProgram } from '../../src/dmexec/program.js';
+import type { DmProgram } from '../../src/lib/dm-program.js';
 import { compileProgram } from '../../src/dmexec/compile.js';
 import { readHeader } from '../../src/dmexec/layout.js';
 import { ToolError } from '../../src/lib/errors.js';
@@ -63,7 +64,7 @@ test('dmexec --scope without --query is a usage error', async () => {
 });
 
 test('compile: dm: references to devices created in the program become native patches', () => {
-  const p: Program = {
+  const p: DmProgram = {
     format: 'dvm.dmexec/1',
     scope: 'DVM-t',
     steps: [
@@ -87,7 +88,7 @@ test('compile: dm: references to devices created in the program become native pa
 });
 
 test('compile: references to existing devices resolve to major:minor at once', () => {
-  const p: Program = { format: 'dvm.dmexec/1', scope: 'DVM-t', steps: [{ op: 'load', name: 'top', table: [{ start: 0 as never, length: 8 as never, target: 'linear', params: 'dm:low 0' }] }] };
+  const p: DmProgram = { format: 'dvm.dmexec/1', scope: 'DVM-t', steps: [{ op: 'load', name: 'top', table: [{ start: 0 as never, length: 8 as never, target: 'linear', params: 'dm:low 0' }] }] };
   const lookup = (n: string) => (n === 'low' ? { uuid: 'DVM-t-low', major: 253, minor: 4 } : n === 'top' ? { uuid: 'DVM-t-top', major: 253, minor: 5 } : null);
   const c = compileProgram(p, lookup);
   assert.equal(c.ops[0].patches, []);
@@ -96,7 +97,7 @@ test('compile: references to existing devices resolve to major:minor at once', (
 
 test('compile: undo lists follow the main steps; a reference to a device the rollback re-creates is patched, with its old number as fallback', () => {
   const zero = [{ start: 0 as never, length: 8 as never, target: 'zero', params: '' }];
-  const p: Program = {
+  const p: DmProgram = {
     format: 'dvm.dmexec/1',
     scope: 'DVM-t',
     steps: [
@@ -122,7 +123,7 @@ test('compile: undo lists follow the main steps; a reference to a device the rol
 
 test('check: a program may not touch or refer to a device outside its scope', () => {
   const lookup = (n: string) => (n === 'foreign' ? { uuid: 'LVM-xyz', major: 253, minor: 9 } : null);
-  const steps: Program['steps'][] = [
+  const steps: DmProgram['steps'][] = [
     [{ op: 'remove', name: 'foreign' }],
     [{ op: 'create', name: 'a', uuid: 'DVM-t-a', on_error: [{ op: 'remove', name: 'foreign' }] }],
     [{ op: 'rename', name: 'a', new_name: 'foreign' }],

@@ -8,7 +8,7 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { runBin, ROOT } from '../helpers/cli.js';
 import { validate } from '../../src/lib/schema.js';
-import { FileDev } from '../../src/transaction-manager/device.js';
+import { FileDev } from '../../src/pv-format/device.js';
 import { init, update } from '../../src/transaction-manager/ops.js';
 import { addLv } from '../helpers/tm.js';
 

@@ -25,10 +25,11 @@ export class Cluster {
   readonly mkfsLog: string;
   readonly agents = new Map<string, Agent>();
 
-  constructor() {
+  /** `store`: another store spec (etcd://...) instead of a directory store in the work directory. */
+  constructor(opts: { store?: string } = {}) {
     ensurePackages({ 'e2fsprogs': '/sbin/mkfs.ext4', 'util-linux': '/usr/bin/unshare' });
     this.work = mkdtempSync(path.join(tmpdir(), 'dvm-cluster-'));
-    this.store = path.join(this.work, 'store');
+    this.store = opts.store ?? path.join(this.work, 'store');
     this.lb = path.join(this.work, 'lb');
     this.wrappers = path.join(this.work, 'wrappers');
     this.mkfsLog = path.join(this.work, 'mkfs.log');

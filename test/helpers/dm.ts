@@ -1,12 +1,12 @@
 // Running dmexec programs in integration tests.
 import { runBin, type RunResult } from './cli.js';
 import { PREFIX } from './devices.js';
+import type { TableLine } from '../../src/lib/dm-table.js';
 
 export const SCOPE = `DVM-${PREFIX}`;
 export const dmname = (s: string) => `${PREFIX}-${s}`;
 export const uuid = (s: string) => `${SCOPE}-${s}`;
 
-export type Line = { start: number; length: number; target: string; params: string };
 
 export function program(steps: unknown[], scope = SCOPE): string {
   return JSON.stringify({ format: 'dvm.dmexec/1', scope, steps });
@@ -24,7 +24,7 @@ export async function dmexec(steps: unknown[], scope = SCOPE): Promise<RunResult
 }
 
 /** create + load + resume, each failure removing what was created. */
-export function createSteps(name: string, table: Line[]): unknown[] {
+export function createSteps(name: string, table: TableLine[]): unknown[] {
   const undo = [{ op: 'remove', name }];
   return [
     { op: 'create', name, uuid: `${SCOPE}-${name}` },

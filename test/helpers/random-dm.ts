@@ -1,6 +1,7 @@
 // Random VG-shaped dm states and LVM-like transitions between them, for the
 // planner's property tests. Seeded, so a failing case can be replayed.
-import type { DmDevice, DmDoc, DmLine } from '../../src/lib/dm-types.js';
+import type { DmDevice, DmDoc } from '../../src/lib/dm-doc.js';
+import { tableLine, type TableLine } from '../../src/lib/dm-table.js';
 import type { SimKernel } from './sim-kernel.js';
 
 export const SCOPE = 'DVM-vg';
@@ -125,10 +126,10 @@ function reduce(r: Rng, lv: LvSpec) {
   }
 }
 
-const linesOf = (segs: Seg[]): DmLine[] => {
+const linesOf = (segs: Seg[]): TableLine[] => {
   let start = 0;
   return segs.map((s) => {
-    const l = { start, length: s.len, target: 'linear', params: `${s.pv} ${s.off}` };
+    const l = tableLine(start, s.len, 'linear', `${s.pv} ${s.off}`);
     start += s.len;
     return l;
   });
@@ -136,13 +137,13 @@ const linesOf = (segs: Seg[]): DmLine[] => {
 
 export function toDoc(vg: VgSpec): DmDoc {
   const devices: DmDevice[] = [];
-  const dev = (name: string, uuid: string, table: DmLine[]) => devices.push({ name: `vg-${name}`, uuid: `${SCOPE}-${uuid}`, table });
+  const dev = (name: string, uuid: string, table: TableLine[]) => devices.push({ name: `vg-${name}`, uuid: `${SCOPE}-${uuid}`, table });
   for (const lv of vg) {
     if (lv.kind === 'linear') dev(lv.name, lv.id, linesOf(lv.segs));
-    if (lv.kind === 'striped') dev(lv.name, lv.id, [{ start: 0, length: lv.len, target: 'striped', params: `${lv.n} ${lv.chunk} ${lv.at.map((a) => `${a.pv} ${a.off}`).join(' ')}` }]);
+    if (lv.kind === 'striped') dev(lv.name, lv.id, [tableLine(0, lv.len, 'striped', `${lv.n} ${lv.chunk} ${lv.at.map((a) => `${a.pv} ${a.off}`).join(' ')}`)]);
     if (lv.kind === 'stack') {
       dev(`${lv.name}_inner`, `${lv.id}-inner`, linesOf(lv.inner));
-      dev(lv.name, lv.id, [{ start: 0, length: total(lv.inner), target: 'linear', params: `dm:vg-${lv.name}_inner 0` }]);
+      dev(lv.name, lv.id, [tableLine(0, total(lv.inner), 'linear', `dm:vg-${lv.name}_inner 0`)]);
     }
     if (lv.kind === 'raid1') {
       const refs: string[] = [];
@@ -151,7 +152,7 @@ export function toDoc(vg: VgSpec): DmDoc {
         dev(`${lv.name}_rimage_${i}`, `${lv.id}-i${i}`, linesOf(leg.img));
         refs.push(`dm:vg-${lv.name}_rmeta_${i} dm:vg-${lv.name}_rimage_${i}`);
       });
-      dev(lv.name, lv.id, [{ start: 0, length: lv.len, target: 'raid', params: `raid1 3 0 region_size 1024 ${lv.legs.length} ${refs.join(' ')}` }]);
+      dev(lv.name, lv.id, [tableLine(0, lv.len, 'raid', `raid1 3 0 region_size 1024 ${lv.legs.length} ${refs.join(' ')}`)]);
     }
   }
   return { format: 'dvm.dm/1', scope: SCOPE, devices };
@@ -159,9 +160,9 @@ export function toDoc(vg: VgSpec): DmDoc {
 
 /** Foreign devices every test kernel carries: another tool's, a prefix trap, one open and one suspended. */
 export function addForeign(k: SimKernel) {
-  k.add('other', 'LVM-abc', [{ start: 0, length: 64, target: 'linear', params: '7:3 0' }], { opens: 1 });
-  k.add('vgX-trap', 'DVM-vgX-1', [{ start: 0, length: 64, target: 'linear', params: '7:3 64' }]);
-  k.add('vgY-lv0', 'DVM-vgY-1', [{ start: 0, length: 64, target: 'zero', params: '' }], { suspended: true });
+  k.add('other', 'LVM-abc', [tableLine(0, 64, 'linear', '7:3 0')], { opens: 1 });
+  k.add('vgX-trap', 'DVM-vgX-1', [tableLine(0, 64, 'linear', '7:3 64')]);
+  k.add('vgY-lv0', 'DVM-vgY-1', [tableLine(0, 64, 'zero', '')], { suspended: true });
 }
 
 /** Devices of the kernel outside the scope, for before/after comparison. */

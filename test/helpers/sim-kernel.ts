@@ -3,16 +3,18 @@
 // program breaks. Written
 // independently of the planner's own model, on strings and numbers, so that
 // property tests check the planner against something it does not share code with.
-import type { DmDoc, DmLine, DmProgram, DmStep } from '../../src/lib/dm-types.js';
+import type { DmDoc } from '../../src/lib/dm-doc.js';
+import type { DmProgram, DmStep } from '../../src/lib/dm-program.js';
+import type { TableLine } from '../../src/lib/dm-table.js';
 
 export interface SimDev {
   name: string;
   uuid: string;
   major: number;
   minor: number;
-  live: DmLine[];
+  live: TableLine[];
   liveRo: boolean;
-  inactive: DmLine[] | null;
+  inactive: TableLine[] | null;
   inactiveRo: boolean;
   suspended: boolean;
   /** opens from outside dm (a mount, a process) */
@@ -72,7 +74,7 @@ export class SimKernel {
   byDev = (s: string) => this.devs.find((d) => `${d.major}:${d.minor}` === s);
 
   /** Make a device directly (test setup: foreign devices, debris). */
-  add(name: string, uuid: string, live: DmLine[] = [], opts: Partial<SimDev> = {}): SimDev {
+  add(name: string, uuid: string, live: TableLine[] = [], opts: Partial<SimDev> = {}): SimDev {
     const d: SimDev = { name, uuid, major: DM_MAJOR, minor: this.nextMinor++, live, liveRo: false, inactive: null, inactiveRo: false, suspended: false, opens: 0, ...opts };
     this.devs.push(d);
     return d;
@@ -100,7 +102,7 @@ export class SimKernel {
   }
 
   size = (d: SimDev) => d.live.reduce((n, l) => n + l.length, 0);
-  private deps(lines: DmLine[] | null): string[] {
+  private deps(lines: TableLine[] | null): string[] {
     return (lines ?? []).flatMap((l) => l.params.split(' ').filter((w) => DEV_RE.test(w)));
   }
   private openCount(d: SimDev): number {
@@ -162,7 +164,7 @@ export class SimKernel {
         const busy = this.devs.find((x) => x.uuid.startsWith(scope + '-') && x.suspended && x.live.length > 0);
         if (busy) this.violations.push(`load of '${s.name}' while '${busy.name}' is suspended`);
         if (inject) return 'EIO';
-        const lines: DmLine[] = [];
+        const lines: TableLine[] = [];
         for (const l of s.table ?? []) {
           const words = l.params === '' ? [] : l.params.split(' ');
           const out: string[] = [];
@@ -247,7 +249,7 @@ export class SimKernel {
   }
 
   /** dm_calculate_queue_limits at swap: every area must lie inside its (non-empty) device. */
-  private fits(lines: DmLine[]): boolean {
+  private fits(lines: TableLine[]): boolean {
     for (const l of lines) {
       const w = l.params.split(' ');
       const areas: [string, number, number][] = [];

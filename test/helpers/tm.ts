@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { canonicalJson } from '../../src/lib/canonical-json.js';
 import type { Vg } from '../../src/lib/vg-types.js';
-import { MemDev, type Dev, type WriteRecord } from '../../src/transaction-manager/device.js';
+import { MemDev, type Dev, type WriteRecord } from '../../src/pv-format/device.js';
 
 export const MiB = 1024 * 1024;
 

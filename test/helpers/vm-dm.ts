@@ -6,7 +6,8 @@ import { mkdtempSync, statSync, openSync, readSync, writeSync, fsyncSync, closeS
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { runBin, binPath } from './cli.js';
-import { splitDev, type DmDoc, type DmProgram } from '../../src/lib/dm-types.js';
+import { splitDev, type DmDoc } from '../../src/lib/dm-doc.js';
+import type { DmProgram } from '../../src/lib/dm-program.js';
 import type { Envelope, Lv } from '../../src/lib/vg-types.js';
 import { desiredState } from '../../src/vol-activate/activate.js';
 import { planProgram } from '../../src/dmactivate/program.js';

@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { activate, assertNothingSuspended, dmInfo, dmTables, dropCaches, lvmLikeEnvelope, makeLoops, participant, participantCli, planFor, runProgram, sh, sha } from '../helpers/vm-dm.js';
 import type { Envelope } from '../../src/lib/vg-types.js';
-import type { DmProgram } from '../../src/lib/dm-types.js';
+import type { DmProgram } from '../../src/lib/dm-program.js';
 
 const VG = 'vg2pc';
 let devs: string[] = [];

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { chmodSync, chownSync, existsSync, lstatSync, readlinkSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import { withLoops, removeOurDmDevices } from '../helpers/devices.js';
 import { dmexec, dmname, createSteps } from '../helpers/dm.js';
+import { tableLine } from '../../src/lib/dm-table.js';
 import { diskGid } from '../../src/dmexec/nodes.js';
 
 const node = (name: string) => `/dev/mapper/${name}`;
@@ -16,7 +17,7 @@ test.after(removeOurDmDevices);
 test('dmexec makes /dev/mapper/<name> 0660 root:disk, as udev with LVM rules does', async () => {
   await withLoops(1, 8, async ([pv]) => {
     const name = dmname('mode');
-    const r = await dmexec(createSteps(name, [{ start: 0, length: 2048, target: 'linear', params: `${pv.mm} 0` }]));
+    const r = await dmexec(createSteps(name, [tableLine(0, 2048, 'linear', `${pv.mm} 0`)]));
     assert.is(r.exitCode, 0, r.stderr);
     const st = lstatSync(node(name));
     assert.ok(st.isBlockDevice(), 'a block node, not a symlink');
@@ -32,7 +33,7 @@ test('dmexec makes /dev/mapper/<name> 0660 root:disk, as udev with LVM rules doe
 test("udev's symlink to ../dm-N is kept; a node of ours with other permissions is corrected", async () => {
   await withLoops(1, 8, async ([pv]) => {
     const name = dmname('udev');
-    assert.is((await dmexec(createSteps(name, [{ start: 0, length: 2048, target: 'linear', params: `${pv.mm} 0` }]))).exitCode, 0);
+    assert.is((await dmexec(createSteps(name, [tableLine(0, 2048, 'linear', `${pv.mm} 0`)]))).exitCode, 0);
     const dm = `/dev/dm-${minorOf(node(name))}`;
     assert.ok(existsSync(dm), `${dm} (devtmpfs)`);
     // What udev with LVM's rules leaves: /dev/mapper/<name> -> ../dm-N.

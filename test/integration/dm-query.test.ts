@@ -1,9 +1,10 @@
-// The in-process kernel query (src/lib/dm-query.ts) gives vol-activate and
+// The in-process kernel query (src/dmexec/client.ts) gives vol-activate and
 // dmactivate exactly the document a forked `dmexec --query` would.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { dmexec, dmname, createSteps, SCOPE } from '../helpers/dm.js';
-import { queryKernel } from '../../src/lib/dm-query.js';
+import { tableLine } from '../../src/lib/dm-table.js';
+import { queryKernel } from '../../src/dmexec/client.js';
 import { canonicalJson } from '../../src/lib/canonical-json.js';
 
 function both(scope: string): [string, string] {
@@ -22,7 +23,7 @@ test('in-process query equals forked dmexec --query: empty scope, live and stage
   assert.equal(JSON.parse(a0).devices, []);
   const name = dmname('query');
   try {
-    const r = await dmexec(createSteps(name, [{ start: 0, length: 2048, target: 'zero', params: '' }]));
+    const r = await dmexec(createSteps(name, [tableLine(0, 2048, 'zero')]));
     assert.is(r.exitCode, 0, r.stderr);
     // stage a second table in the inactive slot, so inactive_table is not null
     const s = await dmexec([{ op: 'load', name, table: [{ start: 0, length: 4096, target: 'zero', params: '' }] }]);

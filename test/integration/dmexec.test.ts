@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { withLoops, readAt, writeAt, pattern, ourDmDevices, sh } from '../helpers/devices.js';
 import { dmexec, dmname, createSteps, SCOPE, uuid, program } from '../helpers/dm.js';
+import { tableLine } from '../../src/lib/dm-table.js';
 import { runBin, assertOneLineError, ROOT } from '../helpers/cli.js';
 
 const MiB = 1024 * 1024;
@@ -15,7 +16,7 @@ test('linear: data written through /dev/mapper/NAME lands at the right offset of
   await withLoops(1, 16, async ([pv]) => {
     const name = dmname('lin');
     // 4 MiB of the PV starting at sector 4096 (2 MiB)
-    const r = await dmexec(createSteps(name, [{ start: 0, length: 8192, target: 'linear', params: `${pv.mm} 4096` }]));
+    const r = await dmexec(createSteps(name, [tableLine(0, 8192, 'linear', `${pv.mm} 4096`)]));
     assert.is(r.exitCode, 0, r.stderr);
     assert.ok(r.doc.ok);
     assert.ok(existsSync(`/dev/mapper/${name}`), 'dmexec made the node itself (no udev here)');
@@ -31,7 +32,7 @@ test('striped: chunks alternate between the two loop devices', async () => {
   await withLoops(2, 16, async ([a, b]) => {
     const name = dmname('str');
     // 2 stripes, 64 KiB chunks (128 sectors), data from sector 2048 of each
-    const r = await dmexec(createSteps(name, [{ start: 0, length: 16384, target: 'striped', params: `2 128 ${a.mm} 2048 ${b.mm} 2048` }]));
+    const r = await dmexec(createSteps(name, [tableLine(0, 16384, 'striped', `2 128 ${a.mm} 2048 ${b.mm} 2048`)]));
     assert.is(r.exitCode, 0, r.stderr);
     assert.is(await sh('dmsetup', ['table', name]), `0 16384 striped 2 128 ${a.mm} 2048 ${b.mm} 2048\n`);
     const c0 = pattern('chunk0', 64 * 1024);
@@ -48,7 +49,7 @@ test('an invalid table fails and its recovery branch removes the device it creat
   await withLoops(1, 8, async ([pv]) => {
     const name = dmname('bad');
     // linear beyond the end of an 8 MiB device is refused by the kernel at load
-    const r = await dmexec(createSteps(name, [{ start: 0, length: 8192, target: 'linear', params: `${pv.mm} 999999999` }]));
+    const r = await dmexec(createSteps(name, [tableLine(0, 8192, 'linear', `${pv.mm} 999999999`)]));
     assert.is(r.exitCode, 1);
     assert.is(r.doc.ok, false);
     assert.is(r.doc.recovery.ran, true);
@@ -64,7 +65,7 @@ test('an invalid table fails and its recovery branch removes the device it creat
 
 test('an unknown target type fails at load and is recovered the same way', async () => {
   const name = dmname('unk');
-  const r = await dmexec(createSteps(name, [{ start: 0, length: 8, target: 'nosuchtarget', params: '' }]));
+  const r = await dmexec(createSteps(name, [tableLine(0, 8, 'nosuchtarget')]));
   assert.is(r.exitCode, 1);
   assert.is(r.doc.recovery.ok, true);
   assert.equal(await ourDmDevices(), []);
@@ -93,7 +94,7 @@ test('rollback: a failed step runs its on_error, then the undo of every complete
     const keep = dmname('keep');
     const a = dmname('ra');
     const b = dmname('rb');
-    const r0 = await dmexec(createSteps(keep, [{ start: 0, length: 2048, target: 'zero', params: '' }]));
+    const r0 = await dmexec(createSteps(keep, [tableLine(0, 2048, 'zero')]));
     assert.is(r0.exitCode, 0, r0.stderr);
     const r = await dmexec([
       { op: 'create', name: a, uuid: uuid('ra'), undo: [{ op: 'remove', name: a }] },
@@ -169,7 +170,7 @@ test('rollback of a planned deactivation: removed devices are re-created, their 
 test('suspend, load, resume replaces a live table under a running writer without an I/O error', async () => {
   await withLoops(2, 64, async ([a, b]) => {
     const name = dmname('swap');
-    const r0 = await dmexec(createSteps(name, [{ start: 0, length: 65536, target: 'linear', params: `${a.mm} 2048` }]));
+    const r0 = await dmexec(createSteps(name, [tableLine(0, 65536, 'linear', `${a.mm} 2048`)]));
     assert.is(r0.exitCode, 0, r0.stderr);
     const dir = path.dirname(a.file);
     const flag = path.join(dir, 'writing');
@@ -201,7 +202,7 @@ test('suspend, load, resume replaces a live table under a running writer without
 
 test('removing an open device fails cleanly with EBUSY in the result', async () => {
   const name = dmname('busy');
-  const r0 = await dmexec(createSteps(name, [{ start: 0, length: 2048, target: 'zero', params: '' }]));
+  const r0 = await dmexec(createSteps(name, [tableLine(0, 2048, 'zero')]));
   assert.is(r0.exitCode, 0, r0.stderr);
   const fd = openSync(`/dev/mapper/${name}`, 'r');
   try {
@@ -226,8 +227,8 @@ test('--query agrees with dmsetup table and dmsetup info', async () => {
     const low = dmname('qlow');
     const top = dmname('qtop');
     const r = await dmexec([
-      ...createSteps(low, [{ start: 0, length: 8192, target: 'linear', params: `${pv.mm} 2048` }]),
-      ...createSteps(top, [{ start: 0, length: 4096, target: 'linear', params: `dm:${low} 0` }, { start: 4096, length: 4096, target: 'zero', params: '' }]),
+      ...createSteps(low, [tableLine(0, 8192, 'linear', `${pv.mm} 2048`)]),
+      ...createSteps(top, [tableLine(0, 4096, 'linear', `dm:${low} 0`), tableLine(4096, 4096, 'zero')]),
       { op: 'load', name: top, table: [{ start: 0, length: 8192, target: 'linear', params: `dm:${low} 0` }] },
       { op: 'suspend', name: top },
     ]);
@@ -282,7 +283,7 @@ test('--query agrees with dmsetup table and dmsetup info', async () => {
 test('the result reports the bytes locked in memory while the program ran (both lock modes)', async () => {
   for (const mode of ['ranges', 'mlockall']) {
     const name = dmname(`lock-${mode}`);
-    const steps = [...createSteps(name, [{ start: 0, length: 8, target: 'zero', params: '' }]), { op: 'remove', name }];
+    const steps = [...createSteps(name, [tableLine(0, 8, 'zero')]), { op: 'remove', name }];
     const r = await runBin('dmexec', ['--lock', mode], { input: program(steps) });
     assert.is(r.exitCode, 0, r.stderr);
     const doc = JSON.parse(r.stdout);
@@ -295,7 +296,7 @@ test('the result reports the bytes locked in memory while the program ran (both 
 test('rename moves the device and its node; message reaches the target', async () => {
   const a = dmname('rn-a');
   const b = dmname('rn-b');
-  const r = await dmexec([...createSteps(a, [{ start: 0, length: 8, target: 'zero', params: '' }]), { op: 'rename', name: a, new_name: b }]);
+  const r = await dmexec([...createSteps(a, [tableLine(0, 8, 'zero')]), { op: 'rename', name: a, new_name: b }]);
   assert.is(r.exitCode, 0, r.stderr);
   assert.equal(await ourDmDevices(), [b]);
   assert.ok(existsSync(`/dev/mapper/${b}`));

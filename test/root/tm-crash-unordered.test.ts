@@ -9,9 +9,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { canonicalJson } from '../../src/lib/canonical-json.js';
 import type { Envelope } from '../../src/lib/vg-types.js';
-import { MemDev } from '../../src/transaction-manager/device.js';
+import { MemDev } from '../../src/pv-format/device.js';
 import { add, init, read, recover, remove, update, verify, type Participant } from '../../src/transaction-manager/ops.js';
-import { readLabel, readPv } from '../../src/transaction-manager/pv.js';
+import { readLabel, readPv } from '../../src/pv-format/pv.js';
 import { loadVg } from '../../src/transaction-manager/state.js';
 import { addLv, cloneDevs, memDevs, recordingIo, replay, unorderedCrashStates, type IoOp } from '../helpers/tm.js';
 

@@ -7,7 +7,7 @@ import { mkdtempSync, mkdirSync, rmSync, truncateSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ROOT, runBin } from '../helpers/cli.js';
-import { FileDev } from '../../src/transaction-manager/device.js';
+import { FileDev } from '../../src/pv-format/device.js';
 import { init, read, recover, verify } from '../../src/transaction-manager/ops.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'dvm-tm-stress-'));

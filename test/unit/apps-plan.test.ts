@@ -88,4 +88,13 @@ test('read-only (degraded) mounts are not migrated onto; undefined applications 
   assert.match(undef.datasets[ID].reason!, /application 'pg' is not defined on node 'n1'/);
 });
 
+test('a partitioned volume is blocked with the reason, never formatted whole', () => {
+  const w = world({ node: 'n1', attached: 'n1', app: 'pg' });
+  w.desired.datasets[ID].partition = true;
+  const p = plan(w);
+  assert.equal(only(p), []);
+  assert.is(p.datasets[ID].phase, 'blocked');
+  assert.match(p.datasets[ID].reason!, /partition/);
+});
+
 test.run();

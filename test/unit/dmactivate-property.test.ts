@@ -3,9 +3,11 @@
 // killed part-way, staged prepares, and debris (suspended devices, stray
 // inactive tables, empty devices). Every case is seeded and named by its seed.
 import { test } from 'uvu';
+import { tableLine } from '../../src/lib/dm-table.js';
 import * as assert from 'uvu/assert';
 import { planProgram } from '../../src/dmactivate/program.js';
-import type { DmDoc, DmProgram } from '../../src/lib/dm-types.js';
+import type { DmDoc } from '../../src/lib/dm-doc.js';
+import type { DmProgram } from '../../src/lib/dm-program.js';
 import { SimKernel, type ResumeFailure } from '../helpers/sim-kernel.js';
 import { SCOPE, addForeign, canon, canonDoc, foreign, nextVg, randomVg, rng, toDoc, type Rng } from '../helpers/random-dm.js';
 
@@ -42,7 +44,7 @@ function scenario(r: Rng) {
   if (kind === 3) {
     // debris: stray inactive tables, suspended devices, an empty device
     for (const d of mine(k)) {
-      if (r.chance(0.3)) d.inactive = [{ start: 0, length: 16, target: 'zero', params: '' }];
+      if (r.chance(0.3)) d.inactive = [tableLine(0, 16, 'zero', '')];
       if (r.chance(0.2)) d.suspended = true;
     }
     if (r.chance(0.7)) k.add('vg-debris', `${SCOPE}-debris`, []);

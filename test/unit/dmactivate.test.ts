@@ -4,13 +4,17 @@ import { planProgram } from '../../src/dmactivate/program.js';
 import { stageFromPhase } from '../../src/dmactivate/phase.js';
 import { ToolError } from '../../src/lib/errors.js';
 import { validate } from '../../src/lib/schema.js';
-import type { DmDoc, DmLine, DmProgram } from '../../src/lib/dm-types.js';
+import type { DmDoc } from '../../src/lib/dm-doc.js';
+import type { DmProgram, DmStep } from '../../src/lib/dm-program.js';
+import { tableLine, type TableLine } from '../../src/lib/dm-table.js';
 import { SimKernel } from '../helpers/sim-kernel.js';
 
 const S = 'DVM-vg';
-const lin = (length: number, params: string, start = 0): DmLine => ({ start, length, target: 'linear', params });
-const doc = (...devices: [string, string, DmLine[]][]): DmDoc => ({ format: 'dvm.dm/1', scope: S, devices: devices.map(([name, id, table]) => ({ name, uuid: `${S}-${id}`, table })) });
-const ops = (p: DmProgram) => p.steps.map((s) => `${s.op} ${s.name}${s.new_name ? ' ' + s.new_name : ''}`);
+const lin = (length: number, params: string, start = 0): TableLine => (tableLine(start, length, 'linear', params));
+const doc = (...devices: [string, string, TableLine[]][]): DmDoc => ({ format: 'dvm.dm/1', scope: S, devices: devices.map(([name, id, table]) => ({ name, uuid: `${S}-${id}`, table })) });
+const ops = (p: DmProgram) => p.steps.map((s) => `${s.op} ${s.name}${s.op === 'rename' ? ' ' + s.new_name : ''}`);
+/** The table of a step the test knows is a load. */
+const tbl = (s: DmStep) => (s as { table?: TableLine[] }).table;
 const plan = (k: SimKernel, want: DmDoc, stage = false) => {
   const p = planProgram(k.query(S), want, { stage });
   validate('dvm.dmexec/1', p);
@@ -23,13 +27,13 @@ function kernelAt(want: DmDoc): SimKernel {
   return k;
 }
 
-const raid = (len: number, img: DmLine[][]) =>
+const raid = (len: number, img: TableLine[][]) =>
   doc(
     ['vg-m_rmeta_0', 'm-m0', [lin(8, '7:0 0')]],
     ['vg-m_rimage_0', 'm-i0', img[0]],
     ['vg-m_rmeta_1', 'm-m1', [lin(8, '7:1 0')]],
     ['vg-m_rimage_1', 'm-i1', img[1]],
-    ['vg-m', 'm', [{ start: 0, length: len, target: 'raid', params: 'raid1 3 0 region_size 1024 2 dm:vg-m_rmeta_0 dm:vg-m_rimage_0 dm:vg-m_rmeta_1 dm:vg-m_rimage_1' }]],
+    ['vg-m', 'm', [tableLine(0, len, 'raid', 'raid1 3 0 region_size 1024 2 dm:vg-m_rmeta_0 dm:vg-m_rimage_0 dm:vg-m_rmeta_1 dm:vg-m_rimage_1')]],
   );
 const raid0 = raid(64, [[lin(64, '7:0 8')], [lin(64, '7:1 8')]]);
 const raid1 = raid(96, [[lin(64, '7:0 8'), lin(32, '7:2 0', 64)], [lin(96, '7:1 8')]]);
@@ -40,7 +44,7 @@ test('activation from nothing: create, load, resume, children first', () => {
   assert.equal(ops(p).slice(0, 3), ['create vg-m_rmeta_0', 'load vg-m_rmeta_0', 'resume vg-m_rmeta_0']);
   assert.equal(ops(p).slice(-3), ['create vg-m', 'load vg-m', 'resume vg-m']);
   // a device created by this program is referenced by name, for dmexec to resolve
-  assert.match(p.steps.find((s) => s.op === 'load' && s.name === 'vg-m')!.table![0].params, /dm:vg-m_rmeta_0 dm:vg-m_rimage_0/);
+  assert.match(tbl(p.steps.find((s) => s.op === 'load' && s.name === 'vg-m')!)![0].params, /dm:vg-m_rmeta_0 dm:vg-m_rimage_0/);
   assert.ok(k.run(p).ok);
   assert.equal(plan(k, raid0).steps, [], 'second plan is empty');
 });
@@ -50,7 +54,7 @@ test('growing a mirror: grown images go live first (as libdm preload), then the 
   const p = plan(k, raid1);
   assert.equal(ops(p), ['load vg-m_rimage_0', 'resume vg-m_rimage_0', 'load vg-m_rimage_1', 'resume vg-m_rimage_1', 'load vg-m', 'suspend vg-m', 'resume vg-m']);
   // existing devices are referenced by number
-  assert.match(p.steps[4].table![0].params, /^raid1 3 0 region_size 1024 2 253:0 253:1 253:2 253:3$/);
+  assert.match(tbl(p.steps[4])![0].params, /^raid1 3 0 region_size 1024 2 253:0 253:1 253:2 253:3$/);
   assert.ok(k.run(p).ok);
   assert.equal(k.violations, []);
   assert.equal(plan(k, raid1).steps, []);
@@ -137,7 +141,7 @@ test('every step carries its own inverse (undo) and what its own failure may lea
   // the suspend/resume window is undone as a whole, by its last step
   assert.equal(undo(4), []);
   assert.equal(undo(5), ['load vg-a', 'suspend vg-a', 'resume vg-a']);
-  assert.equal(p.steps[5].undo![0].table, [lin(8, '7:0 0')]);
+  assert.equal(tbl(p.steps[5].undo![0])!, [lin(8, '7:0 0')]);
   assert.equal(onError(0), ['clear vg-a']);
   assert.equal(onError(1), []);
   assert.equal(onError(4), ['clear vg-a', 'resume vg-a']);
@@ -145,7 +149,7 @@ test('every step carries its own inverse (undo) and what its own failure may lea
   assert.equal(onError(5), ['clear vg-a', 'resume vg-a', 'load vg-a', 'suspend vg-a', 'resume vg-a']);
   // a removed device is re-created; one it used, too, and referred to by name (its number changes)
   assert.equal(undo(6), ['create vg-t', 'load vg-t', 'resume vg-t']);
-  assert.equal(p.steps[6].undo![1].table, [lin(8, 'dm:vg-x 0')]);
+  assert.equal(tbl(p.steps[6].undo![1]), [lin(8, 'dm:vg-x 0')]);
   assert.equal(undo(7), ['create vg-x', 'load vg-x', 'resume vg-x']);
   // a failure at the last step: its rollback, as dmexec runs it, restores everything
   const res = k.clone().run(p, { failAt: 7 });
@@ -154,7 +158,7 @@ test('every step carries its own inverse (undo) and what its own failure may lea
 });
 
 test('program size is linear in the number of devices: activating 60 LVs carries one inverse per step', () => {
-  const lvs = Array.from({ length: 60 }, (_, i): [string, string, DmLine[]] => [`vg-lv${i}`, `lv${i}`, [lin(8, `7:${i % 4} ${i * 8}`)]]);
+  const lvs = Array.from({ length: 60 }, (_, i): [string, string, TableLine[]] => [`vg-lv${i}`, `lv${i}`, [lin(8, `7:${i % 4} ${i * 8}`)]]);
   const p = plan(new SimKernel(), doc(...lvs));
   assert.is(p.steps.length, 180);
   const recovery = p.steps.reduce((n, s) => n + (s.undo?.length ?? 0) + (s.on_error?.length ?? 0), 0);

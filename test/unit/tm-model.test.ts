@@ -4,8 +4,8 @@ import * as assert from 'uvu/assert';
 import { inflateRawSync } from 'node:zlib';
 import { checkVg } from '../../src/lib/vg-check.js';
 import type { Vg } from '../../src/lib/vg-types.js';
-import { addPvs, dropOrMarkMissing, extentsUsedOn, markMissing, removePvs, unmarkMissing } from '../../src/metadata-manip/pvs.js';
-import { Damage, decodeHeader, decodeLabel, decodePayload, decodeRecordHead, encodeHeader, encodeLabel, encodeRecord, RING_OFFSET } from '../../src/transaction-manager/layout.js';
+import { addPvs, dropOrMarkMissing, extentsUsedOn, markMissing, removePvs, unmarkMissing } from '../../src/transaction-manager/pvs.js';
+import { Damage, decodeHeader, decodeLabel, decodePayload, decodeRecordHead, encodeHeader, encodeLabel, encodeRecord, RING_OFFSET } from '../../src/pv-format/layout.js';
 import { placeRecord, deflate } from '../../src/transaction-manager/write.js';
 import { ToolError } from '../../src/lib/errors.js';
 

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { desiredState, type ActivateOptions } from '../../src/vol-activate/activate.js';
 import { validate } from '../../src/lib/schema.js';
 import { ToolError } from '../../src/lib/errors.js';
-import type { DmDoc } from '../../src/lib/dm-types.js';
+import type { DmDoc } from '../../src/lib/dm-doc.js';
 import { envelope, DEVS, LV, PV, VG_ID } from '../helpers/activation-fixtures.js';
 
 const SCOPE = `DVM-${VG_ID}`;

@@ -42,8 +42,7 @@ const KINDS: Record<BackendKind, KindEntry> = {
   loopback: { arg: 'required', argName: 'a directory', load: () => import('../backends/loopback/index.js'), folder: 'src/agent/backends/loopback/' },
   // The dvm engineer replaces null with () => import('../backends/dvm/index.js').
   dvm: { arg: 'required', argName: 'a volume group name', load: null, folder: 'src/agent/backends/dvm/' },
-  // The openstack engineer replaces null with () => import('../backends/openstack/index.js').
-  openstack: { arg: 'none', load: null, folder: 'src/agent/backends/openstack/' },
+  openstack: { arg: 'none', load: () => import('../backends/openstack/index.js'), folder: 'src/agent/backends/openstack/' },
 };
 
 export const backendKinds = (): BackendKind[] => Object.keys(KINDS) as BackendKind[];

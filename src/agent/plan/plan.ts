@@ -165,6 +165,9 @@ function decide(id: string, d: DesiredDataset, st: DatasetStatus | null, ctx: Ct
   const v = chooseVolume(id, d, st, ctx);
 
   if (d.deleted) return decideDeleted(id, d, st, v, ctx);
+  // Recorded by `dataset create|adopt --partition`; this agent cannot make or mount partitions yet, and never
+  // formats the whole device in their place.
+  if (d.partition === true) return { phase: 'blocked', reason: 'a partitioned volume was asked for (--partition); this agent does not make or mount partitions yet' };
 
   const size = roundUp(Math.max(d.size, 1), limits.allocation_unit);
   if (size < limits.min_size) return { phase: 'blocked', reason: `size ${fmtSize(d.size)} is below the backend's minimum ${fmtSize(limits.min_size)}` };

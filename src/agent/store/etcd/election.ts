@@ -78,6 +78,12 @@ export class EtcdLeadership implements Leadership {
     w.on('delete', () => void this.check());
     w.on('connected', () => void this.check());
     w.on('error', () => {});
+    // A safety net under the watch: a standby re-checks once per lease TTL.
+    const net = setInterval(() => {
+      if (this.done || this.lapsed || this.watcher !== w) clearInterval(net);
+      else if (!this.leading) void this.check();
+    }, this.session.ttl * 1000);
+    net.unref();
     if (this.done || this.lapsed) {
       await w.cancel();
       return;
@@ -129,7 +135,8 @@ export class EtcdLeadership implements Leadership {
       this.lastError = null;
     } catch (e) {
       this.lastError = this.wrap(e);
-      // Unreachable for now: the watcher's reconnect calls check() again.
+      // The store slow or away: look again soon (the watch may have nothing to say).
+      if (!this.done && !this.lapsed) setTimeout(() => void this.check(), 500).unref();
     } finally {
       this.checking = false;
     }

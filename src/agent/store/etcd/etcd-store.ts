@@ -88,6 +88,32 @@ export class EtcdStore implements Store {
     this.describe = `${spec.tls ? 'etcds' : 'etcd'}://${spec.endpoints.join(',')}${spec.prefix}`;
     this.p = `${spec.prefix}/`;
     this.session = new Session(client, ttl);
+    // The node key lives only as long as the lease: when it lapsed (a pause,
+    // the store away longer than the TTL), put it back under the new lease
+    // ourselves. The loop rewrites an unchanged state only rarely, and a
+    // node that is running must not look dead meanwhile.
+    this.session.onLost(() => void this.reestablish());
+  }
+
+  private lastNode: { state: NodeStateDoc; credentialed: boolean } | null = null;
+  private reestablishing = false;
+
+  private async reestablish(): Promise<void> {
+    if (this.reestablishing) return;
+    this.reestablishing = true;
+    try {
+      for (let attempt = 0; !this.closed && this.lastNode; attempt++) {
+        try {
+          await this.writeNodeState(this.lastNode.state, { credentialed: this.lastNode.credentialed });
+          return;
+        } catch (e) {
+          if (e instanceof StoreConflict) return; // another agent runs as this node now: it says so itself
+          await pause(Math.min(200 * 2 ** attempt, 2000));
+        }
+      }
+    } finally {
+      this.reestablishing = false;
+    }
   }
 
   private async op<T>(fn: () => Promise<T>): Promise<T> {
@@ -262,6 +288,7 @@ export class EtcdStore implements Store {
       }
       this.node = node;
       this.lastNodeDoc = { text: sameAs, generation: g.generation };
+      this.lastNode = { state, credentialed: info.credentialed };
     });
   }
 
@@ -376,6 +403,10 @@ export class EtcdStore implements Store {
           w.on('put', emit);
           w.on('delete', emit);
           w.on('error', () => {}); // reconnects by itself; readers report unreachable
+          // Losing or regaining the store is worth a pass: the agent then
+          // reports it unreachable, or converges as soon as it is back.
+          w.on('disconnected', () => !stopped && onChange('nodes'));
+          w.on('connected', () => !stopped && onChange('nodes'));
         },
         () => {},
       );

@@ -1,7 +1,7 @@
 // Byte layout of a dvm PV (see FORMAT.md). Pure encode/decode with every
 // field bounds-checked before it is used: nothing here trusts the disk.
 import { createHash } from 'node:crypto';
-import { crc32 } from '../lib/crc32.js';
+import { crc32 } from './crc32.js';
 
 export const SECTOR = 512;
 export const BLOCK = 4096; // every metadata write is whole, aligned 4 KiB blocks
