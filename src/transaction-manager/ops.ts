@@ -13,7 +13,7 @@ import { DATA_ALIGN, MAX_JSON, MDA_OFFSET, RING_OFFSET, alignUp, type Label, typ
 import { readPv, readSlot, scanRing, why, type Generation, type PvRead } from '../pv-format/pv.js';
 import { envelope, loadVg, mdaSizeOf, parseVg, pastEnd, pvIdOf, requireHead, shrinkProblems, vgIdOf, walkChain, type VgState } from './state.js';
 import { encodeGeneration, full, placeRecord, reencode, slotOf, wipePv, writeHeader, writeLabel, writeRecord, type Encoded } from './write.js';
-import { probeSignature } from './probe.js';
+import { headCached, probeSignature } from './probe.js';
 
 export type Phase = 'prepare' | 'commit' | 'abort';
 /** The 2PC participant (`--sync CMD`); throws when the phase failed. `envJson`, when given, is canonicalJson(env). */
@@ -413,12 +413,14 @@ export async function recover(vgName: string, devs: Dev[], o: { sync?: Participa
   }
   // Devices of this VG that the head does not list: removed while absent, or
   // an interrupted `tm add`. They are not members; make them plain devices.
+  const wiped: PvRead[] = [];
   for (const pv of st.pvs) {
     const id = pvIdOf(pv);
     if (vgIdOf(pv) !== st.vgId || !id || st.members.has(id)) continue;
     if (pv.header?.committed && pv.header.committed.seqno > headGen.seqno) continue; // newer than what we rebuilt: keep
     wipePv(pv.dev);
     pv.dev.sync();
+    wiped.push(pv);
     actions.push(`${pv.dev.path}: PV ${id} is not a member of generation ${headGen.seqno}; label wiped`);
   }
   let env = envelope(st, vg);
@@ -438,7 +440,17 @@ export async function recover(vgName: string, devs: Dev[], o: { sync?: Participa
     if (rolledBack && !rolledForward) await o.sync('abort', env);
     else await o.sync('commit', env);
   }
-  return { env, actions, remaining: verify(vgName, devs).problems };
+  // What verify would now find, from the state already read (each PV is read
+  // once): every member is at the head with both headers good and this VG's
+  // non-members are wiped, so what is left is devices recover cannot claim,
+  // missing PVs and shrunk ones.
+  const repaired = new Set([...st.members.values(), ...wiped].map((pv) => pv.dev.path));
+  const remaining = [
+    ...st.issues.filter((i) => !repaired.has(i.path)).map((i) => `${i.path}: ${i.text}`),
+    ...st.missing.map((id) => `PV ${id} is missing`),
+    ...shrinkProblems(st),
+  ];
+  return { env, actions, remaining };
 }
 
 // ---- add / remove --------------------------------------------------------------------
@@ -453,7 +465,8 @@ export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { forc
   const dataOffset = MDA_OFFSET + mdaSize;
   // --force overrides a foreign signature, never this VG's own PV: a member
   // given as a new device (present or missing) would be wiped.
-  for (const d of newDevs) {
+  const heads = newDevs.map(headCached);
+  for (const d of heads) {
     const pv = readPv(d);
     if (vgIdOf(pv) === st.vgId) throw failed('device', d.path, `is already PV ${pvIdOf(pv)} of VG '${vgName}'${st.missing.includes(pvIdOf(pv)!) ? ' (listed as missing: give it with --dev)' : ''}; nothing written`);
     tooLarge(d);
@@ -462,7 +475,7 @@ export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { forc
   for (const id of st.missing) {
     if (!cur.pvs.find((p) => p.id === id)?.flags.includes('missing')) throw failed('VG', vgName, `PV ${id} is missing; give its device, or record it with 'tm remove ${vgName} --missing' first; nothing written`);
   }
-  if (!o.force) for (const d of newDevs) {
+  if (!o.force) for (const d of heads) {
     const sig = probeSignature(d);
     if (sig) throw failed('device', d.path, `already holds a ${sig}; use --force to overwrite it`);
   }

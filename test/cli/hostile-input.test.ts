@@ -103,21 +103,21 @@ test('tm and discover: hostile VG names exit 2; the PV is unchanged', async () =
   assert.is(hash(), before);
 });
 
-test('mutators: hostile LV names exit 2 alone, 1 through tm update (naming status 2); the PV is unchanged', async () => {
+test('mutators: hostile LV names exit 2, alone and through tm update (tm passes the mutator\'s status on); the PV is unchanged', async () => {
   const before = hash();
   for (const [k, n] of Object.entries(names)) {
     await run('lv-create', [n, '4M'], vgText, 2, `LV ${k}`);
     await run('lv-rename', [env.vg.lvs[0].name, n], vgText, 2, `new name ${k}`);
-    await run('tm', ['update', 'vgh', pv, '--', 'lv-create', n, '4M'], '', 1, `update lv-create ${k}`);
+    await run('tm', ['update', 'vgh', pv, '--', 'lv-create', n, '4M'], '', 2, `update lv-create ${k}`);
   }
   assert.is(hash(), before);
 });
 
-test('mutators: hostile sizes (1e308, 2^53+1, -0) exit 2; through tm, 1; the PV is unchanged', async () => {
+test('mutators: hostile sizes (1e308, 2^53+1, -0) exit 2, alone and through tm; the PV is unchanged', async () => {
   const before = hash();
   for (const s of ['1e308', '9007199254740993', '-0']) {
     await run('lv-create', ['n', s], vgText, 2, `size ${s}`);
-    await run('tm', ['update', 'vgh', pv, '--', 'lv-create', 'n', s], '', 1, `update size ${s}`);
+    await run('tm', ['update', 'vgh', pv, '--', 'lv-create', 'n', s], '', 2, `update size ${s}`);
   }
   assert.is(hash(), before);
 });

@@ -326,7 +326,7 @@ test('dmexec without root exits 4 with one line', async () => {
   // mode 0700): run a copy of what the tool needs from a directory everyone can read.
   const copy = mkdtempSync(path.join(os.tmpdir(), 'dvm-nonroot-'));
   try {
-    for (const part of ['package.json', 'bin', 'dist/src', 'dist/dvm.cjs', 'native/build']) cpSync(path.join(ROOT, part), path.join(copy, part), { recursive: true });
+    for (const part of ['package.json', 'bin', 'dist/src', 'dist/dvm.cjs', 'build/Release']) cpSync(path.join(ROOT, part), path.join(copy, part), { recursive: true });
     chmodSync(copy, 0o755);
     const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, path.join(copy, 'bin/dmexec.js'), '--query'], { reject: false, cwd: '/' });
     assert.is(r.exitCode, 4, String(r.stderr));
