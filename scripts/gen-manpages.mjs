@@ -30,9 +30,18 @@ export function parseHelp(tool, text) {
   const rest = body.slice(usageEnd < 0 ? 1 : usageEnd);
   const yargsSection = rest.findIndex((l) => /^(Positionals|Commands):\s*$/.test(l));
   const prose = (yargsSection < 0 ? rest : rest.slice(0, yargsSection)).join('\n').trim();
-  // Subcommands: `tm init ...`, `tm read ...` in the usage lines.
-  const subcommands = [...new Set([...usage.matchAll(new RegExp(`(?:^|\\n)\\s*${tool.replace(/[-]/g, '\\-')} ([a-z][a-z-]+)\\b`, 'g'))].map((m) => m[1]))];
-  return { usage, prose, options, subcommands };
+  // A Commands: section (dataset's), up to the next blank-line-separated prose.
+  const cmdStart = rest.findIndex((l) => /^Commands:\s*$/.test(l));
+  const cmdLines = [];
+  if (cmdStart >= 0) for (const l of rest.slice(cmdStart + 1)) { if (l.trim() === '') break; cmdLines.push(l); }
+  const after = cmdStart < 0 ? '' : rest.slice(cmdStart + 1 + cmdLines.length).join('\n').trim();
+  const commands = cmdLines.join('\n').replace(/^\s{2}/gm, '');
+  // Subcommands: `tm init ...`, `tm read ...` in the usage lines, or the Commands: entries.
+  const toolRe = tool.replace(/[-]/g, '\\-');
+  const fromUsage = [...usage.matchAll(new RegExp(`(?:^|\\n)\\s*${toolRe} ([a-z][a-z-]+)\\b`, 'g'))].map((m) => m[1]);
+  const fromCommands = cmdLines.map((l) => new RegExp(`^\\s{2}(?:${toolRe}\\s+)?([a-z][a-z-]+)\\b`).exec(l)?.[1]).filter(Boolean);
+  const subcommands = [...new Set([...fromUsage, ...fromCommands])];
+  return { usage, prose: after ? `${prose}\n\n${after}` : prose, commands, options, subcommands };
 }
 
 const roff = (s) => s.replace(/\\/g, '\\e').replace(/^([.'])/gm, '\\&$1').replace(/-/g, '\\-');
@@ -52,6 +61,7 @@ export function manPage(tool, help, version) {
     '.nf',
     roff(help.prose),
     '.fi',
+    ...(help.commands ? ['.SH COMMANDS', '.nf', roff(help.commands), '.fi'] : []),
     '.SH OPTIONS',
   ];
   for (const o of help.options) {
@@ -84,7 +94,15 @@ export function completion(helps) {
       `${fn(tool)}() {`,
       '  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}',
       ...(choices.length ? ['  case $prev in', ...choices, '  esac'] : []),
-      ...(h.subcommands.length ? [`  if [[ $COMP_CWORD -eq 1 ]]; then COMPREPLY=($(compgen -W '${h.subcommands.join(' ')}' -- "$cur")); return; fi`] : []),
+      // The first word that is neither an option nor an option's value is the
+      // subcommand (dataset takes --store S before it); until one is typed, offer them.
+      ...(h.subcommands.length
+        ? [
+            `  local subs=' ${h.subcommands.join(' ')} ' w i`,
+            '  for ((i = 1; i < COMP_CWORD; i++)); do w=${COMP_WORDS[i]}; [[ $subs == *" $w "* ]] && break; done',
+            `  if (( i == COMP_CWORD )) && [[ $cur != -* && $prev != --* ]]; then COMPREPLY=($(compgen -W "$subs" -- "$cur")); return; fi`,
+          ]
+        : []),
       `  if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W '${opts}' -- "$cur")); return; fi`,
       '  COMPREPLY=($(compgen -f -- "$cur"))',
       '}',

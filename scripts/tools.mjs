@@ -41,6 +41,9 @@ const pkgFile = path.join(root, 'package.json');
 const pkgText = readFileSync(pkgFile, 'utf8');
 const pkg = JSON.parse(pkgText);
 pkg.bin = Object.fromEntries(Object.keys(TOOLS).map((t) => [t, `bin/${t}.js`]));
+// npm links the pages named in "man" into a global prefix's share/man (it no
+// longer expands directories.man); the pages are built by gen-manpages.mjs.
+pkg.man = Object.keys(TOOLS).map((t) => `./dist/man/man1/${t}.1`);
 const text = JSON.stringify(pkg, null, 2) + '\n';
 if (text !== pkgText) writeFileSync(pkgFile, text), changed++;
 console.log(`tools: ${Object.keys(TOOLS).length} in the registry${changed ? `, ${changed} generated file(s) updated` : ''}`);

@@ -37,6 +37,7 @@ export const TOOLS = {
   'lv-reduce': mutator('lv-reduce'),
   'lv-remove': mutator('lv-remove'),
   'lv-rename': mutator('lv-rename'),
+  'lv-change': mutator('lv-change'),
   'pv-change': mutator('pv-change'),
   dataset: { load: () => import('./agent/cli/dataset-main.js') },
   'dataset-plan': { load: () => import('./agent/plan/main.js') },

@@ -21,3 +21,19 @@ export function splitDmName(name: string): { vg: string; lv: string } | null {
   if (!m) return null;
   return { vg: m[1].replace(/--/g, '-'), lv: m[2].replace(/--/g, '-') };
 }
+
+/**
+ * LV tags as LVM accepts them (validate_tag in lvm2): A-Z a-z 0-9 and
+ * _ + . - / = ! : & #. LVM 2.03 sets no length limit (its old manual said
+ * 1024); we keep 1024 so that one tag cannot fill a metadata record. The
+ * schema repeats TAG_PATTERN.
+ */
+export const TAG_PATTERN = '^[A-Za-z0-9_+./=!:&#-]{1,1024}$';
+export const MAX_TAG_LENGTH = 1024;
+/** Tags per LV: enough for any agent's markers, bounded so the metadata stays small. */
+export const MAX_TAGS = 128;
+const TAG_RE = new RegExp(TAG_PATTERN);
+
+export function isValidTag(tag: string): boolean {
+  return TAG_RE.test(tag);
+}

@@ -21,6 +21,8 @@ export interface Lv {
   id: string;
   name: string;
   flags: ('hidden' | 'read_only')[];
+  /** LVM-style tags, sorted, unique; absent when there are none */
+  tags?: string[];
   segments: Segment[];
 }
 export interface Pv {

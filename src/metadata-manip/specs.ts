@@ -5,6 +5,7 @@ import { lvCreate } from './lv-create.js';
 import { lvExtend, lvReduce } from './lv-resize.js';
 import { lvRemove, lvRename } from './lv-admin.js';
 import { pvChange } from './pv-change.js';
+import { lvChange } from './lv-change.js';
 import { usageError } from '../lib/errors.js';
 
 export const SPECS: Record<string, MutatorSpec> = {
@@ -59,6 +60,20 @@ export const SPECS: Record<string, MutatorSpec> = {
     examples: [['lv-rename data archive < vg.json', 'data becomes archive']],
     positionals: ['OLD', 'NEW'],
     apply: (vg, [name, newName]) => lvRename(vg, { name, newName }),
+  },
+  'lv-change': {
+    tool: 'lv-change',
+    usage: 'lv-change NAME [--addtag TAG]... [--deltag TAG]... < vg.json > vg.json\n\nAdd or delete tags of a logical volume, as lvchange does (additions first, then deletions). A tag is 1 to 1024 of A-Z a-z 0-9 _ + . - / = ! : & # (a leading @ is dropped); report -o +lv_tags shows them.',
+    examples: [
+      ['lv-change data --addtag backup --addtag tier=fast < vg.json', 'two tags on data'],
+      ['lv-change data --deltag backup < vg.json', 'take one off'],
+    ],
+    positionals: ['NAME'],
+    options: (y) =>
+      y
+        .option('addtag', { type: 'string', array: true, requiresArg: true, description: 'add this tag (repeatable)' })
+        .option('deltag', { type: 'string', array: true, requiresArg: true, description: 'delete this tag (repeatable)' }),
+    apply: (vg, [name], a) => lvChange(vg, { name, addTags: strings(a.addtag), delTags: strings(a.deltag) }),
   },
   'pv-change': {
     tool: 'pv-change',

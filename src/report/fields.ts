@@ -14,6 +14,7 @@ export const FIELDS: Record<string, { heading: string; size?: boolean }> = {
   lv_dm_path: { heading: 'DMPath' },
   copy_percent: { heading: 'Cpy%Sync' },
   lv_health_status: { heading: 'Health' },
+  lv_tags: { heading: 'LV Tags' },
   seg_start: { heading: 'Start', size: true },
   seg_size: { heading: 'SSize', size: true },
   segtype: { heading: 'Type' },

@@ -103,6 +103,7 @@ export function lvRows(env: Envelope, dm: DmDoc | null, opts: { all: boolean }):
         lv_dm_path: dm === null ? null : dev ? `/dev/mapper/${dev.name}` : '',
         copy_percent: dm === null ? null : syncPercent(dev),
         lv_health_status: partial ? 'partial' : '',
+        lv_tags: lv.tags ?? [],
       };
     });
 }

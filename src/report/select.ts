@@ -76,7 +76,8 @@ function holds(c: Cond, r: Row): boolean {
     case '=':
     case '!=': {
       const n = typeof v === 'number' ? toNumber(c.field, c.value) : null;
-      const eq = n !== null ? v === n : asText(v) === c.value;
+      // A list field (lv_tags) against one item: LVM matches lists holding it.
+      const eq = n !== null ? v === n : Array.isArray(v) ? v.includes(c.value) : asText(v) === c.value;
       ok = eq === (c.op === '=');
       break;
     }

@@ -9,13 +9,23 @@ import path from 'node:path';
 import { ROOT, runBin } from '../helpers/cli.js';
 import { ensurePackages } from '../helpers/packages.js';
 
-const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; directories?: { man?: string } };
+const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; man?: string[] };
 const tools = Object.keys(pkg.bin);
 const page = (t: string) => path.join(ROOT, 'dist/man/man1', `${t}.1`);
 const COMPLETION = path.join(ROOT, 'dist/completion/dvm.bash');
 
-test('package.json installs the pages: directories.man is the generated folder', () => {
-  assert.is(pkg.directories?.man, 'dist/man');
+test('package.json installs the pages: "man" names every generated page', () => {
+  assert.equal(pkg.man, tools.map((t) => `./dist/man/man1/${t}.1`));
+});
+
+test("a tool with a Commands: section (dataset) has them in its page and completes them after its options", () => {
+  const roff = readFileSync(page('dataset'), 'utf8');
+  assert.match(roff, /^\.SH COMMANDS$/m);
+  for (const c of ['create', 'adopt', 'map', 'grow', 'shrink', 'move', 'detach', 'destroy', 'list', 'status']) assert.match(roff, new RegExp(`^${c} `, 'm'), c);
+  assert.equal(complete(['dataset', 'cr']), ['create']);
+  assert.equal(complete(['dataset', '--store', '/s', 'de']).sort(), ['destroy', 'detach']);
+  assert.equal(complete(['dataset', '--store', '/s', 'create', 'x', 'cr']), [], 'no second subcommand');
+  assert.equal(complete(['tm', '--he']), ['--help'], 'an option at the subcommand position');
 });
 
 test('every tool has a page naming every option its --help lists', async () => {

@@ -13,6 +13,7 @@ cliBattery(test, 'lv-extend', { args: ['x', '+1G'] });
 cliBattery(test, 'lv-reduce', { args: ['x', '-1G'] });
 cliBattery(test, 'lv-remove', { args: ['x'] });
 cliBattery(test, 'lv-rename', { args: ['x', 'y'] });
+cliBattery(test, 'lv-change', { args: ['x', '--addtag', 't'] });
 cliBattery(test, 'pv-change', { args: [PV(0), '--allocatable', 'n'] });
 
 const doc = (vg: Vg) => canonicalJson(vg);
@@ -64,6 +65,31 @@ test('infeasible requests exit 1 with one line and no stdout', async () => {
   await fail('lv-create', ['s', '3e', '--stripes', '3'], 1, 'number of stripes (3)');
   await fail('lv-rename', ['a', 'a2'], 1, 'no such logical volume');
   await fail('pv-change', ['nosuchpv0', '--allocatable', 'y'], 1, 'no such physical volume');
+});
+
+test('lv-change: tags added and deleted, kept sorted, shown by report -o +lv_tags; bad tags exit 2', async () => {
+  let { vg } = await ok('lv-create', ['data', '1e'], base);
+  ({ vg } = await ok('lv-change', ['data', '--addtag', 'tier=fast', '--addtag', '@backup', '--addtag', 'dvm:ds/1#a&b!'], vg));
+  assert.equal(findLv(vg, 'data')!.tags, ['backup', 'dvm:ds/1#a&b!', 'tier=fast']);
+  const env = JSON.stringify({ format: 'dvm.envelope/1', vg, devices: {}, missing: [] });
+  const r = await runBin('report', ['-o', 'lv_name,lv_tags', '--noheadings'], { input: env });
+  assert.is(r.exitCode, 0, r.stderr);
+  assert.is(r.stdout, '  data backup,dvm:ds/1#a&b!,tier=fast\n');
+  const j = await runBin('report', ['--json', '-o', 'lv_name,lv_tags'], { input: env });
+  assert.ok(j.stdout.includes('"lv_tags":["backup","dvm:ds/1#a&b!","tier=fast"]'), j.stdout);
+  // additions first, then deletions, as lvchange does
+  ({ vg } = await ok('lv-change', ['data', '--addtag', 'q', '--deltag', 'q', '--deltag', 'backup', '--deltag', 'absent'], vg));
+  assert.equal(findLv(vg, 'data')!.tags, ['dvm:ds/1#a&b!', 'tier=fast']);
+  ({ vg } = await ok('lv-change', ['data', '--deltag', 'tier=fast', '--deltag', 'dvm:ds/1#a&b!'], vg));
+  assert.is(findLv(vg, 'data')!.tags, undefined, 'no tags, no list: the bytes of an untagged LV');
+  await fail('lv-change', ['data', '--addtag', 'a,b'], 2, 'invalid tag', doc(vg));
+  await fail('lv-change', ['data', '--addtag', 'x'.repeat(1025)], 2, 'invalid tag', doc(vg));
+  await fail('lv-change', ['data', '--addtag', ''], 2, 'invalid tag', doc(vg));
+  await fail('lv-change', ['data'], 2, 'nothing to change', doc(vg));
+  await fail('lv-change', ['nope', '--addtag', 'a'], 1, 'no such logical volume', doc(vg));
+  const many = { ...vg, lvs: [{ ...vg.lvs[0], tags: Array.from({ length: 128 }, (_, i) => `t${String(i).padStart(3, '0')}`) }] };
+  await fail('lv-change', ['data', '--addtag', 'one-more'], 1, 'at most 128', doc(many));
+  await fail('lv-change', ['data', '--addtag', 'a'], 3, 'tags', JSON.stringify({ ...vg, lvs: [{ ...vg.lvs[0], tags: ['bad tag'] }] }));
 });
 
 test('usage errors exit 2, bad documents exit 3', async () => {

@@ -2,8 +2,15 @@
 // directory, and dataset agents each in its own mount namespace (`unshare -m
 // --propagation private`), so no agent sees, or can do, another node's
 // mounts. mkfs goes through a wrapper on PATH that records every invocation.
+//
+// With `nodeNamespaces` each node's namespace is held by a process of its own
+// (a sleep), so it outlives its agent as a real node's mounts do: an agent
+// killed and restarted finds its mounts (and the applications it started)
+// where it left them. destroy() kills every process left in the cluster's
+// namespaces (applications the agents started) before it unmounts, frees the
+// loop devices and removes the work directory.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { binPath, runBin, type RunResult } from './cli.js';
@@ -24,9 +31,18 @@ export class Cluster {
   readonly wrappers: string;
   readonly mkfsLog: string;
   readonly agents = new Map<string, Agent>();
+  readonly nodeNamespaces: boolean;
+  /** Node → the process holding its mount namespace (nodeNamespaces only). */
+  private readonly holders = new Map<string, ChildProcess>();
+  /** Mount namespaces (ns/mnt links) this cluster's agents ran in, other than ours. */
+  private readonly namespaces = new Set<string>();
 
-  /** `store`: another store spec (etcd://...) instead of a directory store in the work directory. */
-  constructor(opts: { store?: string } = {}) {
+  /**
+   * `store`: another store spec (etcd://...) instead of a directory store in the work directory.
+   * `nodeNamespaces`: one mount namespace per node that outlives its agents.
+   */
+  constructor(opts: { store?: string; nodeNamespaces?: boolean } = {}) {
+    this.nodeNamespaces = opts.nodeNamespaces ?? false;
     ensurePackages({ 'e2fsprogs': '/sbin/mkfs.ext4', 'util-linux': '/usr/bin/unshare' });
     this.work = mkdtempSync(path.join(tmpdir(), 'dvm-cluster-'));
     this.store = opts.store ?? path.join(this.work, 'store');
@@ -54,11 +70,39 @@ export class Cluster {
     return { ...(process.env as Record<string, string>), PATH: `${this.wrappers}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`, ...extra };
   }
 
+  /** The pid of the process holding `node`'s namespace, made on first use (nodeNamespaces only). */
+  holder(node: string): number {
+    let h = this.holders.get(node);
+    if (!h) {
+      h = spawn('unshare', ['-m', '--propagation', 'private', 'sleep', 'infinity'], { stdio: 'ignore' });
+      this.holders.set(node, h);
+      // unshare execs sleep once the namespace is made: wait for the link to differ from ours.
+      const ours = readlinkSync('/proc/self/ns/mnt');
+      for (let i = 0; ; i++) {
+        let ns = ours;
+        try {
+          ns = readlinkSync(`/proc/${h.pid}/ns/mnt`);
+        } catch {
+          /* not yet */
+        }
+        if (ns !== ours) {
+          this.namespaces.add(ns);
+          break;
+        }
+        if (i > 500) throw new Error(`the namespace holder for ${node} did not unshare`);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      }
+    }
+    return h.pid!;
+  }
+
   /** Starts `dataset-agent` for `node` in a mount namespace of its own. */
   start(node: string, opts: { credentialed?: boolean; env?: Record<string, string>; args?: string[]; namespace?: boolean } = {}): Agent {
     const logFile = path.join(this.work, `agent-${node}.log`);
+    const ns =
+      opts.namespace === false ? [] : this.nodeNamespaces ? ['nsenter', '-t', String(this.holder(node)), '-m', '--'] : ['unshare', '-m', '--propagation', 'private'];
     const args = [
-      ...(opts.namespace === false ? [] : ['unshare', '-m', '--propagation', 'private']),
+      ...ns,
       process.execPath,
       binPath('dataset-agent'),
       '--store',
@@ -77,6 +121,7 @@ export class Cluster {
     child.stderr!.pipe(log);
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
     const agent: Agent = { node, child, pid: child.pid!, logFile, exited };
+    if (ns[0] === 'unshare') void this.watchNamespace(child);
     this.agents.set(node, agent);
     return agent;
   }
@@ -84,6 +129,7 @@ export class Cluster {
   async stop(node: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     const a = this.agents.get(node);
     if (!a) return { code: null, signal: null };
+    this.noteNamespace(a.pid);
     if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill(signal);
     const r = await a.exited;
     this.agents.delete(node);
@@ -94,17 +140,80 @@ export class Cluster {
     return runBin('dataset', ['--store', this.store, ...args]);
   }
 
-  /** Runs a command inside a node's mount namespace. */
-  inNode(node: string, cmd: string, args: string[]): string {
+  /** A process in `node`'s mount namespace: its holder, else its running agent. */
+  private pidOf(node: string): number {
+    if (this.holders.has(node)) return this.holders.get(node)!.pid!;
     const a = this.agents.get(node);
     if (!a) throw new Error(`no agent for ${node}`);
-    return execFileSync('nsenter', ['-t', String(a.pid), '-m', '--', cmd, ...args], { encoding: 'utf8' });
+    return a.pid;
+  }
+
+  /** Runs a command inside a node's mount namespace. */
+  inNode(node: string, cmd: string, args: string[]): string {
+    return execFileSync('nsenter', ['-t', String(this.pidOf(node)), '-m', '--', cmd, ...args], { encoding: 'utf8' });
   }
 
   mountsOf(node: string): string {
-    const a = this.agents.get(node);
-    if (!a) throw new Error(`no agent for ${node}`);
-    return readFileSync(`/proc/${a.pid}/mountinfo`, 'utf8');
+    return readFileSync(`/proc/${this.pidOf(node)}/mountinfo`, 'utf8');
+  }
+
+  /** Notes an unshared agent's namespace once it is made, so destroy() finds what it left running there. */
+  private async watchNamespace(child: ChildProcess): Promise<void> {
+    const ours = readlinkSync('/proc/self/ns/mnt');
+    for (let i = 0; i < 200 && child.exitCode === null && child.signalCode === null; i++) {
+      try {
+        const ns = readlinkSync(`/proc/${child.pid}/ns/mnt`);
+        if (ns !== ours) return void this.namespaces.add(ns);
+      } catch {
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  private noteNamespace(pid: number): void {
+    try {
+      const ns = readlinkSync(`/proc/${pid}/ns/mnt`);
+      if (ns !== readlinkSync('/proc/self/ns/mnt')) this.namespaces.add(ns);
+    } catch {
+      /* gone already */
+    }
+  }
+
+  /** Every agent's log, the last `tail` characters of each: for a failing test's message. */
+  logs(tail = 4000): string {
+    const nodes = readdirSync(this.work).filter((f) => /^agent-.*\.log$/.test(f)).map((f) => f.slice('agent-'.length, -'.log'.length)).sort();
+    return nodes.map((n) => `--- agent ${n} (last ${tail} characters)\n${this.log(n).slice(-tail)}`).join('\n');
+  }
+
+  /** Kills every process left in this cluster's mount namespaces (applications its agents started) and waits for them. */
+  private killNamespaces(): void {
+    if (this.namespaces.size === 0) return;
+    const left = () => {
+      const pids: number[] = [];
+      for (const p of readdirSync('/proc')) {
+        if (!/^[0-9]+$/.test(p) || Number(p) === process.pid) continue;
+        try {
+          if (this.namespaces.has(readlinkSync(`/proc/${p}/ns/mnt`))) pids.push(Number(p));
+        } catch {
+          /* exited */
+        }
+      }
+      return pids;
+    };
+    for (let i = 0; i < 100; i++) {
+      const pids = left();
+      if (pids.length === 0) return;
+      for (const p of pids) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* exited */
+        }
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+    throw new Error(`processes still running in the cluster's namespaces: ${left().join(' ')}`);
   }
 
   mkfsCalls(): string[] {
@@ -121,6 +230,9 @@ export class Cluster {
 
   async destroy(): Promise<void> {
     for (const n of [...this.agents.keys()]) await this.stop(n, 'SIGKILL');
+    this.killNamespaces();
+    for (const h of this.holders.values()) if (h.exitCode === null && h.signalCode === null) h.kill('SIGKILL');
+    this.holders.clear();
     // Agents started without a namespace of their own leave their mounts in ours.
     const mine = readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
@@ -128,7 +240,13 @@ export class Cluster {
       .filter((p) => p && p.startsWith(this.work + '/'))
       .sort()
       .reverse();
-    for (const m of mine) execFileSync('umount', [m], { stdio: 'ignore' });
+    for (const m of mine) {
+      try {
+        execFileSync('umount', [m], { stdio: 'ignore' });
+      } catch {
+        execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+      }
+    }
     // The namespaces went with their agents, and their mounts with them; free the loop devices.
     for (const f of listFiles(this.lb)) {
       try {
@@ -141,7 +259,8 @@ export class Cluster {
         /* not attached */
       }
     }
-    rmSync(this.work, { recursive: true, force: true });
+    // Retried: a process that was still writing (killed just above) may have added an entry as the walk passed.
+    rmSync(this.work, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 }
 

@@ -22,6 +22,7 @@ export function vgProblems(vg: Vg): string[] {
     if (names.has(lv.name)) bad.push(`LV name ${lv.name} used twice`);
     byId.set(lv.id, lv);
     names.add(lv.name);
+    if (lv.tags && (lv.tags.length === 0 || lv.tags.some((t, i) => i > 0 && lv.tags![i - 1] >= t))) bad.push(`${lv.name} tags not sorted and unique (or an empty list): ${lv.tags.join(',')}`);
   }
   for (const lv of vg.lvs) {
     let next = 0;

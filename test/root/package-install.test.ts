@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../helpers/cli.js';
 import { TOOLS } from '../../src/tools.js';
+import { ensurePackages } from '../helpers/packages.js';
 
 const work = mkdtempSync(path.join(tmpdir(), 'dvm-pkg-'));
 const prefix = path.join(work, 'prefix');
@@ -73,6 +74,34 @@ test('npm pack, npm install -g --offline into a prefix, and the commands work', 
   const version = (await run('tm', ['--version'])).stdout.trim();
   assert.match(version, /^\d+\.\d+\.\d+/);
   for (const tool of Object.keys(TOOLS)) assert.is((await run(tool, ['--version'])).stdout.trim(), version, tool);
+
+  // Manual pages: npm links package.json's directories.man into the prefix's
+  // share/man, where `man` finds them through MANPATH, as it would under /usr/local.
+  ensurePackages({ 'man-db': '/usr/bin/man', 'groff-base': '/usr/bin/nroff' });
+  for (const tool of Object.keys(TOOLS)) {
+    assert.ok(listing.includes(`package/dist/man/man1/${tool}.1`), `tarball holds ${tool}.1`);
+    assert.ok(existsSync(path.join(prefix, 'share/man/man1', `${tool}.1`)), `${tool}.1 installed into the prefix's share/man`);
+  }
+  const man = await execa('man', ['-P', 'cat', 'tm'], { cwd: work, env: userEnv({ MANPATH: path.join(prefix, 'share/man'), MANWIDTH: '100' }), reject: false });
+  assert.is(man.exitCode, 0, `man tm: ${man.stderr}`);
+  assert.match(man.stdout, /^NAME\s*\n\s*tm\b/m, 'man tm shows its NAME section');
+  assert.match(man.stdout, /\bupdate\b/, "man tm documents 'tm update'");
+  const manHelp = (await run('tm', ['--help'])).stdout;
+  assert.ok(manHelp.includes('update'), 'the page and --help come from one source');
+
+  // Completion: the installed script, sourced into bash, completes tm's
+  // subcommands and a choice-valued option of report.
+  const script = path.join(pkgDir(), 'dist/completion/dvm.bash');
+  assert.ok(listing.includes('package/dist/completion/dvm.bash'), 'tarball holds the completion script');
+  const complete = (line: string) =>
+    execa('bash', ['-c', `. "$1"; read -ra COMP_WORDS <<< "$2"; [[ $2 == *' ' ]] && COMP_WORDS+=(''); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); f=$(complete -p "\${COMP_WORDS[0]}" | sed -E 's/.* -F ([^ ]+) .*/\\1/'); $f; printf '%s\\n' "\${COMPREPLY[@]}"`, 'complete', script, line], { cwd: work, env: userEnv(), reject: false });
+  const sub = await complete('tm up');
+  assert.is(sub.exitCode, 0, sub.stderr);
+  assert.equal(sub.stdout.split('\n'), ['update'], 'tm up<TAB> completes to update');
+  for (const tool of Object.keys(TOOLS)) {
+    const opts = await complete(`${tool} --he`);
+    assert.ok(opts.stdout.split('\n').includes('--help'), `${tool} --he<TAB> offers --help: ${opts.stdout}`);
+  }
 });
 
 test.run();

@@ -10,6 +10,7 @@ import { Lvm2Sandbox, requireLvm2, lvmArgs, type Op } from '../helpers/lvm2.js';
 import { applyDvm } from '../helpers/dvm-ops.js';
 import { runBin } from '../helpers/cli.js';
 import type { Envelope } from '../../src/lib/vg-types.js';
+import { lvChange } from '../../src/metadata-manip/lv-change.js';
 
 const ops: Op[] = [
   { op: 'create', name: 'lin', extents: 5 },
@@ -32,6 +33,15 @@ test('report --reportformat json gives the bytes lvs, lvs --segments, pvs and vg
       sb.lvm(lvmArgs(sb, o));
       vg = applyDvm(vg, o, ids);
     }
+    // Tags, given to both: several per LV (LVM lists them sorted), one both added and deleted, an LV without any.
+    const tagOps: [string, string[], string[]][] = [
+      ['lin', ['zeta', 'dvm:dataset=ab12', 'a/b=c!d:e&f#g', 'q'], ['q']],
+      ['str', ['+p', '@at-stripped', '_u.v'], []],
+    ];
+    for (const [lv, add, del] of tagOps) {
+      sb.lvm(['lvchange', '-q', ...add.flatMap((t) => ['--addtag', t]), ...del.flatMap((t) => ['--deltag', t]), `${sb.vg}/${lv}`]);
+      vg = lvChange(vg, { name: lv, addTags: add, delTags: del }).vg;
+    }
     const env: Envelope = { format: 'dvm.envelope/1', vg, devices: Object.fromEntries([0, 1, 2].map((i) => [sb.pvId(i), sb.loop(i)])), missing: [] };
     const input = JSON.stringify(env);
     const pvs = [0, 1, 2].map((i) => sb.loop(i));
@@ -43,6 +53,9 @@ test('report --reportformat json gives the bytes lvs, lvs --segments, pvs and vg
       ['lvs -S and -O', ['lvs', '-o', 'lv_name,lv_size', '-S', 'lv_size>=20m', '-O', '-lv_size', sb.vg], ['-o', 'lv_name,lv_size', '-S', 'lv_size>=20m', '-O', '-lv_size']],
       ['lvs --segments -S by name and stripes', ['lvs', '--segments', '-o', 'lv_name,stripes', '-S', 'lv_name=~^t || stripes=2', sb.vg], ['--segments', '-o', 'lv_name,stripes', '-S', 'lv_name=~^t || stripes=2']],
       ['lvs --segments', ['lvs', '--segments', '-o', 'lv_name,seg_start,seg_size,stripes,segtype,devices', '--units', 's', sb.vg], ['--segments', '-o', 'lv_name,seg_start,seg_size,stripes,segtype,devices', '--units', 's']],
+      ['lvs, tags', ['lvs', '-o', 'lv_name,lv_tags', sb.vg], ['-o', 'lv_name,lv_tags']],
+      ['lvs, tags by their short name', ['lvs', '-o', 'lv_name,lv_size,tags', sb.vg], ['-o', 'lv_name,lv_size,tags']],
+      ['lvs, selected by tag', ['lvs', '-o', 'lv_name,lv_tags', '-S', 'lv_tags=zeta', sb.vg], ['-o', 'lv_name,lv_tags', '-S', 'lv_tags=zeta']],
       ['pvs', ['pvs', '-o', 'pv_name,vg_name,pv_attr,pv_size,pv_free', ...pvs], ['--pvs', '-o', 'pv_name,vg_name,pv_attr,pv_size,pv_free']],
       ['vgs, the default fields', ['vgs', sb.vg], ['--vgs']],
     ];

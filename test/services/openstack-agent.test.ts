@@ -1,6 +1,6 @@
 // The dataset agent end to end on OpenStack: two agents in this process
 // (node-a credentialed, node-b without credentials) running the real loop —
-// store (directory), planner, executor, real mkfs/fsck/mount/resize2fs — on
+// store (directory), planner, executor, real mkfs.xfs/xfs_repair/mount/xfs_growfs — on
 // the OpenStack backend against the real Cinder with the Nova double (a test
 // double). Create, attach, mkfs, mount, write, grow online, detach, move to
 // the second node, destroy. Then: a Cinder error's message in the store with
@@ -8,7 +8,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { openDirStore, type DirStore } from '../../src/agent/store/dir/dir-store.js';
 import { runAgent } from '../../src/agent/loop/agent.js';
@@ -27,7 +27,7 @@ let cloud: TestCloud;
 let ready: Promise<void> | null = null;
 const t0 = Date.now();
 const setup = () => (ready ??= (async () => {
-  ensurePackages({ e2fsprogs: '/sbin/mkfs.ext4', 'util-linux': '/sbin/blkid' });
+  ensurePackages({ xfsprogs: '/sbin/mkfs.xfs', 'util-linux': '/sbin/blkid' });
   cloud = await startTestCloud();
   console.log(`cinder answered after ${cloud.cinder.startMs} ms`);
 })());
@@ -85,31 +85,6 @@ async function converged(op: DirStore, what: string, agents: Running[], ms = 240
   }
 }
 
-/** Whether this kernel lets resize2fs grow a mounted ext4 (some sandboxes refuse EXT4_IOC_RESIZE_FS). */
-function canResizeOnline(dir: string): boolean {
-  const img = path.join(dir, 'probe.img');
-  const mnt = path.join(dir, 'probe-mnt');
-  mkdirSync(mnt, { recursive: true });
-  execFileSync('truncate', ['-s', '64M', img]);
-  const loop = execFileSync('losetup', ['-f', '--show', img], { encoding: 'utf8' }).trim();
-  try {
-    execFileSync('mkfs.ext4', ['-q', '-F', loop]);
-    execFileSync('mount', [loop, mnt]);
-    try {
-      execFileSync('truncate', ['-s', '128M', img]);
-      execFileSync('losetup', ['-c', loop]);
-      execFileSync('resize2fs', [loop], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    } finally {
-      execFileSync('umount', [mnt]);
-    }
-  } finally {
-    execFileSync('losetup', ['-d', loop]);
-  }
-}
-
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -126,13 +101,12 @@ test('create, attach, mkfs, mount, write, grow online, move to a second node, de
   const wrappers = path.join(cloud.dir, 'wrappers');
   const envLog = path.join(cloud.dir, 'child-env.log');
   mkdirSync(wrappers, { recursive: true });
-  // mkfs and fsck record the environment they were given.
-  for (const tool of ['mkfs.ext4', 'e2fsck', 'resize2fs']) {
+  // mkfs, the check before mount and the grow record the environment they were given.
+  for (const tool of ['mkfs.xfs', 'xfs_repair', 'xfs_growfs']) {
     const real = ['/sbin', '/usr/sbin'].map((d) => `${d}/${tool}`).find((f) => existsSync(f))!;
     writeFileSync(path.join(wrappers, tool), `#!/bin/sh\n{ echo "== ${tool}"; env; } >> '${envLog}'\nexec ${real} "$@"\n`);
     chmodSync(path.join(wrappers, tool), 0o755);
   }
-  const onlineResize = canResizeOnline(cloud.dir);
   const op = await openDirStore(dir, { create: true });
   const cluster = (await op.readDesired()).value.cluster;
   const mnt = { a: path.join(cloud.dir, 'mnt-a'), b: path.join(cloud.dir, 'mnt-b') };
@@ -144,7 +118,7 @@ test('create, attach, mkfs, mount, write, grow online, move to a second node, de
   const a = start(dir, 'node-a', true, cluster, mnt.a, wrappers);
   const b = start(dir, 'node-b', false, cluster, mnt.b, wrappers);
   try {
-    await op.updateDesired((d) => change.create(d, { name: 'web', size: GiB, filesystem: 'ext4', node: 'node-a', mount: null, meta: {} }, new Date()));
+    await op.updateDesired((d) => change.create(d, { name: 'web', size: GiB, filesystem: 'xfs', node: 'node-a', mount: null, meta: {} }, new Date()));
     await converged(op, 'create', [a, b]);
     assert.not.ok(Object.keys(process.env).some((k) => k.startsWith('OS_')), 'the credentialed agent took the OS_* variables out of its environment');
     const vols = (await cloud.cinderGet('/volumes/detail')).volumes.filter((v: any) => v.name === 'dvm-web');
@@ -165,13 +139,26 @@ test('create, attach, mkfs, mount, write, grow online, move to a second node, de
     const v2 = (await cloud.cinderGet(`/volumes/${id}`)).volume;
     assert.is(v2.attachments[0]?.host_name, 'node-b');
 
-    // Grow online, on node-b now.
-    await op.updateDesired((d) => change.grow(d, 'web', GiB, true, new Date()));
-    // Where this kernel refuses EXT4_IOC_RESIZE_FS, the executor grows ext4 offline (unmount, e2fsck, resize2fs, mount): either way it converges.
-    await converged(op, 'grow', [a, b]);
+    // Grow online, on node-b now: Cinder extends the in-use volume, node-b
+    // refreshes the device and xfs_growfs grows the mounted filesystem. Online
+    // means the same mount throughout (its mountinfo id unchanged) and a file
+    // held open across the grow still writable. (xfs: this kernel refuses
+    // ext4's online resize ioctl, where the executor falls back to offline.)
+    const mountId = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === there)?.split(' ')[0];
+    const idBefore = mountId();
+    assert.ok(idBefore, `mounted at ${there}`);
+    const held = openSync(path.join(there, 'held-open.txt'), 'w');
+    try {
+      await op.updateDesired((d) => change.grow(d, 'web', GiB, true, new Date()));
+      await converged(op, 'grow', [a, b]);
+      assert.is(mountId(), idBefore, 'never unmounted: the grow was online');
+      writeSync(held, 'still open after the grow\n');
+    } finally {
+      closeSync(held);
+    }
+    assert.is(readFileSync(path.join(there, 'held-open.txt'), 'utf8'), 'still open after the grow\n');
     const df = execFileSync('df', ['-B1', '--output=size', there], { encoding: 'utf8' }).trim().split('\n').pop()!;
     assert.ok(Number(df) > 1.5 * GiB, `the filesystem grew (${df} bytes)`);
-    if (!onlineResize) console.log('NOTE: this kernel refuses online ext4 resize; the grow was done offline by the executor');
     assert.is((await cloud.cinderGet(`/volumes/${id}`)).volume.size, 2);
     const devB = execFileSync('findmnt', ['-no', 'SOURCE', there], { encoding: 'utf8' }).trim();
     assert.is(Number(execFileSync('blockdev', ['--getsize64', devB], { encoding: 'utf8' }).trim()), 2 * GiB, 'node-b sees the grown device');
@@ -194,10 +181,11 @@ test('create, attach, mkfs, mount, write, grow online, move to a second node, de
     const gone = await fetch(`${cloud.cinder.url}/v3/${PROJECT}/volumes/${id}`, { headers: { 'X-Auth-Token': `admin:${PROJECT}` } });
     assert.is(gone.status, 404, 'the volume is gone from Cinder');
     const mkfs = readFileSync(envLog, 'utf8');
-    assert.is(mkfs.split('\n').filter((l) => l === '== mkfs.ext4').length, 1, 'one mkfs for the one volume');
+    assert.is(mkfs.split('\n').filter((l) => l === '== mkfs.xfs').length, 1, 'one mkfs for the one volume');
+    assert.ok(mkfs.includes('== xfs_growfs'), 'the grow ran xfs_growfs');
 
     // Credentials in none of the three places.
-    assert.not.ok(/OS_|never-anywhere/.test(mkfs), 'no credential in the environment of mkfs, e2fsck or resize2fs');
+    assert.not.ok(/OS_|never-anywhere/.test(mkfs), 'no credential in the environment of mkfs.xfs, xfs_repair or xfs_growfs');
     const token = `admin:${PROJECT}`;
     for (const f of filesUnder(dir)) {
       const text = readFileSync(f, 'utf8');

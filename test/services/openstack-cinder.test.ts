@@ -9,7 +9,7 @@ import { realpathSync } from 'node:fs';
 import { isBackendError, type BackendError, type CreateRequest } from '../../src/agent/backend/types.js';
 import { GiB } from '../../src/agent/backends/openstack/control.js';
 import { META_CLUSTER, META_DATASET } from '../../src/agent/backends/openstack/meta.js';
-import { CLUSTER, startTestCloud, type TestCloud } from '../helpers/openstack/cloud.js';
+import { CLUSTER, PROJECT, startTestCloud, type TestCloud } from '../helpers/openstack/cloud.js';
 import { LINK_FORMS, linkName } from '../helpers/openstack/nova-double.js';
 
 let cloud: TestCloud;
@@ -102,7 +102,8 @@ test('lifecycle: create, list by metadata, attach, find by serial, grow in use, 
 
 test('listing is filtered by the cluster server-side and paged to the end', async () => {
   await setup();
-  const a = cloud.backend('node-a');
+  // unclaimedMs null: only the filtered listing (the look for adoptable volumes is the next test's).
+  const a = cloud.backend('node-a', { unclaimedMs: null });
   const other = cloud.backend('node-a', { cluster: randomUUID() });
   const mine = [];
   for (let i = 0; i < 3; i++) mine.push(await a.control!.create(req(`page${i}`)));
@@ -116,6 +117,44 @@ test('listing is filtered by the cluster server-side and paged to the end', asyn
   const q = cloud.proxy.passed.filter((l) => l.includes('/volumes/detail'));
   assert.ok(q.every((l) => decodeURIComponent(l).includes(`"${META_CLUSTER}":"${CLUSTER}"`)), `filtered server-side: ${q.join(' ')}`);
   for (const v of [...mine]) await a.control!.destroy(v.id);
+  await other.control!.destroy(theirs.id);
+});
+
+test('a volume no cluster claims is listed (dataset null) from a whole-project look made at most every unclaimedMs; adopting claims it', async () => {
+  await setup();
+  const a = cloud.backend('node-a', { unclaimedMs: 60_000 });
+  const other = cloud.backend('node-a', { cluster: randomUUID(), unclaimedMs: null });
+  // Made outside dvm: a plain Cinder volume with no metadata of ours.
+  const made = await fetch(`${cloud.cinder.url}/v3/${PROJECT}/volumes`, {
+    method: 'POST',
+    headers: { 'X-Auth-Token': `admin:${PROJECT}`, 'Content-Type': 'application/json', 'OpenStack-API-Version': 'volume 3.50' },
+    body: JSON.stringify({ volume: { size: 1, name: 'made-by-hand' } }),
+  });
+  assert.is(made.status, 202, await made.clone().text());
+  const plain: string = (await made.json()).volume.id;
+  for (let i = 0; i < 100 && (await cloud.cinderGet(`/volumes/${plain}`)).volume.status !== 'available'; i++) await new Promise((r) => setTimeout(r, 200));
+  const theirs = await other.control!.create({ ...req('claimed-elsewhere'), cluster: (other.control as any).o.cluster });
+
+  cloud.proxy.passed.length = 0;
+  const first = await a.control!.list();
+  const hand = first.find((v) => v.id === plain);
+  assert.ok(hand, 'the unclaimed volume is listed');
+  assert.is(hand!.dataset, null, 'as no dataset\'s');
+  assert.not.ok(first.some((v) => v.id === theirs.id), "a volume another cluster claims is not");
+  const unfiltered = () => cloud.proxy.passed.filter((l) => l.includes('/volumes/detail') && !decodeURIComponent(l).includes(META_CLUSTER)).length;
+  assert.is(unfiltered(), 1, 'one whole-project listing');
+  await a.control!.list();
+  await a.control!.list();
+  assert.is(unfiltered(), 1, 'not repeated within unclaimedMs: the filtered listing alone');
+
+  // adopt: the agent claims it by setting the cluster and dataset ids.
+  const dataset = randomUUID();
+  await a.control!.setMetadata(plain, { [META_CLUSTER]: CLUSTER, [META_DATASET]: dataset });
+  const after = (await a.control!.list()).filter((v) => v.id === plain);
+  assert.is(after.length, 1, 'listed once');
+  assert.is(after[0].dataset, dataset, 'now the dataset\'s');
+  assert.not.ok((await other.control!.list()).some((v) => v.id === plain), 'and no longer anyone else\'s to adopt');
+  await a.control!.destroy(plain);
   await other.control!.destroy(theirs.id);
 });
 

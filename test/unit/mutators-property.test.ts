@@ -10,6 +10,7 @@ import { lvCreate } from '../../src/metadata-manip/lv-create.js';
 import { lvExtend, lvReduce } from '../../src/metadata-manip/lv-resize.js';
 import { lvRemove, lvRename } from '../../src/metadata-manip/lv-admin.js';
 import { pvChange } from '../../src/metadata-manip/pv-change.js';
+import { lvChange } from '../../src/metadata-manip/lv-change.js';
 import { findLv, lvExtents, type Vg } from '../../src/metadata-manip/model.js';
 import type { MutatorResult } from '../../src/metadata-manip/common.js';
 import { vgProblems } from '../helpers/vg-invariants.js';
@@ -76,6 +77,24 @@ function randomStep(r: () => number, vg: Vg, n: number): Step {
     };
   }
   if (roll < 0.85) return { what: `remove ${lv.name}`, run: (v) => lvRemove(v, { name: lv.name }), expect: (_b, a) => assert.not.ok(findLv(a, lv.name)) };
+  if (roll < 0.9) {
+    // tags from a small alphabet, so that adds and deletes meet the same tags often
+    const tag = () => pick(r, ['a', 'b=1', 'x/y', 'dvm:ds#1', '@c', '-d']);
+    const add = Array.from({ length: int(r, 0, 3) }, tag);
+    const del = Array.from({ length: add.length ? int(r, 0, 2) : int(r, 1, 2) }, tag);
+    const plain = (t: string) => t.replace(/^@/, '');
+    return {
+      what: `lv-change ${lv.name} +${add} -${del}`,
+      run: (v) => lvChange(v, { name: lv.name, addTags: add, delTags: del }),
+      expect: (b, a) => {
+        const want = new Set(findLv(b, lv.name)!.tags ?? []);
+        for (const t of add) want.add(plain(t));
+        for (const t of del) want.delete(plain(t));
+        assert.equal(findLv(a, lv.name)!.tags ?? [], [...want].sort(), 'tags');
+        assert.equal(findLv(a, lv.name)!.segments, findLv(b, lv.name)!.segments, 'tags change no segment');
+      },
+    };
+  }
   if (roll < 0.95) {
     const to = `r${n}`;
     return { what: `rename ${lv.name} ${to}`, run: (v) => lvRename(v, { name: lv.name, newName: to }), expect: (_b, a) => assert.ok(findLv(a, to) && !findLv(a, lv.name)) };

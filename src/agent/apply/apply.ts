@@ -255,7 +255,7 @@ async function run(step: PlanStep, fx: ApplyEffects): Promise<string | null> {
     case 'app-start':
     case 'migrate': {
       if (!fx.apps) throw new StepFailed(`'${step.action}': this agent was started without applications (--apps-dir)`, 'unsupported');
-      const afx = { ...fx.apps, apps: fx.apps.set, mounts: () => fx.host.mounts(), now: fx.now, log: fx.log ?? (() => {}) };
+      const afx = { ...fx.apps, apps: fx.apps.set, mounts: () => fx.host.mounts(), now: fx.now, log: fx.apps.log ?? fx.log ?? (() => {}) };
       try {
         return await (step.action === 'app-stop' ? appStop : step.action === 'migrate' ? migrate : appStart)(step, afx);
       } catch (e) {

@@ -83,5 +83,5 @@ export interface ApplyEffects {
   /** One line per step and per backend call. */
   log?: (line: string) => void;
   /** This node's applications (APPS_DIR) and where it records the ones it started; absent: none defined. */
-  apps?: { set: AppSet; runtimeDir: string; run: Runner };
+  apps?: { set: AppSet; runtimeDir: string; run: Runner; log?: (line: string) => void };
 }

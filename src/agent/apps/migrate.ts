@@ -92,6 +92,8 @@ export function asideName(dataDir: string, now: Date): string {
 
 export interface MigrationEffects {
   run: Runner;
+  /** A file the copy holds a flock on (flock(1)) while it runs; none: no lock. */
+  copyLock?: string;
   now: () => Date;
   log: (line: string) => void;
 }
@@ -117,7 +119,9 @@ export async function runMigrationStep(step: MigrationStep, app: AppDefinition, 
       // rsync into staging is idempotent: a copy interrupted earlier resumes.
       const src = app.dataDir.replace(/\/?$/, '/');
       const dst = staging + '/';
-      const copy = await fx.run('rsync', [...RSYNC_COPY, src, dst], { timeoutMs: DAY_MS });
+      const rsync = ['rsync', ...RSYNC_COPY, src, dst];
+      const argv = fx.copyLock ? ['flock', '-w', String(DAY_MS / 1000), fx.copyLock, ...rsync] : rsync;
+      const copy = await fx.run(argv[0], argv.slice(1), { timeoutMs: DAY_MS });
       // 24: files vanished while copying — the application was not stopped: not a complete copy.
       if (copy.code !== 0) throw new Error(`copy of '${app.dataDir}' onto the dataset failed: ${describeFailure(['rsync', ...RSYNC_COPY], copy)}`);
       const check = await fx.run('rsync', [...RSYNC_CHECK, src, dst], { timeoutMs: DAY_MS });

@@ -18,6 +18,16 @@ export interface StartedRecord {
   started_at: string;
 }
 
+/**
+ * The lock a copy holds while it runs: an agent killed mid-copy leaves its
+ * rsync running; the next copy waits for it instead of racing it into the
+ * same staging directory (and the rename under its feet).
+ */
+export function copyLockFor(dir: string, volumeId: string): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return path.join(dir, `${volumeId}.copy.lock`);
+}
+
 const recordPath = (dir: string, volumeId: string) => path.join(dir, `${volumeId}.json`);
 
 export function readStarted(dir: string, volumeId: string): StartedRecord | null {

@@ -10,7 +10,7 @@ import type { MountEntry, Runner } from '../apply/types.js';
 import type { AppSet, AppDefinition } from './definition.js';
 import { appProblem } from './definition.js';
 import { describeFailure, nextMigrationStep, observeMigration, runMigrationStep, unbind, mountAt } from './migrate.js';
-import { clearStarted, readStarted, writeStarted } from './observe.js';
+import { clearStarted, copyLockFor, readStarted, writeStarted } from './observe.js';
 
 export interface AppEffects {
   run: Runner;
@@ -70,7 +70,7 @@ export async function migrate(step: PlanStep, fx: AppEffects): Promise<string> {
     if (dm.read_only) throw new Error(`the dataset is mounted read-only at '${mountPoint}'; its application's data is not moved onto it`);
     const next = nextMigrationStep(def, observeMigration(def, mountPoint, dm, mounts));
     if (next.kind === 'done') return `'${def.dataDir}' served from the dataset (${done.join(', ') || 'already'})`;
-    await runMigrationStep(next, def, mountPoint, { run: fx.run, now: fx.now, log: fx.log });
+    await runMigrationStep(next, def, mountPoint, { run: fx.run, now: fx.now, log: fx.log, copyLock: copyLockFor(fx.runtimeDir, step.volume!) });
     done.push(next.kind);
   }
   throw new Error(`the data directory of '${name}' did not settle after ${done.join(', ')}`);
@@ -79,6 +79,10 @@ export async function migrate(step: PlanStep, fx: AppEffects): Promise<string> {
 export async function appStart(step: PlanStep, fx: AppEffects): Promise<string> {
   const name = arg(step, 'app');
   const def = definition(fx, name);
+  // Planned only when no start is recorded; an agent killed between a start
+  // and its record may have left the application running: stopped first
+  // (stop commands must succeed when nothing runs), so one copy serves.
+  await hook(fx, def, 'stop');
   await hook(fx, def, 'start');
   writeStarted(fx.runtimeDir, step.volume!, { app: name, data_dir: def.dataDir, started_at: fx.now().toISOString() });
   return `application '${name}' started on the dataset`;

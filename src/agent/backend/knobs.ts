@@ -81,6 +81,14 @@ export class Knobs {
     return this.has(key) ? this.int(key, 0, min) : def;
   }
 
+  msOrNone(key: string, def: number | null): number | null {
+    if (this.values[key] === 'none') {
+      this.used.add(key);
+      return null;
+    }
+    return this.has(key) ? this.ms(key, 0) : def;
+  }
+
   sizeOrNone(key: string, def: number | null): number | null {
     if (this.values[key] === 'none') {
       this.used.add(key);

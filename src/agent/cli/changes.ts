@@ -14,7 +14,7 @@ export function findByName(doc: DatasetsDoc, name: string): [string, DesiredData
 
 function mustFind(doc: DatasetsDoc, name: string): [string, DesiredDataset] {
   const found = findByName(doc, name);
-  if (!found) throw new StoreConflict(`dataset '${name}': no such dataset`);
+  if (!found) throw new StoreConflict(`dataset '${name}': no such dataset ('dataset list' names them)`);
   if (found[1].deleted) throw new StoreConflict(`dataset '${name}': is being destroyed`);
   return found;
 }
@@ -53,7 +53,7 @@ export interface CreateArgs {
 }
 
 export function create(doc: DatasetsDoc, a: CreateArgs, now: Date, id: string = randomUUID()): DatasetsDoc {
-  if (findByName(doc, a.name)) throw new StoreConflict(`dataset '${a.name}': exists`);
+  if (findByName(doc, a.name)) throw new StoreConflict(`dataset '${a.name}': exists; choose another name ('dataset list' names them)`);
   checkMount(doc, a.mount);
   const entry: DesiredDataset = { name: a.name, size: a.size, filesystem: a.filesystem, node: a.node, mount: a.mount, deleted: false, changed: nextChanged(now) };
   if (Object.keys(a.meta).length) entry.meta = a.meta;
@@ -74,11 +74,11 @@ export interface AdoptArgs {
 
 /** Adopt an existing volume: its size is the volume's, as the credentialed node last listed it. */
 export function adopt(doc: DatasetsDoc, listing: VolumesDoc | null, a: AdoptArgs, now: Date, id: string = randomUUID()): DatasetsDoc {
-  if (findByName(doc, a.name)) throw new StoreConflict(`dataset '${a.name}': exists`);
+  if (findByName(doc, a.name)) throw new StoreConflict(`dataset '${a.name}': exists; choose another name ('dataset list' names them)`);
   for (const d of Object.values(doc.datasets)) if (d.volume === a.volume) throw new StoreConflict(`volume '${a.volume}': already adopted by dataset '${d.name}'`);
   if (!listing) throw new StoreConflict(`volume '${a.volume}': no backend listing in the store yet (is the credentialed agent running?)`);
   const v = listing.volumes.find((x) => x.id === a.volume);
-  if (!v) throw new StoreConflict(`volume '${a.volume}': not in the backend listing of ${listing.listed_at}`);
+  if (!v) throw new StoreConflict(`volume '${a.volume}': not in the backend listing of ${listing.listed_at} ('dataset-volumes' lists what the backend holds)`);
   if (v.dataset !== null) {
     const owner = doc.datasets[v.dataset];
     throw new StoreConflict(`volume '${a.volume}': belongs to dataset ${owner ? `'${owner.name}'` : v.dataset}`);
@@ -104,7 +104,7 @@ export function grow(doc: DatasetsDoc, name: string, size: number, relative: boo
 export function shrink(doc: DatasetsDoc, name: string, size: number, now: Date): DatasetsDoc {
   const [id, d] = mustFind(doc, name);
   if (d.filesystem !== 'ext4') throw new StoreConflict(`dataset '${name}': ${d.filesystem} cannot shrink (ext4 only)`);
-  if (size >= d.size) throw new StoreConflict(`dataset '${name}': ${size} bytes is not smaller than its size ${d.size}`);
+  if (size >= d.size) throw new StoreConflict(`dataset '${name}': ${size} bytes is not smaller than its size ${d.size}; growing is 'dataset grow'`);
   return put(doc, id, { ...d, size, shrink_to: size, changed: nextChanged(now, d.changed) });
 }
 
@@ -122,7 +122,7 @@ export function detach(doc: DatasetsDoc, name: string, now: Date): DatasetsDoc {
 
 export function destroy(doc: DatasetsDoc, name: string, now: Date): DatasetsDoc {
   const found = findByName(doc, name);
-  if (!found) throw new StoreConflict(`dataset '${name}': no such dataset`);
+  if (!found) throw new StoreConflict(`dataset '${name}': no such dataset ('dataset list' names them)`);
   const [id, d] = found;
   if (d.deleted) return doc; // a repeat of a requested destroy is success
   if (d.app !== undefined) throw new StoreConflict(`dataset '${name}': bound to application '${d.app}'; unbind it first`);

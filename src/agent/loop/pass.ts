@@ -104,7 +104,8 @@ export async function runPass(ctx: AgentContext): Promise<PassReport> {
   const listing = leading ? await listBackend(ctx, leadership!) : await ctx.store.readListing();
 
   // Applications are read from this node's APPS_DIR every pass: an administrator's edit takes effect without a restart.
-  const apps = ctx.appsDir ? { set: loadApps(ctx.appsDir), runtimeDir: runtimeDirFor(ctx.node), run: commandRunner() } : undefined;
+  // Hook output goes to the agent's log (the loop logs the step's own line).
+  const apps = ctx.appsDir ? { set: loadApps(ctx.appsDir), runtimeDir: runtimeDirFor(ctx.node), run: commandRunner(), log: ctx.log } : undefined;
   // Read first: discovery connects only the devices of datasets wanted here.
   const desired: DatasetsDoc = (await ctx.store.readDesired()).value;
   const local = await discoverLocal({

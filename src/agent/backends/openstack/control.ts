@@ -49,6 +49,13 @@ export interface ControlOptions {
   perServer: number | null;
   /** Largest volume the operator allows, bytes. */
   maxSize: number | null;
+  /**
+   * How often the listing also looks for volumes no cluster claims (which
+   * `dataset adopt` takes), ms; null: never. Cinder cannot filter on a missing
+   * metadata key, so that look is a whole-project listing: made at most this
+   * often, the filtered one every pass. Default 300 s.
+   */
+  unclaimedMs?: number | null;
   log?: (line: string) => void;
 }
 
@@ -230,6 +237,19 @@ export class OpenStackControl implements ControlPlane {
     return filter ? out.filter((v) => Object.entries(filter).every(([k, val]) => v.metadata?.[k] === val)) : out;
   }
 
+  #unclaimedCache: { at: number; list: CinderVolume[] } | null = null;
+
+  /** Volumes no cluster claims, from a whole-project listing made at most every unclaimedMs. */
+  async #unclaimed(): Promise<CinderVolume[]> {
+    const every = this.o.unclaimedMs === undefined ? 300_000 : this.o.unclaimedMs;
+    if (every === null) return [];
+    if (!this.#unclaimedCache || Date.now() - this.#unclaimedCache.at >= every) {
+      const all = await this.#listFiltered(null);
+      this.#unclaimedCache = { at: Date.now(), list: all.filter((v) => !v.metadata || !Object.hasOwn(v.metadata, META_CLUSTER)) };
+    }
+    return this.#unclaimedCache.list;
+  }
+
   async #forDataset(cluster: string, dataset: string): Promise<CinderVolume[]> {
     return this.#listFiltered({ [META_CLUSTER]: cluster, [META_DATASET]: dataset });
   }
@@ -239,6 +259,8 @@ export class OpenStackControl implements ControlPlane {
   list(): Promise<Volume[]> {
     return this.#guard(undefined, async () => {
       const raw = await this.#listFiltered(this.o.cluster ? { [META_CLUSTER]: this.o.cluster } : null);
+      const seen = new Set(raw.map((v) => v.id));
+      for (const v of this.o.cluster ? await this.#unclaimed() : []) if (!seen.has(v.id)) raw.push(v);
       const vols: Volume[] = [];
       for (const v of raw) vols.push(await this.#toVolume(v));
       vols.sort((a, b) => a.id.localeCompare(b.id));
@@ -460,6 +482,8 @@ export class OpenStackControl implements ControlPlane {
       checkMetadata(metadata, volumeId);
       await this.#setMetadata(volumeId, metadata);
       this.#lastList = null;
+      // Claimed now (adopt): no longer one of the unclaimed, whatever the cache says.
+      if (this.#unclaimedCache && Object.hasOwn(metadata, META_CLUSTER)) this.#unclaimedCache.list = this.#unclaimedCache.list.filter((v) => v.id !== volumeId);
     });
   }
 

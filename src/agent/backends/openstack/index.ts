@@ -1,7 +1,8 @@
 // openstack[?knobs] — Cinder volumes attached to Nova servers (docs/openstack.md).
 // Knobs: cloud=NAME (the clouds.yaml entry; else OS_CLOUD, else OS_*),
 // by_id_root=DIR, wait=600s (one asynchronous operation's deadline),
-// poll=1s, device_wait=30s, per_server=N|none, max_size=SIZE|none.
+// poll=1s, device_wait=30s, per_server=N|none, max_size=SIZE|none,
+// unclaimed=300s|none (how often the listing looks for adoptable volumes).
 // Missing or unreadable credentials are an environment error (exit 4).
 import { environmentError } from '../../../lib/errors.js';
 import type { BackendSpec } from '../../backend/registry.js';
@@ -25,6 +26,7 @@ export async function openFromSpec(spec: BackendSpec, opts: BackendOptions): Pro
     deviceWaitMs: k.has('device_wait') ? k.ms('device_wait', 30_000) : undefined,
     perServer: k.has('per_server') ? k.intOrNone('per_server', null, 1) : undefined,
     maxSize: k.has('max_size') ? k.sizeOrNone('max_size', null) : undefined,
+    unclaimedMs: k.has('unclaimed') ? k.msOrNone('unclaimed', 300_000) : undefined,
   };
   k.done();
   try {

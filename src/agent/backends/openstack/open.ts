@@ -32,6 +32,8 @@ export interface OpenStackOptions {
   rescan?: boolean;
   perServer?: number | null;
   maxSize?: number | null;
+  /** How often the listing looks for volumes no cluster claims, ms; null never (default 300 s). */
+  unclaimedMs?: number | null;
   /** Where the config comes from (default: this process's environment and files). */
   sources?: ConfigSources;
   http?: Partial<Omit<HttpOptions, 'redactor'>>;
@@ -80,6 +82,7 @@ export function openOpenStack(o: OpenStackOptions): OpenStackBackend {
         pollMs: o.pollMs ?? 1000,
         perServer: o.perServer ?? cfg.dvm.perServer,
         maxSize: o.maxSize ?? cfg.dvm.maxSize,
+        unclaimedMs: o.unclaimedMs,
         log: o.log,
       },
       redactor,
