@@ -11,7 +11,7 @@ import { usageError } from '../lib/errors.js';
 export const SPECS: Record<string, MutatorSpec> = {
   'lv-create': {
     tool: 'lv-create',
-    usage: 'lv-create NAME SIZE [--stripes N [--stripe-size S]] [--mirrors N] [--pv PV...] < vg.json > vg.json\n\nAdd a logical volume to a dvm.vg/1 document. SIZE: 100 (MiB), 10G, 25e (extents), 100%FREE, 50%VG, 50%PVS. --pv takes the arguments after it: put it last.',
+    usage: 'lv-create NAME SIZE [--stripes N [--stripe-size S]] [--mirrors N] [--addtag TAG]... [--pv PV...] < vg.json > vg.json\n\nAdd a logical volume to a dvm.vg/1 document, with tags if given (as lvcreate --addtag). SIZE: 100 (MiB), 10G, 25e (extents), 100%FREE, 50%VG, 50%PVS. --pv takes the arguments after it: put it last.',
     examples: [
       ['lv-create data 10G < vg.json', 'a 10 GiB linear LV'],
       ['lv-create fast 4G --stripes 2 --stripe-size 64k < vg.json', 'striped over two PVs'],
@@ -22,9 +22,14 @@ export const SPECS: Record<string, MutatorSpec> = {
       pvOption(y)
         .option('stripes', { alias: 'i', type: 'string', description: 'number of stripes (distinct PVs)' })
         .option('stripe-size', { alias: 'I', type: 'string', description: 'stripe size, KiB by default (64k)' })
-        .option('mirrors', { alias: 'm', type: 'string', description: 'extra copies: raid1 with N+1 legs on distinct PVs' }),
-    apply: (vg, [name, size], a) =>
-      lvCreate(vg, { name, size, stripes: intOption(a, 'stripes'), stripeSize: a['stripe-size'] as string | undefined, mirrors: intOption(a, 'mirrors'), pvs: strings(a.pv) }),
+        .option('mirrors', { alias: 'm', type: 'string', description: 'extra copies: raid1 with N+1 legs on distinct PVs' })
+        .option('addtag', { type: 'string', array: true, requiresArg: true, description: 'tag the new LV (repeatable)' }),
+    apply: (vg, [name, size], a) => {
+      const created = lvCreate(vg, { name, size, stripes: intOption(a, 'stripes'), stripeSize: a['stripe-size'] as string | undefined, mirrors: intOption(a, 'mirrors'), pvs: strings(a.pv) });
+      const tags = strings(a.addtag);
+      // One change, one generation: an LV never exists without the tags it was made with.
+      return tags?.length ? { vg: lvChange(created.vg, { name, addTags: tags }).vg, notes: created.notes } : created;
+    },
   },
   'lv-extend': {
     tool: 'lv-extend',

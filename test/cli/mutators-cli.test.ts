@@ -81,6 +81,9 @@ test('lv-change: tags added and deleted, kept sorted, shown by report -o +lv_tag
   ({ vg } = await ok('lv-change', ['data', '--addtag', 'q', '--deltag', 'q', '--deltag', 'backup', '--deltag', 'absent'], vg));
   assert.equal(findLv(vg, 'data')!.tags, ['dvm:ds/1#a&b!', 'tier=fast']);
   ({ vg } = await ok('lv-change', ['data', '--deltag', 'tier=fast', '--deltag', 'dvm:ds/1#a&b!'], vg));
+  const made = (await ok('lv-create', ['tagged', '1e', '--addtag', 'z', '--addtag', 'a'], vg)).vg;
+  assert.equal(findLv(made, 'tagged')!.tags, ['a', 'z'], 'lv-create --addtag, in the same generation');
+  await fail('lv-create', ['tagged', '1e', '--addtag', 'a b'], 2, 'invalid tag', doc(vg));
   assert.is(findLv(vg, 'data')!.tags, undefined, 'no tags, no list: the bytes of an untagged LV');
   await fail('lv-change', ['data', '--addtag', 'a,b'], 2, 'invalid tag', doc(vg));
   await fail('lv-change', ['data', '--addtag', 'x'.repeat(1025)], 2, 'invalid tag', doc(vg));
