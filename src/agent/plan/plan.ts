@@ -234,7 +234,18 @@ function decide(id: string, d: DesiredDataset, st: DatasetStatus | null, ctx: Ct
     }
     return detachFrom(id, v, v.attached, target === null ? 'to leave it attached nowhere' : `to move it to node '${target}'`, ctx);
   }
-  return onTarget(id, d, st, v, target, mountPath, size, ctx);
+  const here = onTarget(id, d, st, v, target, mountPath, size, ctx);
+  const pn = input.nodes[target];
+  if ('phase' in here && here.phase === 'converged' && pn?.state && !pn.alive) {
+    // Its last state is all anyone knows: not reported as converged (a step for it stays in waiting_for).
+    const dev = pn.state.devices[v.id];
+    const last = dev?.mount ? `mounted at '${dev.mount.path}'` : 'with its device';
+    return {
+      phase: 'waiting',
+      reason: `node '${target}' is not running an agent (its lease expired or its agent stopped); it was last seen (${pn.state.observed_at}) ${last}; volume '${v.id}' stays attached there until its agent is back or the backend confirms the node is gone`,
+    };
+  }
+  return here;
 }
 
 function transientWait(v: Volume): Decision | null {
