@@ -13,6 +13,7 @@ import { openDirStore } from '../../src/agent/store/dir/dir-store.js';
 import type { DirStore } from '../../src/agent/store/dir/dir-store.js';
 import type { LocalDevice, Volume } from '../../src/agent/docs.js';
 import { listingDoc, nodeState, statusDoc } from '../helpers/store-contract.js';
+import { validate } from '../../src/lib/schema.js';
 
 const parent = mkdtempSync(path.join(tmpdir(), 'dvm-dataset-wait-'));
 const store = path.join(parent, 'store');
@@ -109,6 +110,24 @@ test('--wait on the other changing commands; --timeout without --wait is a usage
   assert.match(u.stderr, /--timeout goes with --wait/);
   const m = await ds('move', 'a', '--to', 'n2', '--wait', '--timeout', 'soon');
   assert.is(m.exitCode, 2, m.stderr);
+});
+
+test('status shows every node: alive or dead, whether it holds the keys, what it holds', async () => {
+  // n3's state written by an agent that then went away (its lock is free).
+  const other = await openDirStore(store);
+  await other.writeNodeState(nodeState('n3', { 'vol-z': { ...dev(true), mount: { path: '/srv/datasets/z', read_only: false } } }), { credentialed: false });
+  await other.close();
+  const r = await ds('status');
+  assert.is(r.exitCode, 0, r.stderr);
+  const nodes = r.stdout.slice(r.stdout.indexOf('\nNODE '));
+  assert.match(nodes, /^\nNODE\s+LIVENESS\s+KEYS\s+STATE WRITTEN\s+HOLDS\n/);
+  assert.match(nodes, /\nn1\s+alive \(agent running\)\s+standby\s+\S+Z \(\d+ s ago\)\s+-\n/);
+  assert.match(nodes, /\nn2\s+alive \(agent running\)\s+-\s+\S+ \(\d+ s ago\)\s+a:\/srv\/datasets\/a\n/);
+  assert.match(nodes, /\nn3\s+DEAD \(agent not running, lease gone\)\s+-\s+\S+ \(\d+ s ago\)\s+vol-z:\/srv\/datasets\/z \(last seen\)\n/);
+  const j = await ds('status', '--json');
+  const doc = validate<{ nodes: Record<string, { alive: boolean; holds: { name: string | null; mounted: string | null }[] }> }>('dvm.dataset-statuses/1', JSON.parse(j.stdout));
+  assert.equal([doc.nodes.n1.alive, doc.nodes.n2.alive, doc.nodes.n3.alive], [true, true, false]);
+  assert.equal(doc.nodes.n2.holds.map((h) => [h.name, h.mounted]), [['a', '/srv/datasets/a']]);
 });
 
 test.run();

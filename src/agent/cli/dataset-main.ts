@@ -7,12 +7,12 @@ import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { applyVolumeMap, MapError, parseVolumeMap } from '../apps/volume-map.js';
 import { StoreConflict } from '../store/types.js';
-import type { Filesystem } from '../docs.js';
+import type { DatasetsDoc, DatasetStatus, Filesystem } from '../docs.js';
 import { openStore, storeConnectOptions, withStoreOptions } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { appName, datasetName, metaPairs, mountPath, nodeName, sizeBytes, timeoutSeconds, volumeId } from './args.js';
 import * as change from './changes.js';
-import { listText, statusJson, statusText, views } from './views.js';
+import { listText, nodesText, nodeViews, statusJson, statusText, views } from './views.js';
 import { follow } from './follow.js';
 import type { Goal } from './progress.js';
 
@@ -86,6 +86,16 @@ async function withStore<T>(spec: string, create: boolean, fn: (s: Store) => Pro
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** `dataset status`: every dataset, then every node (its liveness, whether it holds the keys, what it holds). */
+async function printStatus(store: Store, json: boolean, desired?: DatasetsDoc, st?: Record<string, DatasetStatus>): Promise<void> {
+  const doc = desired ?? (await store.readDesired()).value;
+  const statuses = st ?? (await store.readStatuses());
+  const [listing, nodes, leases] = await Promise.all([store.readListing(), store.readNodes(), store.nodeLeases ? store.nodeLeases() : Promise.resolve({})]);
+  const nv = nodeViews(doc, listing, nodes, leases);
+  if (json) return writeDocument({ ...(statusJson(doc, statuses) as object), nodes: nv });
+  return writeStdout(statusText(doc, statuses) + '\n' + nodesText(nv, new Date()));
+}
+
 async function waitConverged(store: Store, timeoutS: number, json: boolean): Promise<void> {
   const until = Date.now() + timeoutS * 1000;
   let wake: (() => void) | null = null;
@@ -97,7 +107,7 @@ async function waitConverged(store: Store, timeoutS: number, json: boolean): Pro
       const v = Object.values(views(desired, statuses));
       const left = v.filter((x) => !x.converged);
       if (left.length === 0 || Date.now() >= until) {
-        await (json ? writeDocument(statusJson(desired, statuses)) : writeStdout(statusText(desired, statuses)));
+        await printStatus(store, json, desired, statuses);
         if (left.length === 0) return;
         throw failed('status', store.describe, `${left.length} of ${v.length} datasets not converged after ${timeoutS} s (first: '${left[0].name}' ${left[0].waiting})`);
       }
@@ -306,9 +316,7 @@ export async function main(argv: string[]): Promise<void> {
       const timeout = waitS;
       await withStore(a.store, false, async (s) => {
         if (a.wait) return waitConverged(s, timeout, Boolean(a.json));
-        const desired = (await s.readDesired()).value;
-        const statuses = await s.readStatuses();
-        await (a.json ? writeDocument(statusJson(desired, statuses)) : writeStdout(statusText(desired, statuses)));
+        await printStatus(s, Boolean(a.json));
       });
       return;
     }
