@@ -54,6 +54,16 @@ export function mountIsOf(m: MountEntry, device: string, dn: string | null): boo
 }
 
 function sysName(device: string): string | null {
+  // By device number, not by path: a node made by mknod (/dev/mapper/<vg>-<lv>
+  // where no udev links it to dm-N) has a name sysfs does not know.
+  const num = devno(device);
+  if (num !== null) {
+    try {
+      return basename(realpathSync(`/sys/dev/block/${num}`));
+    } catch {
+      /* no sysfs entry: fall back to the path's own name */
+    }
+  }
   try {
     return basename(realpathSync(device));
   } catch {
