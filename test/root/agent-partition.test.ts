@@ -1,6 +1,7 @@
 // Partitioned volumes on loopback with real loop devices, sfdisk, mkfs and
-// mounts: `dataset create --partition` gives the volume a partition table
-// with one partition and the filesystem there; an adopted volume holding one
+// mounts: `dataset create --partition` (and `adopt --partition` of a blank
+// volume) gives the volume a partition table with one partition and the
+// filesystem there; an adopted volume holding one
 // partition with a filesystem is mounted from that partition, never
 // formatted; a volume with two partitions is refused with the reason; a
 // partitioned dataset moves to another node with its files; growing it is
@@ -69,21 +70,24 @@ test('create --partition, adopt a partitioned volume, refuse two partitions, mov
   const img = (id: string) => path.join(c.lb, 'volumes', `${id}.img`);
   const uuid = prepare(img(vAdopt), 'label: dos\nstart=2048, type=83\n', 'made beforehand\n')!;
   const vTwo = premadeVolume(c, 64 * MiB, (i) => prepare(i, 'label: dos\nstart=2048, size=16M, type=83\nstart=34816, type=83\n', null));
+  const vBlank = premadeVolume(c, 64 * MiB);
   c.start('n1', { credentialed: true });
   c.start('n2');
-  await waitListed(c, [adopted, vAdopt, vTwo]);
+  await waitListed(c, [adopted, vAdopt, vTwo, vBlank]);
 
   for (const args of [
     ['create', 'p', '--size', '64M', '--partition', '--node', 'n1'],
     ['adopt', 'q', '--volume', vAdopt, '--node', 'n1'],
     ['adopt', 'two', '--volume', vTwo, '--node', 'n1'],
     ['adopt', 'empty', '--volume', adopted, '--node', 'n1'],
+    ['adopt', 'blank', '--volume', vBlank, '--partition', '--node', 'n1'],
   ]) {
     const r = await c.dataset(...args);
     assert.is(r.exitCode, 0, `${args.join(' ')}: ${r.stderr}`);
   }
   await waitPhase('p', 'converged');
   await waitPhase('q', 'converged');
+  await waitPhase('blank', 'converged');
   assert.match(await waitPhase('two', 'blocked', /2 partitions/), /never formatted/);
   assert.match(await waitPhase('empty', 'blocked', /holds no filesystem/), /never formatted/);
 
@@ -102,8 +106,12 @@ test('create --partition, adopt a partitioned volume, refuse two partitions, mov
   assert.match(mountLine(c, 'n1', qMount)!, /\/dev\/loop\d+p1 /);
   assert.is(c.inNode('n1', 'cat', [path.join(qMount, 'note')]), 'made beforehand\n');
   assert.is((await statusOf(c, 'q')).status!.formatted!.uuid, uuid);
-  assert.is(c.mkfsCalls().length, 1, `one mkfs (p's, on its partition): ${c.mkfsCalls().join('; ')}`);
-  assert.match(c.mkfsCalls()[0], /\/dev\/loop\d+p1$/);
+  // A blank adopted volume with --partition is partitioned like a created one.
+  const blankTable = JSON.parse(sh('sfdisk', ['--json', img(vBlank)])) as { partitiontable: { label: string; partitions: unknown[] } };
+  assert.equal([blankTable.partitiontable.label, blankTable.partitiontable.partitions.length], ['dos', 1]);
+  assert.match(mountLine(c, 'n1', (await statusOf(c, 'blank')).status!.observed!.mounted!)!, /\/dev\/loop\d+p1 /);
+  assert.is(c.mkfsCalls().length, 2, `one mkfs each for p and blank, on their partitions: ${c.mkfsCalls().join('; ')}`);
+  for (const l of c.mkfsCalls()) assert.match(l, /\/dev\/loop\d+p1$/);
 
   // The volumes that are refused are untouched: the two-partition table is as made.
   const two = JSON.parse(sh('sfdisk', ['--json', img(vTwo)])) as { partitiontable: { partitions: unknown[] } };
@@ -121,7 +129,7 @@ test('create --partition, adopt a partitioned volume, refuse two partitions, mov
   r = await c.dataset('grow', 'p', '+64M');
   assert.is(r.exitCode, 0, r.stderr);
   assert.match(await waitPhase('p', 'blocked', /partition/), /does not grow/);
-  assert.is(c.mkfsCalls().length, 1);
+  assert.is(c.mkfsCalls().length, 2);
 });
 
 test.run();

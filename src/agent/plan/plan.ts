@@ -387,9 +387,12 @@ function detachFrom(id: string, v: Volume, owner: string, purpose: string, ctx: 
 }
 
 function staleOn(id: string, v: Volume, ctx: Ctx): Decision | null {
+  const live = ctx.input.listing!.live_nodes;
   for (const n of ctx.devicesOf.get(v.id) ?? []) {
     if (n === v.attached) continue;
     const pn = ctx.input.nodes[n];
+    // A dead node the backend confirms gone: its last state is a stale record, not a device.
+    if (!pn.alive && Array.isArray(live) && !live.includes(n)) continue;
     return staleDevice(id, v, n, pn, pn.state!.devices[v.id]);
   }
   return null;
