@@ -31,6 +31,18 @@ export function checkVg(vg: Vg): string[] {
     lvs.set(lv.id, lv);
     names.add(lv.name);
   }
+  const merging = new Set<string>();
+  for (const lv of vg.lvs) {
+    if (!lv.snapshot) continue;
+    const o = lvs.get(lv.snapshot.origin);
+    if (!o || o === lv) problems.push(`LV ${lv.name}: snapshot of unknown LV ${lv.snapshot.origin}`);
+    else if (o.snapshot) problems.push(`LV ${lv.name}: snapshot of snapshot ${o.name}`);
+    if (!isPowerOfTwo(lv.snapshot.chunk_size)) problems.push(`LV ${lv.name}: chunk size ${lv.snapshot.chunk_size} is not a power of two`);
+    if (lv.snapshot.merging) {
+      if (merging.has(lv.snapshot.origin)) problems.push(`LV ${lv.name}: a second snapshot merging into ${o?.name ?? lv.snapshot.origin}`);
+      merging.add(lv.snapshot.origin);
+    }
+  }
   // [start, end) ranges per PV id / sub-LV id, checked for overlap at the end.
   // Kept as flat number arrays (start, end, owner index) per key: at 10,000
   // LVs this check runs twice per tm update, so it avoids an object and a key
