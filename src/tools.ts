@@ -38,6 +38,8 @@ export const TOOLS = {
   'lv-remove': mutator('lv-remove'),
   'lv-rename': mutator('lv-rename'),
   'lv-change': mutator('lv-change'),
+  'lv-snapshot': mutator('lv-snapshot'),
+  'lv-merge': mutator('lv-merge'),
   'pv-change': mutator('pv-change'),
   dataset: { load: () => import('./agent/cli/dataset-main.js') },
   'dataset-plan': { load: () => import('./agent/plan/main.js') },

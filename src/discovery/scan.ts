@@ -1,6 +1,6 @@
 // Finding dvm PVs: read only the label and the two header copies of each
 // candidate device (a few KiB), never the metadata ring.
-import { readdirSync, readFileSync, realpathSync, statSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { FileDev } from '../pv-format/device.js';
 import { BLOCK, MDA_OFFSET, decodeHeader, type Header } from '../pv-format/layout.js';
@@ -32,6 +32,7 @@ export function systemBlockDevices(sysRoot = '/sys/class/block'): string[] {
     // floppies and optical drives can block for seconds on open/read; never PVs here
     if (/^(fd|sr)\d/.test(n)) continue;
     if (/^dm-\d+$/.test(n) && !dmScannable(path.join(sysRoot, n, 'dm'))) continue;
+    if (claimedByOthers(sysRoot, n) || hasPartitions(sysRoot, n)) continue;
     try {
       if (Number(readFileSync(path.join(sysRoot, n, 'size'), 'utf8').trim()) === 0) continue;
     } catch {
@@ -44,16 +45,49 @@ export function systemBlockDevices(sysRoot = '/sys/class/block'): string[] {
 }
 
 /**
- * A dm device is skipped when it is suspended (reading it would block until
- * someone resumes it) or is one of dvm's own LVs (uuid DVM-…: PVs nested in
- * LVs are not scanned, as LVM's scan_lvs=0 default).
+ * What discover never opens, as LVM's filters decide (docs/discover.md):
+ * opening a device bumps its open count, which another tool's `remove` sees as
+ * EBUSY, and reading a suspended one blocks. A dm device is skipped when it is
+ * suspended, or is an LV of any dvm VG (uuid DVM-…) or of LVM2 (LVM-…): PVs
+ * nested in LVs are not scanned, as LVM's scan_lvs=0 default.
  */
 function dmScannable(dmSys: string): boolean {
   try {
     if (readFileSync(path.join(dmSys, 'suspended'), 'utf8').trim() === '1') return false;
-    return !readFileSync(path.join(dmSys, 'uuid'), 'utf8').startsWith('DVM-');
+    const uuid = readFileSync(path.join(dmSys, 'uuid'), 'utf8');
+    return !uuid.startsWith('DVM-') && !uuid.startsWith('LVM-');
   } catch {
     return true; // no dm attributes: treat as any other device
+  }
+}
+
+/**
+ * A device another stack has claimed: it has holders (an md array, a crypt or
+ * multipath map, an LVM2 LV on it) and none of them is a dvm LV. A dvm PV whose
+ * LVs are active is held by DVM-… devices only, so it is still scanned.
+ */
+function claimedByOthers(sysRoot: string, n: string): boolean {
+  let holders: string[];
+  try {
+    holders = readdirSync(path.join(sysRoot, n, 'holders'));
+  } catch {
+    return false;
+  }
+  return holders.some((h) => {
+    try {
+      return !readFileSync(path.join(sysRoot, h, 'dm', 'uuid'), 'utf8').startsWith('DVM-');
+    } catch {
+      return true; // not a dm device (md, bcache...): someone else's
+    }
+  });
+}
+
+/** A whole disk with partitions: its PVs are on the partitions (LVM's partition filter). */
+function hasPartitions(sysRoot: string, n: string): boolean {
+  try {
+    return readdirSync(path.join(sysRoot, n)).some((e) => e.startsWith(n) && existsSync(path.join(sysRoot, n, e, 'partition')));
+  } catch {
+    return false;
   }
 }
 
@@ -115,18 +149,28 @@ export interface Discovery {
   duplicates: { pv: string; paths: string[] }[];
 }
 
+/**
+ * What makes two paths one device, as tm decides it (lock.ts): the device
+ * number for a block device (/dev/loop0 and /dev/block/7:0 are one), device
+ * and inode for a file (a hard link or a symlink is the same file, not a
+ * cloned disk). Null when the path cannot be stat'ed.
+ */
+export function identity(p: string): string | null {
+  try {
+    const st = statSync(p);
+    return st.isBlockDevice() ? `b:${st.rdev}` : `f:${st.dev}:${st.ino}`;
+  } catch {
+    return null;
+  }
+}
+
 export function discover(candidates: string[]): Discovery {
   const seen = new Set<string>();
   const found: Found[] = [];
   for (const c of candidates) {
-    let real: string;
-    try {
-      real = realpathSync(c);
-    } catch {
-      continue;
-    }
-    if (seen.has(real)) continue;
-    seen.add(real);
+    const id = identity(c);
+    if (id === null || seen.has(id)) continue;
+    seen.add(id);
     const f = probe(c);
     if (f) found.push(f);
   }

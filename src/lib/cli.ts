@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
-import { ToolError, usageError } from './errors.js';
+import { LINE_MAX, ToolError, quoteText, usageError } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { PATHS } from './paths.js';
 
@@ -56,11 +56,27 @@ export function exitCodeFor(e: unknown): number {
   return EXIT.INTERNAL;
 }
 
+/** One line, whatever the error echoes (names with newlines, NULs, 50 MB paths). */
 export function messageFor(tool: string, e: unknown): string {
-  if (e instanceof ToolError) return `${tool}: ${e.message}`;
-  if (backendErrorKind(e) !== null) return `${tool}: ${(e as Error).message.replace(/\s+/g, ' ')}`;
+  if (e instanceof ToolError) return `${tool}: ${quoteText(e.message, LINE_MAX)}`;
+  if (backendErrorKind(e) !== null) return `${tool}: ${quoteText((e as Error).message.replace(/\s+/g, ' '), LINE_MAX)}`;
   const detail = e instanceof Error ? (e.stack?.split('\n').slice(0, 2).join(' ') ?? e.message) : String(e);
-  return `${tool}: internal error: ${detail.replace(/\s+/g, ' ')}`;
+  return `${tool}: internal error: ${quoteText(detail.replace(/\s+/g, ' '), LINE_MAX)}`;
+}
+
+let committed: string | null = null;
+/**
+ * Past this point the tool's change is on disk (tm: the commit header is
+ * written). A later failure, such as a stdout that cannot be written, is then
+ * reported as a warning naming what was committed and the exit status stays
+ * 0: exit 0 means committed, any other status means nothing was (README, exit codes).
+ */
+export function markCommitted(what: string): void {
+  committed = what;
+}
+/** The one-line warning for something that failed after the commit. */
+export function afterCommit(tool: string, failure: string): string {
+  return `${tool}: warning: ${quoteText(committed ?? 'committed', LINE_MAX)}; but ${quoteText(failure, LINE_MAX)}\n`;
 }
 
 /**
@@ -71,7 +87,12 @@ export function messageFor(tool: string, e: unknown): string {
 export function runTool(tool: string, main: (argv: string[]) => Promise<void>, argv = process.argv.slice(2)): void {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') return;
-    process.stderr.write(`${tool}: write 'stdout': ${err.code ?? err.message}\n`);
+    const failure = `write 'stdout': ${quoteText(String(err.code ?? err.message))}`;
+    if (committed !== null) {
+      process.stderr.write(afterCommit(tool, `${failure} (read it again with 'tm read')`));
+      return;
+    }
+    process.stderr.write(`${tool}: ${failure}\n`);
     process.exitCode = EXIT.FAILED;
   });
   main(argv).then(

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { text as streamText } from 'node:stream/consumers';
 import { causeOf, invalidInput, usageError } from './errors.js';
 import { canonicalJson } from './canonical-json.js';
-import { validate } from './schema.js';
+import { FORMATS, validate } from './schema.js';
+import { checkEnvelope, checkVg } from './vg-check.js';
 
 export async function readStdinText(): Promise<string> {
   if (process.stdin.isTTY) throw usageError('no input', 'stdin', 'pipe a document in (stdin is a terminal)');
@@ -22,7 +23,12 @@ export function parseDocument<T>(text: string, accepted: readonly string[], sour
   const format = (doc as { format?: unknown }).format;
   if (typeof format !== 'string') throw invalidInput('invalid input', source, "no 'format' field");
   if (!accepted.includes(format)) throw invalidInput('invalid input', source, `format '${format}' is not ${accepted.join(' or ')}`);
-  return validate<T>(format, doc, source);
+  const valid = validate<T>(format, doc, source);
+  // What the schema cannot say (overlaps, cycles, areas past a PV's end) is
+  // checked by every consumer alike, as tm checks it before a commit.
+  const problems = format === FORMATS.vg ? checkVg(valid as never) : format === FORMATS.envelope ? checkEnvelope(valid as never) : [];
+  if (problems.length) throw invalidInput('invalid input', source, `${format}: ${problems[0]}`);
+  return valid;
 }
 
 export async function readDocument<T>(accepted: readonly string[]): Promise<T> {

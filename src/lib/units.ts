@@ -4,6 +4,12 @@ import { usageError } from './errors.js';
  * Sizes on disk and in JSON are 512-byte sectors; bytes appear only at the
  * edges (device sizes, file offsets). Branded types keep the two apart.
  */
+/**
+ * Exact for every safe integer. Not `n & (n - 1)`: JavaScript's `&` works on
+ * 32 bits, so 3 * 2^32 would pass as a power of two.
+ */
+export const isPowerOfTwo = (n: number): boolean => Number.isSafeInteger(n) && n > 0 && 2 ** Math.round(Math.log2(n)) === n;
+
 export type Sectors = number & { readonly __unit: 'sectors' };
 export type Bytes = number & { readonly __unit: 'bytes' };
 

@@ -21,6 +21,8 @@ export interface Lv {
   id: string;
   name: string;
   flags: ('hidden' | 'read_only')[];
+  /** A copy-on-write snapshot of the LV with id `origin`; its segments are the COW space. */
+  snapshot?: { origin: string; chunk_size: number; merging?: boolean };
   /** LVM-style tags, sorted, unique; absent when there are none */
   tags?: string[];
   segments: Segment[];

@@ -11,6 +11,8 @@ export interface MutatorSpec {
   usage: string;
   examples: [string, string][];
   positionals: string[];
+  /** The last positional may repeat (lv-remove NAME...). */
+  variadic?: boolean;
   options?: (y: Argv) => Argv;
   apply: (vg: Vg, pos: string[], args: Record<string, unknown>) => MutatorResult;
 }
@@ -34,7 +36,7 @@ export async function parseMutatorArgs(spec: MutatorSpec, argv: string[]): Promi
   const args = (await y.parse()) as Record<string, unknown> & { _: (string | number)[]; help?: unknown; version?: unknown };
   if (handledByYargs(args)) return null;
   const pos = args._.map(String);
-  if (pos.length !== spec.positionals.length)
+  if (spec.variadic ? pos.length < spec.positionals.length : pos.length !== spec.positionals.length)
     throw usageError('usage', undefined, `expected ${spec.positionals.join(' ')}, got ${pos.length} argument${pos.length === 1 ? '' : 's'} (see '${spec.tool} --help')`);
   return { pos, args };
 }

@@ -2,11 +2,22 @@ import { failed, usageError } from '../lib/errors.js';
 import { checkNewName, userLv, withSubLvs, type MutatorResult } from './common.js';
 import { imageName, metaName, own, shallowCopy, type Vg } from './model.js';
 
-/** lv-remove: the LV and its hidden sub-LVs go; their extents become free. */
-export function lvRemove(input: Vg, o: { name: string }): MutatorResult {
+/**
+ * lv-remove NAME...: the LVs and their hidden sub-LVs go; their extents become
+ * free. An origin goes only with every snapshot of it named too (LVM asks
+ * before it removes them; a pipeline cannot be asked), a merging snapshot not at all.
+ */
+export function lvRemove(input: Vg, o: { name: string; more?: string[] }): MutatorResult {
+  const WHAT = 'cannot remove logical volume';
   const vg = shallowCopy(input);
-  const lv = userLv(vg, o.name, 'cannot remove logical volume');
-  const gone = new Set(withSubLvs(vg, lv).map((l) => l.id));
+  const named = [o.name, ...(o.more ?? [])].map((n) => userLv(vg, n, WHAT));
+  const ids = new Set(named.map((l) => l.id));
+  for (const lv of named) {
+    if (lv.snapshot?.merging) throw failed(WHAT, lv.name, 'is merging into its origin: wait for the merge to finish');
+    const snaps = vg.lvs.filter((l) => l.snapshot?.origin === lv.id && !ids.has(l.id));
+    if (snaps.length) throw failed(WHAT, lv.name, `is the origin of snapshot${snaps.length > 1 ? 's' : ''} ${snaps.map((s) => `'${s.name}'`).join(', ')}: name ${snaps.length > 1 ? 'them' : 'it'} too to remove ${snaps.length > 1 ? 'them' : 'it'} with the origin`);
+  }
+  const gone = new Set(named.flatMap((lv) => withSubLvs(vg, lv).map((l) => l.id)));
   vg.lvs = vg.lvs.filter((l) => !gone.has(l.id));
   return { vg, notes: [] };
 }

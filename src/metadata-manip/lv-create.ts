@@ -1,5 +1,5 @@
 import { failed, usageError } from '../lib/errors.js';
-import { formatSize, parseAbsoluteSize, sectors } from '../lib/units.js';
+import { formatSize, isPowerOfTwo, parseAbsoluteSize, sectors } from '../lib/units.js';
 import { allocateOrFail, checkNewName, extentsText, needSpace, sizeBases, type MutatorResult } from './common.js';
 import { freeMap, usedRanges, type FreeMap } from './free-space.js';
 import { shallowCopy, DEFAULT_REGION_SIZE, DEFAULT_STRIPE_SIZE, imageName, metaName, newLvId, type Lv, type Segment, type Vg } from './model.js';
@@ -60,7 +60,7 @@ export function lvCreate(input: Vg, o: CreateOptions): MutatorResult {
   let stripeSize: number | undefined;
   if (stripes > 1) {
     stripeSize = o.stripeSize === undefined ? DEFAULT_STRIPE_SIZE : parseAbsoluteSize(o.stripeSize, 'k');
-    if (stripeSize < 8 || (stripeSize & (stripeSize - 1)) !== 0) throw usageError(WHAT, o.name, `stripe size ${formatSize(sectors(stripeSize))} is not a power of two of at least 4 KiB`);
+    if (stripeSize < 8 || !isPowerOfTwo(stripeSize)) throw usageError(WHAT, o.name, `stripe size ${formatSize(sectors(stripeSize))} is not a power of two of at least 4 KiB`);
     if (stripeSize > vg.extent_size) {
       notes.push(`Reducing stripe size ${formatSize(sectors(stripeSize))} to maximum, physical extent size ${formatSize(sectors(vg.extent_size))}`);
       stripeSize = vg.extent_size;

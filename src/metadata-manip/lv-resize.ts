@@ -77,6 +77,8 @@ export function lvReduce(input: Vg, o: ResizeOptions): MutatorResult {
   const notes: string[] = [];
   checkSign(o.size, ['', '-']);
   const lv = own(vg, userLv(vg, o.name, WHAT));
+  // As LVM: "Snapshot origin volumes cannot be reduced in size yet."
+  if (vg.lvs.some((l) => l.snapshot?.origin === lv.id)) throw failed(WHAT, o.name, 'is the origin of a snapshot: origins with snapshots cannot be reduced (remove the snapshots first)');
   const current = lvExtents(lv);
   const bases = { FREE: 0, VG: vg.pvs.reduce((a, p) => a + p.pe_count, 0), PVS: vg.pvs.reduce((a, p) => a + p.pe_count, 0) };
   const size = toExtents(o.size, vg.extent_size, bases, notes, ['', '-'], true);

@@ -6,12 +6,13 @@ import { lvExtend, lvReduce } from './lv-resize.js';
 import { lvRemove, lvRename } from './lv-admin.js';
 import { pvChange } from './pv-change.js';
 import { lvChange } from './lv-change.js';
+import { lvMerge, lvSnapshot } from './lv-snapshot.js';
 import { usageError } from '../lib/errors.js';
 
 export const SPECS: Record<string, MutatorSpec> = {
   'lv-create': {
     tool: 'lv-create',
-    usage: 'lv-create NAME SIZE [--stripes N [--stripe-size S]] [--mirrors N] [--pv PV...] < vg.json > vg.json\n\nAdd a logical volume to a dvm.vg/1 document. SIZE: 100 (MiB), 10G, 25e (extents), 100%FREE, 50%VG, 50%PVS. --pv takes the arguments after it: put it last.',
+    usage: 'lv-create NAME SIZE [--stripes N [--stripe-size S]] [--mirrors N] [--addtag TAG]... [--pv PV...] < vg.json > vg.json\n\nAdd a logical volume to a dvm.vg/1 document, with tags if given (as lvcreate --addtag). SIZE: 100 (MiB), 10G, 25e (extents), 100%FREE, 50%VG, 50%PVS. --pv takes the arguments after it: put it last.',
     examples: [
       ['lv-create data 10G < vg.json', 'a 10 GiB linear LV'],
       ['lv-create fast 4G --stripes 2 --stripe-size 64k < vg.json', 'striped over two PVs'],
@@ -22,9 +23,14 @@ export const SPECS: Record<string, MutatorSpec> = {
       pvOption(y)
         .option('stripes', { alias: 'i', type: 'string', description: 'number of stripes (distinct PVs)' })
         .option('stripe-size', { alias: 'I', type: 'string', description: 'stripe size, KiB by default (64k)' })
-        .option('mirrors', { alias: 'm', type: 'string', description: 'extra copies: raid1 with N+1 legs on distinct PVs' }),
-    apply: (vg, [name, size], a) =>
-      lvCreate(vg, { name, size, stripes: intOption(a, 'stripes'), stripeSize: a['stripe-size'] as string | undefined, mirrors: intOption(a, 'mirrors'), pvs: strings(a.pv) }),
+        .option('mirrors', { alias: 'm', type: 'string', description: 'extra copies: raid1 with N+1 legs on distinct PVs' })
+        .option('addtag', { type: 'string', array: true, requiresArg: true, description: 'tag the new LV (repeatable)' }),
+    apply: (vg, [name, size], a) => {
+      const created = lvCreate(vg, { name, size, stripes: intOption(a, 'stripes'), stripeSize: a['stripe-size'] as string | undefined, mirrors: intOption(a, 'mirrors'), pvs: strings(a.pv) });
+      const tags = strings(a.addtag);
+      // One change, one generation: an LV never exists without the tags it was made with.
+      return tags?.length ? { vg: lvChange(created.vg, { name, addTags: tags }).vg, notes: created.notes } : created;
+    },
   },
   'lv-extend': {
     tool: 'lv-extend',
@@ -49,10 +55,14 @@ export const SPECS: Record<string, MutatorSpec> = {
   },
   'lv-remove': {
     tool: 'lv-remove',
-    usage: 'lv-remove NAME < vg.json > vg.json\n\nDrop a logical volume (and its hidden mirror sub-LVs) from the metadata; its extents become free.',
-    examples: [['lv-remove data < vg.json', 'remove the LV data']],
+    usage: 'lv-remove NAME... < vg.json > vg.json\n\nDrop logical volumes (and their hidden mirror sub-LVs) from the metadata; their extents become free. An origin goes only with all its snapshots named too.',
+    examples: [
+      ['lv-remove data < vg.json', 'remove the LV data'],
+      ['lv-remove data data-snap < vg.json', 'an origin with its snapshot'],
+    ],
     positionals: ['NAME'],
-    apply: (vg, [name]) => lvRemove(vg, { name }),
+    variadic: true,
+    apply: (vg, [name, ...more]) => lvRemove(vg, { name, more }),
   },
   'lv-rename': {
     tool: 'lv-rename',
@@ -74,6 +84,24 @@ export const SPECS: Record<string, MutatorSpec> = {
         .option('addtag', { type: 'string', array: true, requiresArg: true, description: 'add this tag (repeatable)' })
         .option('deltag', { type: 'string', array: true, requiresArg: true, description: 'delete this tag (repeatable)' }),
     apply: (vg, [name], a) => lvChange(vg, { name, addTags: strings(a.addtag), delTags: strings(a.deltag) }),
+  },
+  'lv-snapshot': {
+    tool: 'lv-snapshot',
+    usage: 'lv-snapshot ORIGIN NAME SIZE [--chunksize S] [--pv PV...] < vg.json > vg.json\n\nAdd a copy-on-write snapshot NAME of ORIGIN with SIZE of COW space (any lv-create size, or N%ORIGIN), as lvcreate -s. Mapping snapshots through device-mapper is not built yet: vol-activate refuses them.',
+    examples: [
+      ['lv-snapshot data data-snap 1G < vg.json', '1 GiB of COW space'],
+      ['lv-snapshot data data-snap 20%ORIGIN < vg.json', 'a fifth of the origin'],
+    ],
+    positionals: ['ORIGIN', 'NAME', 'SIZE'],
+    options: (y) => pvOption(y).option('chunksize', { alias: 'c', type: 'string', requiresArg: true, description: 'COW chunk size, KiB by default (4k to 512k; 4k)' }),
+    apply: (vg, [origin, name, size], a) => lvSnapshot(vg, { origin, name, size, chunkSize: a.chunksize as string | undefined, pvs: strings(a.pv) }),
+  },
+  'lv-merge': {
+    tool: 'lv-merge',
+    usage: 'lv-merge SNAPSHOT < vg.json > vg.json\n\nRoll the origin back to SNAPSHOT, as lvconvert --merge: marks the snapshot merging; the kernel merges when the origin is next activated.',
+    examples: [['lv-merge data-snap < vg.json', 'data goes back to data-snap']],
+    positionals: ['SNAPSHOT'],
+    apply: (vg, [name]) => lvMerge(vg, { name }),
   },
   'pv-change': {
     tool: 'pv-change',

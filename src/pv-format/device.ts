@@ -1,7 +1,8 @@
 // The disk I/O seam. tm's cores talk to `Dev`s only, so tests can record
 // every write of an update and replay prefixes of it (crash tests), or run
 // on memory images; the CLI passes file- or block-device-backed ones.
-import { openSync, closeSync, readSync, writeSync, fsyncSync, fstatSync, readFileSync, constants } from 'node:fs';
+import { openSync, closeSync, readSync, writeSync, fsyncSync, fstatSync, readFileSync, statSync, constants } from 'node:fs';
+import { failed } from '../lib/errors.js';
 import { Damage } from './layout.js';
 
 export interface Dev {
@@ -31,6 +32,11 @@ function deviceSize(fd: number, path: string): number {
   throw new Damage(`${path} is neither a block device nor a regular file`);
 }
 
+const ioCause = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+
+/** The largest device dvm handles: byte offsets must stay exact integers (2^53 bytes, 8 PiB). */
+export const MAX_DEVICE_BYTES = 2 ** 53;
+
 export class FileDev implements Dev {
   readonly size: number;
   readonly ino: number;
@@ -41,10 +47,15 @@ export class FileDev implements Dev {
   ) {
     this.size = deviceSize(fd, path);
     const st = fstatSync(fd);
-    this.ino = st.ino;
+    // one device, however many nodes name it: a block device is its number
+    this.ino = st.isBlockDevice() ? 0 : st.ino;
     this.devno = st.isBlockDevice() ? st.rdev : st.dev;
   }
   static open(path: string, writable: boolean): FileDev {
+    // open(2) on a FIFO blocks until a writer comes (and a character device
+    // may do anything): only block devices and regular files are opened at all
+    const st = statSync(path);
+    if (!st.isFile() && !st.isBlockDevice()) throw failed('device', path, 'is neither a block device nor a regular file');
     // libuv opens with O_CLOEXEC: mutators and participants never inherit the locked fds
     const fd = openSync(path, (writable ? constants.O_RDWR : constants.O_RDONLY));
     try {
@@ -68,10 +79,19 @@ export class FileDev implements Dev {
   write(offset: number, data: Buffer): void {
     checkRange(this, offset, data.length);
     let done = 0;
-    while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, offset + done);
+    try {
+      while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, offset + done);
+    } catch (e) {
+      // ENOSPC on a sparse file, EIO: a failure of this device, not of dvm (exit 1)
+      throw failed('write', this.path, `${ioCause(e)} at byte ${offset + done}`);
+    }
   }
   sync(): void {
-    fsyncSync(this.fd);
+    try {
+      fsyncSync(this.fd);
+    } catch (e) {
+      throw failed('fsync', this.path, ioCause(e));
+    }
   }
   close(): void {
     closeSync(this.fd);

@@ -15,6 +15,7 @@ export const FIELDS: Record<string, { heading: string; size?: boolean }> = {
   copy_percent: { heading: 'Cpy%Sync' },
   lv_health_status: { heading: 'Health' },
   lv_tags: { heading: 'LV Tags' },
+  origin: { heading: 'Origin' },
   seg_start: { heading: 'Start', size: true },
   seg_size: { heading: 'SSize', size: true },
   segtype: { heading: 'Type' },

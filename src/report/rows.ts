@@ -65,10 +65,12 @@ function syncPercent(dev: DmDevice | undefined): number | null {
  * lv_attr as lvs prints it, the columns we can know: type, permissions,
  * allocation (inherit), fixed minor, state, open, target type, zero, health, skip.
  */
-function lvAttr(lv: Lv, partial: boolean, dev: DmDevice | undefined, dmKnown: boolean): string {
+function lvAttr(lv: Lv, partial: boolean, dev: DmDevice | undefined, dmKnown: boolean, origin: 'o' | 'O' | null = null): string {
   const role = subRole(lv);
   const raid = lv.segments.some((s) => s.type === 'raid1');
-  const type = raid ? 'r' : role === 'image' ? 'i' : role === 'meta' ? 'e' : '-';
+  // lvs: s snapshot, S merging snapshot, o origin, O origin of a merging snapshot
+  const snap = lv.snapshot ? (lv.snapshot.merging ? 'S' : 's') : origin;
+  const type = snap ?? (raid ? 'r' : role === 'image' ? 'i' : role === 'meta' ? 'e' : '-');
   const perm = lv.flags.includes('read_only') ? 'r' : 'w';
   let state = '-';
   let open = '-';
@@ -76,7 +78,7 @@ function lvAttr(lv: Lv, partial: boolean, dev: DmDevice | undefined, dmKnown: bo
     state = dev.suspended ? 's' : dev.table.length ? 'a' : dev.inactive_table ? 'i' : 'd';
     open = (dev.open_count ?? 0) > 0 ? 'o' : '-';
   }
-  const target = raid || role ? 'r' : '-';
+  const target = raid || role ? 'r' : snap ? 's' : '-';
   const health = partial ? 'p' : '-';
   return `${type}${perm}i-${state}${open}${target}-${health}-`;
 }
@@ -85,6 +87,8 @@ export function lvRows(env: Envelope, dm: DmDoc | null, opts: { all: boolean }):
   const byId = lvById(env);
   const missing = new Set(env.missing);
   const dmByUuid = new Map((dm?.devices ?? []).map((d) => [d.uuid, d]));
+  const originOf = new Map<string, 'o' | 'O'>();
+  for (const l of env.vg.lvs) if (l.snapshot) originOf.set(l.snapshot.origin, l.snapshot.merging || originOf.get(l.snapshot.origin) === 'O' ? 'O' : 'o');
   return env.vg.lvs
     .filter((lv) => opts.all || !lv.flags.includes('hidden'))
     .map((lv) => {
@@ -94,7 +98,8 @@ export function lvRows(env: Envelope, dm: DmDoc | null, opts: { all: boolean }):
       return {
         lv_name: hidden ? `[${lv.name}]` : lv.name,
         vg_name: env.vg.name,
-        lv_attr: lvAttr(lv, partial, dev, dm !== null),
+        lv_attr: lvAttr(lv, partial, dev, dm !== null, originOf.get(lv.id) ?? null),
+        origin: lv.snapshot ? (byId.get(lv.snapshot.origin)?.name ?? '') : '',
         lv_size: lvSize(lv) * env.vg.extent_size,
         seg_count: lv.segments.length,
         devices: lv.segments.flatMap((s) => devices(env, s, byId)),

@@ -1,21 +1,30 @@
 // tm's commands, given parsed arguments (options.ts): each opens and locks
 // its devices (lock.ts), runs its core (ops.ts) and writes what it prints.
 // main.ts only parses.
+import { markCommitted, afterCommit } from '../lib/cli.js';
 import { failed, invalidInput, usageError } from '../lib/errors.js';
 import { readStdinText, writeDocument, writeStdout } from '../lib/io.js';
 import { parseAbsoluteSize } from '../lib/units.js';
 import { isValidName } from '../lib/names.js';
-import { closeAll, openLocked } from './lock.js';
+import { DEFAULT_LOCK_WAIT_S, closeAll, openLocked } from './lock.js';
 import { add, envelopeJson, history, init, read, recover, remove, updateWithJson, verify, type Participant } from './ops.js';
 import { checkOptionsFor, type TmArgs } from './options.js';
 import { runMutator, shellParticipant } from './run.js';
 import { commitTime, historyTable, originNow } from './origin.js';
-import type { VgState } from './state.js';
+import { shrinkProblems, type VgState } from './state.js';
 import type { FileDev } from '../pv-format/device.js';
 
-/** Device paths from stdin: one per line; anything that is not a path is invalid input. */
+/**
+ * Device paths from stdin: one per line, or NUL-terminated when the input holds
+ * a NUL (`discover -0`: any path then works); anything else is invalid input.
+ */
 async function stdinDevices(): Promise<string[]> {
   const text = await readStdinText();
+  if (text.includes('\0')) {
+    const paths = text.split('\0').filter((p, i, all) => p !== '' || i < all.length - 1);
+    if (!paths.length || paths.some((p) => p === '')) throw invalidInput('invalid input', 'stdin', 'an empty path in NUL-separated input');
+    return paths;
+  }
   const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
   if (!lines.length) throw invalidInput('invalid input', 'stdin', 'no device paths (expected one per line, e.g. from discover)');
   lines.forEach((l, i) => {
@@ -27,12 +36,29 @@ async function stdinDevices(): Promise<string[]> {
 function warn(st: VgState): void {
   const notes = st.issues.map((i) => `${i.path}: ${i.text}`);
   if (st.missing.length) notes.push(`missing PV ${st.missing.join(', ')}`);
+  if (st.doc) notes.push(...shrinkProblems(st));
   if (notes.length) process.stderr.write(`tm: warning: VG '${st.vgName}': ${notes.join('; ')} (see 'tm verify', 'tm recover')\n`);
 }
 
-/** Open `paths` under flock, run `body`, close them whatever happens. */
-async function withLocked<T>(paths: string[], mode: 'ex' | 'sh', body: (devs: FileDev[]) => Promise<T> | T): Promise<T> {
-  const devs = openLocked(paths, mode);
+/** Exit 0 means committed: after the commit, failures are warnings naming the generation. */
+function commitHooks(vg: string) {
+  return {
+    onCommit: (seqno: number) => markCommitted(`VG '${vg}' generation ${seqno} is committed`),
+    onWarning: (text: string) => process.stderr.write(afterCommit('tm', text)),
+  };
+}
+
+/** The --timeout value in seconds, or undefined (no limit). */
+function parseTimeout(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const t = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v) || !(t > 0) || t > 86400 * 365) throw usageError('invalid option', '--timeout', `expected seconds, got '${v}'`);
+  return t;
+}
+
+/** Open `paths` under flock (waiting at most `waitSeconds` for another tm), run `body`, close them whatever happens. */
+async function withLocked<T>(paths: string[], mode: 'ex' | 'sh', waitSeconds: number, body: (devs: FileDev[]) => Promise<T> | T): Promise<T> {
+  const devs = openLocked(paths, mode, waitSeconds);
   try {
     return await body(devs);
   } finally {
@@ -49,13 +75,19 @@ export async function runCommand(a: TmArgs): Promise<void> {
   checkOptionsFor(cmd, { 'extent-size': a.extentSize, 'metadata-size': a.metadataSize, force: a.force, seqno: a.seqno, sync: a.sync, dev: a.dev, json: a.json, missing: a.missing });
   const origin = originNow(a.argv, commitTime());
   if (a.seqno !== undefined && (!Number.isSafeInteger(a.seqno) || a.seqno < 1)) throw usageError('invalid seqno', String(a.seqno));
-  const sync: Participant | undefined = a.sync !== undefined ? shellParticipant(a.sync) : undefined;
+  const timeout = parseTimeout(a.timeout);
+  const lockWait = timeout ?? DEFAULT_LOCK_WAIT_S;
+  const sync: Participant | undefined = a.sync !== undefined ? shellParticipant(a.sync, timeout) : undefined;
 
   if (cmd === 'init') {
     if (!a.devs.length) throw usageError('init', vg, 'needs at least one device');
     const extentSize = a.extentSize !== undefined ? parseAbsoluteSize(a.extentSize) : undefined;
     const metadataSize = a.metadataSize !== undefined ? parseAbsoluteSize(a.metadataSize) * 512 : undefined;
-    await withLocked(a.devs, 'ex', (devs) => writeDocument(init(vg, devs, { extentSize, metadataSize, force: Boolean(a.force), origin })));
+    await withLocked(a.devs, 'ex', lockWait, (devs) => {
+      const env = init(vg, devs, { extentSize, metadataSize, force: Boolean(a.force), origin });
+      markCommitted(`VG '${vg}' generation 1 is committed`);
+      return writeDocument(env);
+    });
     return;
   }
   if (cmd === 'add' || cmd === 'remove') {
@@ -64,17 +96,18 @@ export async function runCommand(a: TmArgs): Promise<void> {
     if (cmd === 'remove' && !named.length && !a.missing) throw usageError('remove', vg, 'needs a PV device or --missing');
     const others = a.dev?.length ? a.dev : await stdinDevices();
     const rest = others.filter((p) => !named.includes(p));
-    await withLocked([...rest, ...named], 'ex', async (devs) => {
+    await withLocked([...rest, ...named], 'ex', lockWait, async (devs) => {
       const cur = devs.slice(0, rest.length);
       const given = devs.slice(rest.length);
-      const env = cmd === 'add' ? await add(vg, cur, given, { force: Boolean(a.force), sync, origin }) : await remove(vg, cur, given, { missing: Boolean(a.missing), sync, origin });
+      const hooks = commitHooks(vg);
+      const env = cmd === 'add' ? await add(vg, cur, given, { force: Boolean(a.force), sync, origin, ...hooks }) : await remove(vg, cur, given, { missing: Boolean(a.missing), sync, origin, ...hooks });
       await writeDocument(env);
     });
     return;
   }
   const paths = a.devs.length ? a.devs : await stdinDevices();
   const readOnly = cmd === 'read' || cmd === 'history' || cmd === 'verify';
-  await withLocked(paths, readOnly ? 'sh' : 'ex', async (devs) => {
+  await withLocked(paths, readOnly ? 'sh' : 'ex', lockWait, async (devs) => {
     switch (cmd) {
       case 'read': {
         const { env, st, json } = read(vg, devs, a.seqno);
@@ -94,14 +127,17 @@ export async function runCommand(a: TmArgs): Promise<void> {
         return;
       }
       case 'recover': {
-        const { env, actions } = await recover(vg, devs, { sync, origin });
+        const { env, actions, remaining } = await recover(vg, devs, { sync, origin });
+        // exit 0 only when the VG verifies clean afterwards; recover is idempotent, so a retry is safe
+        if (remaining.length) throw failed('recover', vg, `could not repair ${remaining.length} problem${remaining.length > 1 ? 's' : ''}: ${remaining.join('; ')}${actions.length ? `; repaired: ${actions.join('; ')}` : ''}`);
         if (actions.length) process.stderr.write(`tm: recover '${vg}': ${actions.join('; ')}\n`);
         await writeDocument(env);
         return;
       }
       case 'update': {
         const [name, ...margs] = mutator!;
-        const { env, json } = await updateWithJson(vg, devs, runMutator(name, margs), { sync, origin, description: [name, ...margs].join(' ') });
+        const { env, json, afterCommit: late } = await updateWithJson(vg, devs, runMutator(name, margs, timeout), { sync, origin, description: [name, ...margs].join(' '), ...commitHooks(vg) });
+        if (late) process.stderr.write(afterCommit('tm', late));
         await writeStdout(envelopeJson(env, json));
         return;
       }

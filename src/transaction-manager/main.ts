@@ -10,8 +10,8 @@ const USAGE = `Usage:
   tm init    VG DEV... [--extent-size SIZE] [--metadata-size SIZE] [--force]
   tm read    VG [DEV...] [--seqno N]
   tm verify  VG [DEV...]
-  tm recover VG [DEV...] [--sync CMD]
-  tm update  VG [DEV...] [--sync CMD] -- MUTATOR [ARG...]
+  tm recover VG [DEV...] [--sync CMD] [--timeout S]
+  tm update  VG [DEV...] [--sync CMD] [--timeout S] -- MUTATOR [ARG...]
   tm history VG [DEV...] [--json]
   tm add     VG NEWDEV... [--dev DEV...] [--force]
   tm remove  VG [PVDEV...] [--dev DEV...] [--missing]
@@ -49,6 +49,7 @@ export async function main(argv: string[]): Promise<void> {
     dev: (args.dev as unknown[] | undefined)?.map(String),
     missing: args.missing as boolean | undefined,
     json: args.json as boolean | undefined,
+    timeout: str(args.timeout),
     argv,
   });
 }

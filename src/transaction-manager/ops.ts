@@ -3,16 +3,17 @@
 import { failed, invalidInput } from '../lib/errors.js';
 import { canonicalJson, canonicalJsonWithLast, isCanonicalText } from '../lib/canonical-json.js';
 import { validate } from '../lib/schema.js';
-import { checkVg } from './vg-check.js';
+import { isPowerOfTwo } from '../lib/units.js';
+import { checkVg } from '../lib/vg-check.js';
 import { newId } from './ids.js';
 import type { Envelope, Origin, Vg } from '../lib/vg-types.js';
 import { dropOrMarkMissing, removePvs, unmarkMissing } from './pvs.js';
-import type { Dev } from '../pv-format/device.js';
-import { DATA_ALIGN, MDA_OFFSET, RING_OFFSET, alignUp, type Label, type Slot } from '../pv-format/layout.js';
+import { MAX_DEVICE_BYTES, type Dev } from '../pv-format/device.js';
+import { DATA_ALIGN, MAX_JSON, MDA_OFFSET, RING_OFFSET, alignUp, type Label, type Slot } from '../pv-format/layout.js';
 import { readPv, readSlot, scanRing, why, type Generation, type PvRead } from '../pv-format/pv.js';
-import { envelope, loadVg, mdaSizeOf, parseVg, pvIdOf, requireHead, vgIdOf, walkChain, type VgState } from './state.js';
+import { envelope, loadVg, mdaSizeOf, parseVg, pastEnd, pvIdOf, requireHead, shrinkProblems, vgIdOf, walkChain, type VgState } from './state.js';
 import { encodeGeneration, full, placeRecord, reencode, slotOf, wipePv, writeHeader, writeLabel, writeRecord, type Encoded } from './write.js';
-import { probeSignature } from './probe.js';
+import { headCached, probeSignature } from './probe.js';
 
 export type Phase = 'prepare' | 'commit' | 'abort';
 /** The 2PC participant (`--sync CMD`); throws when the phase failed. `envJson`, when given, is canonicalJson(env). */
@@ -23,6 +24,11 @@ export const DEFAULT_EXTENT = 8192; // sectors: 4 MiB, as LVM
 export const DEFAULT_MDA = 8 * 1024 * 1024; // bytes (data then starts at 9 MiB); src/pv-format/FORMAT.md has the 10,000-LV sizing
 
 const syncAll = (pvs: PvRead[]) => pvs.forEach((p) => p.dev.sync());
+
+/** A device beyond what dvm's byte arithmetic handles is refused by name (exit 1), not as invalid input. */
+function tooLarge(d: Dev): void {
+  if (d.size > MAX_DEVICE_BYTES) throw failed('device', d.path, `is ${d.size} bytes; dvm handles devices up to ${MAX_DEVICE_BYTES} bytes (8 PiB)`);
+}
 const ident = (st: { vgId: string }, pv: PvRead, vgName: string) => ({ vgId: st.vgId, pvId: pvIdOf(pv)!, vgName, mdaSize: mdaSizeOf(pv) });
 
 // ---- init ----------------------------------------------------------------------
@@ -38,13 +44,14 @@ export interface InitOptions {
 
 export function init(vgName: string, devs: Dev[], o: InitOptions = {}): Envelope {
   const extent = o.extentSize ?? DEFAULT_EXTENT;
-  if (extent < 8 || extent & (extent - 1)) throw failed('invalid extent size', extent, 'must be a power of two of at least 8 sectors (4 KiB)');
+  if (extent < 8 || !isPowerOfTwo(extent)) throw failed('invalid extent size', extent, 'must be a power of two of at least 8 sectors (4 KiB)');
   const dataOffset = alignUp(MDA_OFFSET + (o.metadataSize ?? DEFAULT_MDA), DATA_ALIGN);
   const mdaSize = dataOffset - MDA_OFFSET; // the alignment gap is metadata too
   if (!o.force) for (const d of devs) {
     const sig = probeSignature(d);
     if (sig) throw failed('device', d.path, `already holds a ${sig}; use --force to overwrite it`);
   }
+  for (const d of devs) tooLarge(d);
   const vgId = newId();
   const pvs = devs.map((d) => {
     const peCount = Math.floor((d.size - dataOffset) / (extent * 512));
@@ -99,6 +106,7 @@ export function verify(vgName: string, devs: Dev[]): { st: VgState; problems: st
   if (!st.doc) problems.push(st.headLost!);
   for (const i of st.issues) problems.push(`${i.path}: ${i.text}`);
   for (const id of st.missing) problems.push(`PV ${id} is missing`);
+  if (st.doc) problems.push(...shrinkProblems(st));
   return { st, problems };
 }
 
@@ -134,6 +142,10 @@ export interface UpdateOptions {
   origin?: Origin;
   /** tm add/remove may change the PV list; mutators may not. */
   pvChange?: { joining: PvRead[]; leaving: string[] };
+  /** called once generation N+1 is committed on every PV, before the participant's commit phase */
+  onCommit?: (seqno: number) => void;
+  /** what failed after the commit (the participant's commit phase); the commit stands */
+  onWarning?: (text: string) => void;
 }
 
 /** Refuse to build on a VG that is not exactly one clean generation everywhere. */
@@ -157,6 +169,8 @@ export interface Baseline {
   name: string;
   extentSize: number;
   pvKey: string;
+  /** areas of generation N already past the end of a shrunk PV: the change may keep, never add, such areas */
+  pastEnd?: Set<string>;
 }
 
 const pvKey = (pvs: Vg['pvs']) => pvs.map((p) => `${p.id}/${p.size}/${p.pe_start}/${p.pe_count}`).sort().join(',');
@@ -174,6 +188,11 @@ export function checkNext(st: VgState, cur: Baseline, out: unknown, pvChange: bo
   if (!pvChange && pvKey(next.pvs) !== cur.pvKey) throw invalidInput('mutator output', 'pvs', "changed the PV list (use 'tm add' / 'tm remove')");
   const problems = checkVg(next);
   if (problems.length) throw invalidInput('mutator output', cur.name, problems[0]);
+  for (const key of pastEnd(st, next)) {
+    if (cur.pastEnd?.has(key)) continue;
+    const [pv, pe] = key.split(':');
+    throw failed('VG', cur.name, `the change places extents from ${pe} on PV ${pv}, past the end of its device, which shrank to ${st.shrunk.get(pv)} extents; nothing written`);
+  }
   for (const id of st.missing) {
     const pv = next.pvs.find((p) => p.id === id);
     if (pv && !pv.flags.includes('missing')) throw failed('VG', cur.name, `PV ${id} is missing and the change does not record it as missing ('tm remove ${cur.name} --missing')`);
@@ -195,7 +214,9 @@ function encodeOutput(next: Vg): Buffer {
 }
 
 export async function update(vgName: string, devs: Dev[], mutate: Mutator, o: UpdateOptions = {}): Promise<Envelope> {
-  return (await updateWithJson(vgName, devs, mutate, o)).env;
+  const r = await updateWithJson(vgName, devs, mutate, o);
+  if (r.afterCommit) o.onWarning?.(r.afterCommit);
+  return r.env;
 }
 
 /** The envelope of a generation as canonical JSON, around the vg's canonical JSON (its record payload). */
@@ -204,7 +225,7 @@ export function envelopeJson(env: Envelope, vgJson: Buffer): Buffer {
 }
 
 /** update(), also giving the new generation's canonical JSON (what tm update prints is built around it). */
-export async function updateWithJson(vgName: string, devs: Dev[], mutate: Mutator, o: UpdateOptions = {}): Promise<{ env: Envelope; json: Buffer }> {
+export async function updateWithJson(vgName: string, devs: Dev[], mutate: Mutator, o: UpdateOptions = {}): Promise<{ env: Envelope; json: Buffer; afterCommit?: string }> {
   // 1. read generation N everywhere
   return commitNext(loadVg(vgName, devs), mutate, o);
 }
@@ -213,13 +234,14 @@ export async function updateWithJson(vgName: string, devs: Dev[], mutate: Mutato
  * Steps 1 (verify) to 6 of an update on a VG already read: tm add, remove
  * and recover read the PVs once and commit on what they read.
  */
-async function commitNext(st: VgState, mutate: Mutator, o: UpdateOptions): Promise<{ env: Envelope; json: Buffer }> {
+async function commitNext(st: VgState, mutate: Mutator, o: UpdateOptions): Promise<{ env: Envelope; json: Buffer; afterCommit?: string }> {
   const vgName = st.vgName;
   const cur = requireHead(st);
   requireClean(st, cur);
   const headGen = st.head!;
   // 2. the mutator, then tm's own checks; seqno is tm's to set
   const base = baseline(cur);
+  if (st.shrunk.size) base.pastEnd = pastEnd(st, cur);
   const out = await mutate(cur);
   const next = checkNext(st, base, out, Boolean(o.pvChange));
   next.seqno = base.seqno + 1;
@@ -227,6 +249,7 @@ async function commitNext(st: VgState, mutate: Mutator, o: UpdateOptions): Promi
   if (o.origin) next.origin = o.origin;
   else delete next.origin; // generation N's origin is not N+1's
   const json = encodeOutput(next);
+  if (json.length > MAX_JSON) throw invalidInput('mutator output', vgName, `${json.length} bytes of metadata is over the ${MAX_JSON} byte limit; nothing written`);
   const enc = encodeGeneration(st.vgId, next.seqno, json, headGen.hash);
   const leaving = new Set(o.pvChange?.leaving ?? []);
   const targets = [...st.members.entries()].filter(([id]) => !leaving.has(id)).map(([, pv]) => pv);
@@ -244,9 +267,15 @@ async function commitNext(st: VgState, mutate: Mutator, o: UpdateOptions): Promi
   const newEnv = envelope(st, next);
   let newText: Buffer | undefined;
   const newEnvText = () => (newText ??= envelopeJson(newEnv, json));
-  // 3. the record into every ring, then precommit in every header (phase 1)
+  // 3. the record into every ring and precommit in every header, in one
+  // fsync barrier (phase 1). The precommit needs no barrier of its own before
+  // it: if it reaches the disk without its record, it names a slot that does
+  // not verify and reads as an interrupted transaction (N, rolled back).
+  // It stays even without a participant: it is the second header copy that
+  // knows N+1, so damage to the newest copy (the commit's) cannot silently
+  // take the VG back to N (the corruption matrix in tm-damage). Two fsync
+  // barriers, where there were three (docs/commit.md).
   targets.forEach((pv, i) => writeRecord(pv.dev, slots[i].offset, enc.record));
-  syncAll(targets);
   targets.forEach((pv, i) => writeHeader(pv, ident(st, pv, vgName), pv.header?.committed ?? null, slots[i]));
   syncAll(targets);
   // 4. the participant prepares; on failure it aborts and precommit is cleared
@@ -270,15 +299,19 @@ async function commitNext(st: VgState, mutate: Mutator, o: UpdateOptions): Promi
   // 5. the decision: committed = N+1 everywhere
   targets.forEach((pv, i) => writeHeader(pv, ident(st, pv, vgName), slots[i], null));
   syncAll(targets);
-  // 6. the participant makes it so
+  o.onCommit?.(next.seqno);
+  // 6. the participant makes it so. Generation N+1 is committed whatever it
+  // says: a failure here is reported, never an error (a caller that retried
+  // would make the change twice).
+  let afterCommit: string | undefined;
   if (o.sync) {
     try {
       await o.sync('commit', newEnv, newEnvText());
     } catch (e) {
-      throw failed('participant', 'commit', `${why(e)}; generation ${next.seqno} is committed: run 'tm recover ${vgName} --sync CMD' to converge`);
+      afterCommit = `the participant's commit phase failed (${why(e)}): run 'tm recover ${vgName} --sync CMD' to converge`;
     }
   }
-  return { env: newEnv, json };
+  return { env: newEnv, json, afterCommit };
 }
 
 // ---- recover -----------------------------------------------------------------------
@@ -286,6 +319,8 @@ async function commitNext(st: VgState, mutate: Mutator, o: UpdateOptions): Promi
 export interface RecoverResult {
   env: Envelope;
   actions: string[];
+  /** what verify still finds afterwards: what recover could not repair (a missing or shrunk PV, ...) */
+  remaining: string[];
 }
 
 /**
@@ -378,12 +413,14 @@ export async function recover(vgName: string, devs: Dev[], o: { sync?: Participa
   }
   // Devices of this VG that the head does not list: removed while absent, or
   // an interrupted `tm add`. They are not members; make them plain devices.
+  const wiped: PvRead[] = [];
   for (const pv of st.pvs) {
     const id = pvIdOf(pv);
     if (vgIdOf(pv) !== st.vgId || !id || st.members.has(id)) continue;
     if (pv.header?.committed && pv.header.committed.seqno > headGen.seqno) continue; // newer than what we rebuilt: keep
     wipePv(pv.dev);
     pv.dev.sync();
+    wiped.push(pv);
     actions.push(`${pv.dev.path}: PV ${id} is not a member of generation ${headGen.seqno}; label wiped`);
   }
   let env = envelope(st, vg);
@@ -403,12 +440,22 @@ export async function recover(vgName: string, devs: Dev[], o: { sync?: Participa
     if (rolledBack && !rolledForward) await o.sync('abort', env);
     else await o.sync('commit', env);
   }
-  return { env, actions };
+  // What verify would now find, from the state already read (each PV is read
+  // once): every member is at the head with both headers good and this VG's
+  // non-members are wiped, so what is left is devices recover cannot claim,
+  // missing PVs and shrunk ones.
+  const repaired = new Set([...st.members.values(), ...wiped].map((pv) => pv.dev.path));
+  const remaining = [
+    ...st.issues.filter((i) => !repaired.has(i.path)).map((i) => `${i.path}: ${i.text}`),
+    ...st.missing.map((id) => `PV ${id} is missing`),
+    ...shrinkProblems(st),
+  ];
+  return { env, actions, remaining };
 }
 
 // ---- add / remove --------------------------------------------------------------------
 
-export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { force?: boolean; sync?: Participant; origin?: Origin } = {}): Promise<Envelope> {
+export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { force?: boolean; sync?: Participant; origin?: Origin } & Pick<UpdateOptions, 'onCommit' | 'onWarning'> = {}): Promise<Envelope> {
   const st = loadVg(vgName, devs);
   const cur = requireHead(st);
   requireClean(st, cur);
@@ -416,7 +463,19 @@ export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { forc
   if (!sample) throw failed('VG', vgName, 'no PV of the VG is present');
   const mdaSize = mdaSizeOf(sample);
   const dataOffset = MDA_OFFSET + mdaSize;
-  if (!o.force) for (const d of newDevs) {
+  // --force overrides a foreign signature, never this VG's own PV: a member
+  // given as a new device (present or missing) would be wiped.
+  const heads = newDevs.map(headCached);
+  for (const d of heads) {
+    const pv = readPv(d);
+    if (vgIdOf(pv) === st.vgId) throw failed('device', d.path, `is already PV ${pvIdOf(pv)} of VG '${vgName}'${st.missing.includes(pvIdOf(pv)!) ? ' (listed as missing: give it with --dev)' : ''}; nothing written`);
+    tooLarge(d);
+  }
+  // what update would refuse after the labels are written is refused before them
+  for (const id of st.missing) {
+    if (!cur.pvs.find((p) => p.id === id)?.flags.includes('missing')) throw failed('VG', vgName, `PV ${id} is missing; give its device, or record it with 'tm remove ${vgName} --missing' first; nothing written`);
+  }
+  if (!o.force) for (const d of heads) {
     const sig = probeSignature(d);
     if (sig) throw failed('device', d.path, `already holds a ${sig}; use --force to overwrite it`);
   }
@@ -433,16 +492,19 @@ export async function add(vgName: string, devs: Dev[], newDevs: Dev[], o: { forc
     d.sync();
     return readPv(d);
   });
-  const { env } = await commitNext(st, async (v) => ({ ...v, pvs: [...v.pvs, ...entries] }), {
+  const { env, afterCommit } = await commitNext(st, async (v) => ({ ...v, pvs: [...v.pvs, ...entries] }), {
     sync: o.sync,
     origin: o.origin,
+    onCommit: o.onCommit,
+    onWarning: o.onWarning,
     description: `tm add ${vgName} ${newDevs.map((d) => d.path).join(' ')}`,
     pvChange: { joining, leaving: [] },
   });
+  if (afterCommit) o.onWarning?.(afterCommit);
   return env;
 }
 
-export async function remove(vgName: string, devs: Dev[], leavingDevs: Dev[], o: { missing?: boolean; sync?: Participant; origin?: Origin } = {}): Promise<Envelope> {
+export async function remove(vgName: string, devs: Dev[], leavingDevs: Dev[], o: { missing?: boolean; sync?: Participant; origin?: Origin } & Pick<UpdateOptions, 'onCommit' | 'onWarning'> = {}): Promise<Envelope> {
   const st = loadVg(vgName, [...devs, ...leavingDevs]);
   requireHead(st);
   const leaving = leavingDevs.map((d) => {
@@ -452,18 +514,19 @@ export async function remove(vgName: string, devs: Dev[], leavingDevs: Dev[], o:
     return id;
   });
   const absent = o.missing ? [...st.missing] : [];
-  const { env } = await commitNext(
+  const { env, afterCommit } = await commitNext(
     st,
     async (v) => {
       let next = leaving.length ? removePvs(v, leaving) : v;
       if (absent.length) next = dropOrMarkMissing(next, absent);
       return next;
     },
-    { sync: o.sync, origin: o.origin, description: `tm remove ${vgName}${o.missing ? ' --missing' : ''} ${leavingDevs.map((d) => d.path).join(' ')}`.trim(), pvChange: { joining: [], leaving } },
+    { sync: o.sync, origin: o.origin, onCommit: o.onCommit, onWarning: o.onWarning, description: `tm remove ${vgName}${o.missing ? ' --missing' : ''} ${leavingDevs.map((d) => d.path).join(' ')}`.trim(), pvChange: { joining: [], leaving } },
   );
   for (const d of leavingDevs) {
     wipePv(d);
     d.sync();
   }
+  if (afterCommit) o.onWarning?.(afterCommit);
   return env;
 }

@@ -22,6 +22,7 @@ export const OPTIONS = {
   dev: { type: 'string', array: true, describe: "add/remove: the VG's current devices", commands: ['add', 'remove'] },
   json: { type: 'boolean', describe: 'history: the dvm.tm-history/1 document instead of the table', commands: ['history'] },
   missing: { type: 'boolean', describe: 'remove: drop absent PVs that hold nothing, record the others as missing', commands: ['remove'] },
+  timeout: { type: 'string', describe: "limit in seconds for the mutator, each --sync phase, and the wait for another tm's lock (default: no limit, lock wait 300)", commands: COMMANDS },
 } as const satisfies Record<string, OptionSpec>;
 export type OptionName = keyof typeof OPTIONS;
 
@@ -40,6 +41,8 @@ export interface TmArgs {
   dev?: string[];
   missing?: boolean;
   json?: boolean;
+  /** seconds: the mutator, each --sync phase, the lock wait */
+  timeout?: string;
   /** tm's own arguments, the mutator's included: recorded as the commit's origin */
   argv: string[];
 }

@@ -33,7 +33,43 @@ function mutatorFailed(name: string, code: number, cause: string): ToolError {
  * (identical bytes, one Node start saved); anything else, or DVM_TM_FORK=1,
  * is forked. Either way its notes reach stderr and a failure reads the same.
  */
-export function runMutator(name: string, args: string[]) {
+/**
+ * Run a child in its own process group, killed with its whole group when it
+ * outlives `timeoutS`: a grandchild that keeps the pipe open cannot stall tm.
+ */
+async function runChild(cmd: string, argv: string[], o: { input: string | Buffer; env?: Record<string, string>; timeoutS?: number; stdout: 'pipe' | 'ignore' }) {
+  const { execa } = await import('execa'); // loaded only when needed: it costs ~0.3 s at startup
+  const child = execa(cmd, argv, {
+    input: o.input,
+    env: o.env,
+    reject: false,
+    stripFinalNewline: false,
+    maxBuffer: 512 * 1024 * 1024,
+    detached: o.timeoutS !== undefined,
+    stdout: o.stdout,
+    stderr: o.stdout === 'ignore' ? 'inherit' : 'pipe',
+  });
+  let timedOut = false;
+  const timer =
+    o.timeoutS === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          try {
+            process.kill(-child.pid!, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }, o.timeoutS * 1000);
+  try {
+    const r = await child;
+    return { r, timedOut };
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
+export function runMutator(name: string, args: string[], timeoutS?: number) {
   return async (vg: Vg): Promise<unknown> => {
     if (!process.env.DVM_TM_FORK && !name.includes('/')) {
       const { runInProcess } = await import('../metadata-manip/index.js');
@@ -50,8 +86,8 @@ export function runMutator(name: string, args: string[]) {
       }
     }
     const [cmd, argv] = mutatorCommand(name, args);
-    const { execa } = await import('execa'); // loaded only when needed: it costs ~0.3 s at startup
-    const r = await execa(cmd, argv, { input: canonicalJson(vg), reject: false, stripFinalNewline: false, maxBuffer: 512 * 1024 * 1024 });
+    const { r, timedOut } = await runChild(cmd, argv, { input: canonicalJson(vg), timeoutS, stdout: 'pipe' });
+    if (timedOut) throw failed('mutator', name, `timed out after ${timeoutS} s (killed with its process group); nothing written`);
     if (r.failed && r.exitCode === undefined) throw failed('mutator', name, `could not run: ${lastLine(String(r.shortMessage ?? r.message))}`);
     if (r.exitCode !== 0) {
       const line = lastLine(String(r.stderr));
@@ -69,17 +105,11 @@ export function runMutator(name: string, args: string[]) {
   };
 }
 
-export function shellParticipant(cmd: string): Participant {
+export function shellParticipant(cmd: string, timeoutS?: number): Participant {
   return async (phase: Phase, env: Envelope, envJson?: Buffer) => {
-    const { execa } = await import('execa');
-    const r = await execa('sh', ['-c', cmd], {
-      input: envJson ?? canonicalJson(env),
-      env: { DVM_TM_PHASE: phase },
-      reject: false,
-      // the participant's output (dmexec's report) must not mix with tm's envelope on stdout
-      stdout: 'ignore',
-      stderr: 'inherit',
-    });
+    // the participant's output (dmexec's report) must not mix with tm's envelope on stdout
+    const { r, timedOut } = await runChild('sh', ['-c', cmd], { input: envJson ?? canonicalJson(env), env: { DVM_TM_PHASE: phase }, timeoutS, stdout: 'ignore' });
+    if (timedOut) throw new Error(`'${cmd}' ${phase} phase timed out after ${timeoutS} s`);
     if (r.exitCode !== 0) throw new Error(`'${cmd}' ${phase} phase exited with status ${r.exitCode ?? r.signal}`);
   };
 }

@@ -2,7 +2,7 @@
 // committed generation (the head), and everything that disagrees with it.
 import { failed } from '../lib/errors.js';
 import { validate } from '../lib/schema.js';
-import { checkVg } from './vg-check.js';
+import { checkVg } from '../lib/vg-check.js';
 import type { Envelope, Vg } from '../lib/vg-types.js';
 import type { Dev } from '../pv-format/device.js';
 import { readPv, readSlot, scanRing, why, type Generation, type PvRead } from '../pv-format/pv.js';
@@ -24,6 +24,8 @@ export interface VgState {
   headLost: string | null; // why no valid head could be found
   issues: Issue[]; // damage, staleness, pending transactions
   pending: boolean; // a precommit is outstanding somewhere
+  /** members whose device is now smaller than their extents: PV id -> extents that still fit */
+  shrunk: Map<string, number>;
 }
 
 export const pvIdOf = (pv: PvRead) => pv.label?.pvId ?? pv.header?.pvId ?? null;
@@ -113,7 +115,7 @@ export function loadVg(vgName: string, devs: Dev[]): VgState {
     doc = parseVg(head, vgName);
     if (doc.id !== vgId) throw failed('damaged metadata', vgName, `generation ${head.seqno} has VG id ${doc.id}, the labels say ${vgId}`);
   }
-  const state: VgState = { vgName, vgId, pvs, members: new Map(), missing: [], headSeqno, head, doc, headLost, issues, pending: false };
+  const state: VgState = { vgName, vgId, pvs, members: new Map(), missing: [], headSeqno, head, doc, headLost, issues, pending: false, shrunk: new Map() };
   if (doc) {
     if (doc.name !== vgName) throw failed('VG', vgName, `the devices hold VG '${doc.name}'`);
     const memberIds = new Set(doc.pvs.map((p) => p.id));
@@ -122,6 +124,15 @@ export function loadVg(vgName: string, devs: Dev[]): VgState {
       else issues.push({ path: pv.dev.path, text: `PV ${id} is not a member of generation ${headSeqno} (outdated)` });
     }
     state.missing = doc.pvs.map((p) => p.id).filter((id) => !state.members.has(id));
+    // Every read compares the device with what the PV records: a device that
+    // shrank (a truncated file, a smaller LUN) must never get extents past its end.
+    for (const p of doc.pvs) {
+      const pv = state.members.get(p.id);
+      if (!pv) continue;
+      const sectors = Math.floor(pv.dev.size / 512);
+      if (sectors >= p.pe_start + p.pe_count * doc.extent_size) continue;
+      state.shrunk.set(p.id, Math.max(0, Math.floor((sectors - p.pe_start) / doc.extent_size)));
+    }
   }
   // A PV behind the head should hold an ancestor of it; one from another
   // history (images mixed from diverged copies) is reported, not just "stale".
@@ -145,6 +156,31 @@ export function loadVg(vgName: string, devs: Dev[]): VgState {
     }
   }
   return state;
+}
+
+/** What verify and warnings say about shrunk devices. */
+export function shrinkProblems(st: VgState): string[] {
+  return [...st.shrunk].map(([id, fit]) => {
+    const pv = st.doc!.pvs.find((p) => p.id === id)!;
+    const path = st.members.get(id)!.dev.path;
+    return `${path}: shrank to ${st.members.get(id)!.dev.size} bytes; PV ${id} records ${pv.size * 512} bytes and ${pv.pe_count} extents, only ${fit} fit (restore its size)`;
+  });
+}
+
+/** Areas on shrunk PVs that reach past the device's end, as `pv:pe:len` keys. */
+export function pastEnd(st: VgState, vg: Vg): Set<string> {
+  const out = new Set<string>();
+  if (!st.shrunk.size) return out;
+  for (const lv of vg.lvs)
+    for (const s of lv.segments) {
+      const len = s.type === 'striped' && s.areas.length ? s.extent_count / s.areas.length : s.extent_count;
+      for (const a of s.areas) {
+        if (!('pv' in a)) continue;
+        const fit = st.shrunk.get(a.pv);
+        if (fit !== undefined && a.pe + len > fit) out.add(`${a.pv}:${a.pe}:${len}`);
+      }
+    }
+  return out;
 }
 
 export function requireHead(st: VgState): Vg {

@@ -76,6 +76,12 @@ export function desiredState(env: Envelope, opts: ActivateOptions, fx: ActivateE
     base = visible.filter((lv) => active(lv));
   }
   const selected = visible.filter((lv) => (base.includes(lv) || add.includes(lv)) && !drop.has(lv));
+  // Snapshot stacks (snapshot-origin over -real, snapshot over -cow) are not
+  // mapped yet: mapping an origin as a plain LV would leave its snapshots stale.
+  for (const lv of selected) {
+    if (lv.snapshot) throw failed('LV', lv.name, 'is a snapshot: mapping snapshots through device-mapper is not built yet');
+    if (vg.lvs.some((l) => l.snapshot?.origin === lv.id)) throw failed('LV', lv.name, 'has snapshots: mapping snapshot origins through device-mapper is not built yet');
+  }
 
   const missing = new Set(env.missing);
   for (const pv of vg.pvs) if (pv.flags.includes('missing')) missing.add(pv.id);

@@ -1,6 +1,7 @@
 // LV segments → dm table lines, written exactly as the kernel prints them back
 // (DM_TABLE_STATUS with STATUS_TABLE), so that dmactivate can compare a desired
 // table with the live one byte for byte and a converged VG plans nothing.
+import { isPowerOfTwo } from '../lib/units.js';
 import { failed } from '../lib/errors.js';
 import { DM_REF_PREFIX, tableLine, type TableLine } from '../lib/dm-table.js';
 import { isPvArea, type Area, type Lv, type Segment, type Vg } from '../lib/vg-types.js';
@@ -27,7 +28,7 @@ export interface TableResult {
   fillers: { suffix: string; length: number }[];
 }
 
-const isPow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
+const isPow2 = isPowerOfTwo;
 
 export function lvTable(lv: Lv, ctx: TableContext): TableResult {
   const es = ctx.vg.extent_size;

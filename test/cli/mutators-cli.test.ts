@@ -14,6 +14,8 @@ cliBattery(test, 'lv-reduce', { args: ['x', '-1G'] });
 cliBattery(test, 'lv-remove', { args: ['x'] });
 cliBattery(test, 'lv-rename', { args: ['x', 'y'] });
 cliBattery(test, 'lv-change', { args: ['x', '--addtag', 't'] });
+cliBattery(test, 'lv-snapshot', { args: ['x', 'y', '1e'] });
+cliBattery(test, 'lv-merge', { args: ['x'] });
 cliBattery(test, 'pv-change', { args: [PV(0), '--allocatable', 'n'] });
 
 const doc = (vg: Vg) => canonicalJson(vg);
@@ -81,6 +83,9 @@ test('lv-change: tags added and deleted, kept sorted, shown by report -o +lv_tag
   ({ vg } = await ok('lv-change', ['data', '--addtag', 'q', '--deltag', 'q', '--deltag', 'backup', '--deltag', 'absent'], vg));
   assert.equal(findLv(vg, 'data')!.tags, ['dvm:ds/1#a&b!', 'tier=fast']);
   ({ vg } = await ok('lv-change', ['data', '--deltag', 'tier=fast', '--deltag', 'dvm:ds/1#a&b!'], vg));
+  const made = (await ok('lv-create', ['tagged', '1e', '--addtag', 'z', '--addtag', 'a'], vg)).vg;
+  assert.equal(findLv(made, 'tagged')!.tags, ['a', 'z'], 'lv-create --addtag, in the same generation');
+  await fail('lv-create', ['tagged', '1e', '--addtag', 'a b'], 2, 'invalid tag', doc(vg));
   assert.is(findLv(vg, 'data')!.tags, undefined, 'no tags, no list: the bytes of an untagged LV');
   await fail('lv-change', ['data', '--addtag', 'a,b'], 2, 'invalid tag', doc(vg));
   await fail('lv-change', ['data', '--addtag', 'x'.repeat(1025)], 2, 'invalid tag', doc(vg));
@@ -90,6 +95,23 @@ test('lv-change: tags added and deleted, kept sorted, shown by report -o +lv_tag
   const many = { ...vg, lvs: [{ ...vg.lvs[0], tags: Array.from({ length: 128 }, (_, i) => `t${String(i).padStart(3, '0')}`) }] };
   await fail('lv-change', ['data', '--addtag', 'one-more'], 1, 'at most 128', doc(many));
   await fail('lv-change', ['data', '--addtag', 'a'], 3, 'tags', JSON.stringify({ ...vg, lvs: [{ ...vg.lvs[0], tags: ['bad tag'] }] }));
+});
+
+test('lv-snapshot, lv-merge and lv-remove NAME... on the command line', async () => {
+  let { vg } = await ok('lv-create', ['data', '4e'], base);
+  ({ vg } = await ok('lv-snapshot', ['data', 'snap', '50%ORIGIN', '--chunksize', '8k'], vg));
+  assert.equal(findLv(vg, 'snap')!.snapshot, { origin: findLv(vg, 'data')!.id, chunk_size: 16 });
+  assert.is(lvExtents(findLv(vg, 'snap')!), 2);
+  await fail('lv-remove', ['data'], 1, "origin of snapshot 'snap'", doc(vg));
+  await fail('lv-snapshot', ['snap', 's2', '1e'], 1, 'itself a snapshot', doc(vg));
+  await fail('lv-snapshot', ['data', 's2'], 2, 'expected ORIGIN NAME SIZE', doc(vg));
+  ({ vg } = await ok('lv-merge', ['snap'], vg));
+  assert.is(findLv(vg, 'snap')!.snapshot!.merging, true);
+  await fail('lv-remove', ['data', 'snap'], 1, 'merging', doc(vg));
+  const two = (await ok('lv-create', ['other', '1e'], base)).vg;
+  const both = (await ok('lv-create', ['more', '1e'], two)).vg;
+  assert.equal((await ok('lv-remove', ['other', 'more'], both)).vg.lvs, []);
+  await fail('lv-remove', [], 2, 'expected NAME', doc(both));
 });
 
 test('usage errors exit 2, bad documents exit 3', async () => {

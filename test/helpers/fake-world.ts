@@ -16,6 +16,8 @@ export class FakeWorld {
   mkfsCount = new Map<string, number>();
   /** Volumes whose node released its device (until the next attach). */
   released = new Set<string>();
+  /** What the backend says of its nodes' liveness (ControlPlane.liveNodes); null: it cannot tell. */
+  live: string[] | null = null;
   private next = 1;
 
   backend(node: string, credentialed: boolean): Backend {
@@ -61,6 +63,7 @@ export class FakeWorld {
         v.size = size;
         return structuredClone(v);
       },
+      liveNodes: async () => (w.live === null ? null : [...w.live]),
       setMetadata: async (id, md) => {
         const v = get(id);
         v.metadata = { ...v.metadata, ...md };

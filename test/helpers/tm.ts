@@ -61,3 +61,124 @@ export function replay(start: MemDev[], writes: WriteRecord[]): MemDev[] {
 }
 
 export const asDevs = (d: MemDev[]): Dev[] => d;
+
+/** One operation an update issued: a write, or an fsync of one device. */
+export type IoOp = { kind: 'write'; w: WriteRecord } | { kind: 'sync'; dev: number };
+
+/** Wraps devices and logs every write and every fsync, in issue order. */
+export function recordingIo(devs: Dev[], ops: IoOp[]): Dev[] {
+  return devs.map((d, i) => ({
+    path: d.path,
+    get size() {
+      return d.size;
+    },
+    read: (o: number, l: number) => d.read(o, l),
+    write(o: number, data: Buffer) {
+      ops.push({ kind: 'write', w: { dev: i, offset: o, data: Buffer.from(data) } });
+      d.write(o, data);
+    },
+    sync() {
+      ops.push({ kind: 'sync', dev: i });
+      d.sync();
+    },
+    close: () => d.close(),
+  }));
+}
+
+/** A deterministic PRNG (mulberry32): sampled crash states are the same on every run. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface CrashState {
+  name: string;
+  writes: WriteRecord[];
+}
+
+/**
+ * The disk states a crash may leave when writes are not persisted in order.
+ * A write is durable once its device was fsynced after it; at a crash, any
+ * subset of the writes still pending (issued since their device's last
+ * fsync) may have reached the disk, and one of them torn at a sector
+ * boundary. Crash moments just before each fsync and at the end cover every
+ * other (their pending sets contain the earlier ones'). Every subset is
+ * enumerated while a moment has at most `maxPending` pending writes, and
+ * tears at every sector while a write has at most 8 sectors (else at 1, 2,
+ * half, last-but-one and two seeded random sectors); when all that exceeds
+ * `budget`, a seeded sample of `budget` states is taken. Identical states count once.
+ */
+export function unorderedCrashStates(ops: IoOp[], o: { budget?: number; seed?: number; maxPending?: number } = {}): { states: CrashState[]; candidates: number } {
+  const budget = o.budget ?? 2000;
+  const rnd = prng(o.seed ?? 17);
+  const maxPending = o.maxPending ?? 10;
+  const writes: WriteRecord[] = [];
+  const opIndex: number[] = []; // write number -> op position
+  ops.forEach((op, i) => {
+    if (op.kind === 'write') {
+      writes.push(op.w);
+      opIndex.push(i);
+    }
+  });
+  const moments = ops.map((op, i) => (op.kind === 'sync' ? i : -1)).filter((i) => i >= 0);
+  moments.push(ops.length);
+  const seen = new Set<string>();
+  const all: { key: string; persisted: number[]; torn: [number, number] | null }[] = [];
+  const tearsOf = (n: number): number[] => {
+    if (n <= 8) return Array.from({ length: n - 1 }, (_, i) => i + 1);
+    const s = new Set([1, 2, Math.floor(n / 2), n - 1, 1 + Math.floor(rnd() * (n - 1)), 1 + Math.floor(rnd() * (n - 1))]);
+    return [...s].filter((x) => x >= 1 && x < n).sort((a, b) => a - b);
+  };
+  for (const t of moments) {
+    // per device: the position of its last fsync before t
+    const lastSync = new Map<number, number>();
+    for (let i = 0; i < t; i++) {
+      const op = ops[i];
+      if (op.kind === 'sync') lastSync.set(op.dev, i);
+    }
+    const durable: number[] = [];
+    const pending: number[] = [];
+    writes.forEach((w, k) => {
+      if (opIndex[k] >= t) return;
+      (opIndex[k] < (lastSync.get(w.dev) ?? -1) ? durable : pending).push(k);
+    });
+    const subsets: number[][] = [];
+    if (pending.length <= maxPending) {
+      for (let m = 0; m < 1 << pending.length; m++) subsets.push(pending.filter((_, j) => m & (1 << j)));
+    } else {
+      for (let i = 0; i < 1 << maxPending; i++) subsets.push(pending.filter(() => rnd() < 0.5));
+    }
+    for (const s of subsets) {
+      const variants: ([number, number] | null)[] = [null];
+      for (const k of s) for (const sec of tearsOf(writes[k].data.length / 512)) variants.push([k, sec]);
+      for (const torn of variants) {
+        const persisted = [...durable, ...s].sort((a, b) => a - b);
+        const key = `${persisted.join(',')}|${torn ? torn.join('/') : ''}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        all.push({ key, persisted, torn });
+      }
+    }
+  }
+  let chosen = all;
+  if (all.length > budget) {
+    // a seeded partial Fisher-Yates shuffle, then back in generation order
+    const idx = all.map((_, i) => i);
+    for (let i = 0; i < budget; i++) {
+      const j = i + Math.floor(rnd() * (idx.length - i));
+      [idx[i], idx[j]] = [idx[j], idx[i]];
+    }
+    chosen = idx.slice(0, budget).sort((a, b) => a - b).map((i) => all[i]);
+  }
+  const states = chosen.map((c) => ({
+    name: `writes {${c.persisted.join(',')}} of ${writes.length}${c.torn ? `, write ${c.torn[0]} torn after ${c.torn[1]} sectors` : ''}`,
+    writes: c.persisted.map((k) => (c.torn && c.torn[0] === k ? { ...writes[k], data: writes[k].data.subarray(0, c.torn[1] * 512) } : writes[k])),
+  }));
+  return { states, candidates: all.length };
+}

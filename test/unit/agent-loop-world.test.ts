@@ -201,4 +201,44 @@ test('a dataset on a node without a running agent says so; the leader writes tha
   }
 });
 
+test('an agent killed with its dataset mounted: the move away waits until the backend confirms its node is gone, then finishes', async () => {
+  const parent = mkdtempSync(path.join(tmpdir(), 'dvm-loop-'));
+  const dir = path.join(parent, 'store');
+  const world = new FakeWorld();
+  const op = await openDirStore(dir, { create: true });
+  const n1 = await start(dir, world, 'n1', true);
+  let n2: Running | null = await start(dir, world, 'n2', false);
+  try {
+    await op.updateDesired((d) => change.create(d, { name: 'a', size: 64 * MiB, filesystem: 'ext4', node: 'n2', mount: null, meta: {} }, new Date()));
+    await converged(op, 'create a on n2', [n1, n2]);
+    n2.stop.abort();
+    await n2.done;
+    n2 = null; // its lock is free: dead to the store; its host keeps the mount, as a machine would
+    await op.updateDesired((d) => change.move(d, 'a', 'n1', new Date()));
+    const reasonOf = async () => Object.values(await op.readStatuses())[0]?.reason ?? '';
+    const t0 = Date.now();
+    while (!/whose agent is not running; it is detached only once/.test(await reasonOf())) {
+      if (Date.now() - t0 > 10000) assert.unreachable(`no waiting reason: ${await reasonOf()}`);
+      await sleep(50);
+    }
+    await sleep(500);
+    const vol = [...world.volumes.values()][0];
+    assert.is(vol.attached, 'n2', 'not detached while the backend cannot tell whether n2 is gone');
+    world.live = ['n2', 'n1'];
+    await sleep(1000);
+    assert.is(vol.attached, 'n2', 'not detached while the backend says n2 is alive');
+    world.live = ['n1'];
+    await converged(op, 'move a to n1 once n2 is confirmed gone', [n1], 20000);
+    assert.is(vol.attached, 'n1');
+    assert.ok(n1.log.some((l) => /^a detach vol-\S+ ok/.test(l)), n1.log.join('\n'));
+  } finally {
+    n1.stop.abort();
+    if (n2) n2.stop.abort();
+    await n1.done;
+    await n2?.done;
+    await op.close();
+    rmSync(parent, { recursive: true, force: true });
+  }
+});
+
 test.run();

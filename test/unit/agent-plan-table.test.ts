@@ -182,6 +182,16 @@ test('a step for a node or credentialed agent that is not running: listed in wai
   assert.match(q.datasets[ID].reason!, /node 'n1' is not running an agent/);
 });
 
+test('mounted on a node whose agent is not running: waiting with its last state, not converged; a move away waits too', () => {
+  const p = plan(input({ volumes: [volume()], devices: { n1: { 'vol-1': device() } }, statuses: fmt, node: 'n2', nodes: { n1: { alive: false } } }));
+  assert.is(p.datasets[ID].phase, 'waiting');
+  assert.match(p.datasets[ID].reason!, /node 'n1' is not running an agent .*last seen \(.+\) mounted at '\/mnt\/dvm\/a'.*stays attached there/);
+  const q = plan(input({ datasets: { [ID]: desired({ node: 'n2' }) }, volumes: [volume()], devices: { n1: { 'vol-1': device() } }, statuses: fmt, node: 'n2', credentialed: true, nodes: { n1: { alive: false } } }));
+  assert.is(q.steps.length + q.waiting_for.length, 0, 'no detach, no attach elsewhere while n1 may still write');
+  assert.is(q.datasets[ID].phase, 'waiting');
+  assert.match(q.datasets[ID].reason!, /attached to node 'n1', whose agent is not running; it is detached only once/);
+});
+
 test('the plan is a pure function: the same input gives the same plan', () => {
   for (const [, inp] of cells.slice(0, 20)) assert.equal(plan(inp), plan(structuredClone(inp)));
 });

@@ -88,13 +88,38 @@ test('read-only (degraded) mounts are not migrated onto; undefined applications 
   assert.match(undef.datasets[ID].reason!, /application 'pg' is not defined on node 'n1'/);
 });
 
-test('a partitioned volume is blocked with the reason, never formatted whole', () => {
-  const w = world({ node: 'n1', attached: 'n1', app: 'pg' });
-  w.desired.datasets[ID].partition = true;
-  const p = plan(w);
-  assert.equal(only(p), []);
-  assert.is(p.datasets[ID].phase, 'blocked');
-  assert.match(p.datasets[ID].reason!, /partition/);
+test('--partition: a blank volume gets its table and filesystem in one mkfs step; a partitioned one is mounted, checked and unmounted through its partition', () => {
+  const blank = world({ node: 'n1', attached: 'n1', dev: { blank: true, signature: null, mount: null, fs_size: null } });
+  blank.desired.datasets[ID].partition = true;
+  blank.statuses = {};
+  const mk = plan(blank).steps;
+  assert.equal(mk.map((s) => [s.action, s.args.partition]), [['mkfs', true]]);
+  // Without --partition the same device is formatted whole: no partition argument.
+  const whole = world({ node: 'n1', attached: 'n1', dev: { blank: true, signature: null, mount: null, fs_size: null } });
+  whole.statuses = {};
+  assert.equal(plan(whole).steps.map((s) => [s.action, s.args.partition]), [['mkfs', undefined]]);
+
+  const part = { type: 'ext4', uuid: 'aaaa', partition: '/dev/loop7p1' };
+  const unmounted = plan(world({ node: 'n1', attached: 'n1', dev: { signature: part, mount: null } })).steps;
+  assert.equal(unmounted.map((s) => [s.action, s.args.device, s.args.partition]), [['mount', '/dev/loop7', '/dev/loop7p1']]);
+  const moving = plan(world({ node: 'n2', attached: 'n1', dev: { signature: part } })).steps;
+  assert.equal(moving.map((s) => [s.action, s.args.partition]), [['unmount', '/dev/loop7p1']]);
+  // The filesystem sits 1 MiB into the device: no grow-fs for the difference.
+  assert.equal(plan(world({ node: 'n1', attached: 'n1', dev: { signature: part, fs_size: G - (1 << 20) } })).steps, []);
+});
+
+test('an adopted volume with one filesystem partition is recorded from it; growing or shrinking a partitioned dataset is refused with the reason', () => {
+  const adopt = world({ node: 'n1', attached: 'n1', dev: { signature: { type: 'ext4', uuid: 'bbbb', partition: '/dev/loop7p1' }, mount: null } });
+  adopt.desired.datasets[ID].volume = 'vol-1';
+  adopt.statuses = {};
+  assert.equal(plan(adopt).steps.map((s) => [s.action, s.args.partition, s.args.uuid]), [['record', '/dev/loop7p1', 'bbbb']]);
+  const grow = plan(world({ node: 'n1', attached: 'n1', size: 2 * G, dev: { signature: { type: 'ext4', uuid: 'aaaa', partition: '/dev/loop7p1' } } }));
+  assert.equal(grow.steps, []);
+  assert.is(grow.datasets[ID].phase, 'blocked');
+  assert.match(grow.datasets[ID].reason!, /partition '\/dev\/loop7p1'/);
+  const shrink = plan(world({ node: 'n1', attached: 'n1', size: G / 2, shrink: true, dev: { signature: { type: 'ext4', uuid: 'aaaa', partition: '/dev/loop7p1' } } }));
+  assert.is(shrink.datasets[ID].phase, 'blocked');
+  assert.match(shrink.datasets[ID].reason!, /does not shrink/);
 });
 
 test.run();

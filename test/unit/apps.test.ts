@@ -11,6 +11,8 @@ import { appProblem, loadApps, toDefinition } from '../../src/agent/apps/definit
 import { applyVolumeMap, MapError, parseVolumeMap, UNIT_KEY } from '../../src/agent/apps/volume-map.js';
 import { nextMigrationStep, type MigrationFacts } from '../../src/agent/apps/migrate.js';
 import type { DatasetsDoc, Volume } from '../../src/agent/docs.js';
+import { appStart } from '../../src/agent/apps/steps.js';
+import { clearStarted, readStarted } from '../../src/agent/apps/observe.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'dvm-apps-'));
 const good = { format: 'dvm.app/1' as const, stop: ['/bin/true'], start: ['/bin/true'], data_dir: '/srv/pg', migrate: 'copy' as 'copy' | 'none' };
@@ -112,6 +114,27 @@ test('volume map: bad maps are refused with the unit named', () => {
   for (const [text, re] of bad) assert.throws(() => parseVolumeMap(text, 'n1'), (e: Error) => e instanceof MapError && re.test(e.message), text);
   assert.throws(() => parseVolumeMap('{"a/0": "vol-1"}', null), /no node/);
   assert.throws(() => applyVolumeMap({ doc: empty, map: parseVolumeMap('{"a/0":"vol-x"}', 'n1'), volumes: [], now: 't', newId }), /not in the backend listing/);
+});
+
+test('app-start stops first (a start a killed agent did not record may still run), then records the start; a failing start is the error, unrecorded', async () => {
+  const runtime = path.join(dir, 'run');
+  const calls: string[] = [];
+  let failStart = false;
+  const run = async (cmd: string, args: readonly string[]) => {
+    calls.push([cmd, ...args].join(' '));
+    return failStart && args[0] === 'start' ? { code: 3, stdout: '', stderr: 'cannot start\n' } : { code: 0, stdout: '', stderr: '' };
+  };
+  const def = toDefinition('svc', { ...good, stop: ['svcctl', 'stop'], start: ['svcctl', 'start'] });
+  const fx = { run, apps: { dir, apps: new Map([['svc', def]]), problems: new Map() }, runtimeDir: runtime, mounts: async () => [], now: () => new Date('2026-12-02T03:00:00Z'), log: () => {} };
+  const step = { dataset: 'x', action: 'app-start' as const, runs_on: 'node:n1', volume: 'vol-1', args: { app: 'svc', path: '/mnt/x' }, expect: '', deadline_ms: 1 };
+  await appStart(step, fx);
+  assert.equal(calls, ['svcctl stop', 'svcctl start']);
+  assert.is(readStarted(runtime, 'vol-1')?.app, 'svc');
+  clearStarted(runtime, 'vol-1');
+  failStart = true;
+  const err = await appStart(step, fx).then(() => null, (e: Error) => e);
+  assert.match(err?.message ?? 'no error', /start of application 'svc' failed: 'svcctl start' exit 3: cannot start/);
+  assert.is(readStarted(runtime, 'vol-1'), null);
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -319,7 +319,10 @@ test('registry: a bad spec is one usage line (exit 2); an absent backend an envi
     ['memory?max=huge', 2, /wants a size/],
     ['memory:a/b', 2, /state name 'a\/b'/],
     ['loopback:/nonexistent/dvm-test-dir', 4, /directory '\/nonexistent\/dvm-test-dir' does not exist/],
-    ['dvm:vg0', 4, /'dvm' is not built into this version \(it comes from src\/agent\/backends\/dvm\/\)/],
+    ['dvm:dvmnovg?devs=/nonexistent/dvm-pv', 4, /volume group 'dvmnovg' cannot be read: .*\/nonexistent\/dvm-pv/],
+    ['dvm:vg0?devs=loop1', 2, /absolute device paths/],
+    ['dvm:vg0?nodes=a/b', 2, /node 'a\/b' in nodes= is not hostname-like/],
+    ['dvm:vg0?size=1', 2, /unknown knob 'size'/],
   ];
   for (const [spec, code, re] of cases) {
     let err: unknown = null;

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { inflateRawSync } from 'node:zlib';
-import { checkVg } from '../../src/transaction-manager/vg-check.js';
+import { checkVg } from '../../src/lib/vg-check.js';
 import type { Vg } from '../../src/lib/vg-types.js';
 import { addPvs, dropOrMarkMissing, extentsUsedOn, markMissing, removePvs, unmarkMissing } from '../../src/transaction-manager/pvs.js';
 import { Damage, decodeHeader, decodeLabel, decodePayload, decodeRecordHead, encodeHeader, encodeLabel, encodeRecord, RING_OFFSET } from '../../src/pv-format/layout.js';

@@ -94,6 +94,20 @@ async function device(step: PlanStep, fx: ApplyEffects): Promise<string> {
   return path;
 }
 
+/**
+ * The device holding the filesystem: the step's verified device, or its
+ * partition when the step names one (which must be a partition the kernel
+ * shows on that device, so a step never reaches another volume's).
+ */
+async function fsDevice(step: PlanStep, fx: ApplyEffects): Promise<string> {
+  const dev = await device(step, fx);
+  const part = step.args.partition;
+  if (typeof part !== 'string') return dev;
+  const parts = (await fx.host.partitions?.(dev)) ?? [];
+  if (!parts.includes(part)) throw new StepFailed(`'${part}' is not a partition of '${dev}' (the kernel shows ${parts.length ? parts.join(', ') : 'none'})`);
+  return part;
+}
+
 async function run(step: PlanStep, fx: ApplyEffects): Promise<string | null> {
   const now = () => fx.now().toISOString();
   switch (step.action) {
@@ -211,7 +225,7 @@ async function run(step: PlanStep, fx: ApplyEffects): Promise<string | null> {
       return mount(step, fx);
     case 'unmount': {
       const path = str(step, 'path');
-      const dev = str(step, 'device');
+      const dev = typeof step.args.partition === 'string' ? step.args.partition : str(step, 'device');
       const m = await fx.host.mountedAt(dev);
       if (!m) return `'${dev}' was not mounted`;
       if (m.path !== path) throw new StepFailed(`'${dev}' is mounted at '${m.path}', not '${path}'`);
@@ -286,7 +300,13 @@ async function mkfs(step: PlanStep, fx: ApplyEffects): Promise<string> {
       return s;
     });
     if (refused) throw new GateRefused(`mkfs of volume '${v.id}' refused: ${refused}`);
-    return fx.host.mkfs(dev, fs, String(step.args.label ?? '').slice(0, 12) || 'dvm');
+    // --partition: the table and its one partition first, under the same marker (a rerun writes both again).
+    let target = dev;
+    if (step.args.partition === true) {
+      if (!fx.host.partition) throw new StepFailed(`this host does not make partitions`, 'unsupported');
+      target = await fx.host.partition(dev);
+    }
+    return fx.host.mkfs(target, fs, String(step.args.label ?? '').slice(0, 12) || 'dvm');
   });
   await patchStatus(fx, step.dataset, (s) => {
     s.formatted = { volume: v.id, filesystem: fs, uuid, at: fx.now().toISOString(), by: fx.node };
@@ -304,7 +324,7 @@ async function record(step: PlanStep, fx: ApplyEffects): Promise<string> {
     });
     return 'shrink marker cleared';
   }
-  const dev = await device(step, fx);
+  const dev = await fsDevice(step, fx);
   const p = await fx.host.probe(dev);
   if (!p.signature) throw new StepFailed(`'${dev}' shows no filesystem to record${p.error ? ` (${p.error})` : ''}`);
   const fs = p.signature.type;
@@ -329,7 +349,7 @@ async function mount(step: PlanStep, fx: ApplyEffects): Promise<string> {
   const fs = fsArg(step);
   const bad = mountPathProblem(path, fx.mountRoot);
   if (bad) throw new StepFailed(bad, 'invalid');
-  const dev = await device(step, fx);
+  const dev = await fsDevice(step, fx);
   const m = await fx.host.mountedAt(dev);
   if (m) {
     if (m.path === path) return `already mounted at '${path}'`;

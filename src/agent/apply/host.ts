@@ -54,12 +54,46 @@ export function mountIsOf(m: MountEntry, device: string, dn: string | null): boo
 }
 
 function sysName(device: string): string | null {
+  // By device number, not by path: a node made by mknod (/dev/mapper/<vg>-<lv>
+  // where no udev links it to dm-N) has a name sysfs does not know.
+  const num = devno(device);
+  if (num !== null) {
+    try {
+      return basename(realpathSync(`/sys/dev/block/${num}`));
+    } catch {
+      /* no sysfs entry: fall back to the path's own name */
+    }
+  }
   try {
     return basename(realpathSync(device));
   } catch {
     return null;
   }
 }
+
+/** The partitions the kernel shows on a block device (sysfs children with a `partition` file), by number. */
+export function partitionsOf(device: string): string[] {
+  const name = sysName(device);
+  if (!name) return [];
+  let entries: string[];
+  try {
+    entries = readdirSync(`/sys/class/block/${name}`);
+  } catch {
+    return [];
+  }
+  const parts: [number, string][] = [];
+  for (const e of entries) {
+    if (!e.startsWith(name)) continue;
+    try {
+      parts.push([Number(readFileSync(`/sys/class/block/${name}/${e}/partition`, 'utf8').trim()), `/dev/${e}`]);
+    } catch {
+      /* not a partition */
+    }
+  }
+  return parts.sort((a, b) => a[0] - b[0]).map(([, p]) => p);
+}
+
+const sleepMs = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Device size in bytes: sysfs for block devices, the file size otherwise (tests). */
 export function deviceSize(device: string): number {
@@ -172,7 +206,20 @@ export function realHost(run: Runner, now: () => number = Date.now): Host {
         if (key && probe.fs_size !== null) memo.set(device, { key, at: now(), probe });
         return probe;
       }
-      if (tags.PTTYPE) return { blank: false, signature: null, fs_size: null, error: `a ${tags.PTTYPE} partition table` };
+      if (tags.PTTYPE) {
+        // One partition holding one filesystem is a dataset's (made with --partition, or adopted so);
+        // anything else is reported as what it is, never formatted.
+        const parts = partitionsOf(device);
+        if (parts.length !== 1) {
+          const n = parts.length === 0 ? 'no partition the kernel shows' : `${parts.length} partitions (only one partition holding one filesystem is used)`;
+          return { blank: false, signature: null, fs_size: null, error: `a ${tags.PTTYPE} partition table with ${n}` };
+        }
+        const pr = await run('blkid', ['-p', '-o', 'export', parts[0]]);
+        const pt = pr.code === 0 ? parseExport(pr.stdout) : {};
+        if (pr.code !== 0 && pr.code !== 2) return { blank: false, signature: null, fs_size: null, error: `blkid -p '${parts[0]}' failed (exit ${pr.code}): ${firstLine(pr.stderr)}` };
+        if (!pt.TYPE) return { blank: false, signature: null, fs_size: null, error: `a ${tags.PTTYPE} partition table whose one partition '${parts[0]}' holds no filesystem` };
+        return { blank: false, signature: { type: pt.TYPE, uuid: pt.UUID ?? null, partition: parts[0] }, fs_size: await fsSize(parts[0], pt.TYPE), error: null };
+      }
       if (label) return { blank: false, signature: null, fs_size: null, error: label };
       if (r.code === 0 && Object.keys(tags).length > 0) return { blank: false, signature: null, fs_size: null, error: `blkid found ${Object.keys(tags).join(',')}` };
       return { blank: true, signature: null, fs_size: null, error: null };
@@ -248,6 +295,33 @@ export function realHost(run: Runner, now: () => number = Date.now): Host {
       const tags = parseExport(b.stdout);
       if (b.code !== 0 || tags.TYPE !== fs || !tags.UUID) throw new Error(`after mkfs.${fs}, blkid -p '${device}' does not show a ${fs} filesystem`);
       return tags.UUID;
+    },
+
+    async partition(device) {
+      // dos label, one Linux partition from 1 MiB to the end; old signatures on the device and in the
+      // new partition wiped (the caller has checked the device is blank or holds our interrupted mkfs).
+      const r = await run('sfdisk', ['--quiet', '--wipe', 'always', '--wipe-partitions', 'always', device], { input: 'label: dos\nstart=2048, type=83\n' });
+      if (r.code !== 0) throw new Error(`sfdisk '${device}' failed (exit ${r.code}): ${firstLine(r.stderr || r.stdout)}`);
+      // Some kernels do not re-read the table of a loop device themselves: partx tells them.
+      for (let i = 0; i < 50 && partitionsOf(device).length !== 1; i++) {
+        await run('partx', [i === 0 ? '--update' : '--add', device]);
+        if (partitionsOf(device).length !== 1) await sleepMs(100);
+      }
+      const parts = partitionsOf(device);
+      if (parts.length !== 1) throw new Error(`after sfdisk '${device}' the kernel shows ${parts.length} partitions, not 1`);
+      for (let i = 0; i < 50; i++) {
+        try {
+          if (statSync(parts[0]).isBlockDevice()) return parts[0];
+        } catch {
+          /* the node appears with devtmpfs or udev */
+        }
+        await sleepMs(100);
+      }
+      throw new Error(`partition '${parts[0]}' has no device node`);
+    },
+
+    async partitions(device) {
+      return partitionsOf(device);
     },
 
     async fsck(device, fs) {

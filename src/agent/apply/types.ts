@@ -59,6 +59,14 @@ export interface Host {
   held(device: string): Promise<string | null>;
   /** Returns the new filesystem's UUID. */
   mkfs(device: string, fs: Filesystem, label: string): Promise<string>;
+  /**
+   * Writes a new partition table on `device` holding one partition over the
+   * whole device (after 1 MiB) and returns the partition's device path.
+   * Absent: this host does not make partitions.
+   */
+  partition?(device: string): Promise<string>;
+  /** The partitions the kernel shows on `device`, in order (paths); absent: none are known. */
+  partitions?(device: string): Promise<string[]>;
   /** Checks (and, for ext4, preens) the filesystem: fsck's exit status; >= 4 means errors left. */
   fsck(device: string, fs: Filesystem): Promise<{ code: number; detail: string }>;
   mount(device: string, path: string, fs: Filesystem, readOnly: boolean): Promise<void>;

@@ -1,7 +1,7 @@
 // `--backend SPEC` → a Backend. A spec is `kind[:arg][?key=value&...]`:
 //   memory[:NAME][?knobs]   in-process state; agents in one process naming the same NAME share it
 //   loopback:DIR[?knobs]    sparse files and attachment records in DIR (must exist)
-//   dvm:VG                  LVs of a dvm VG (src/agent/backends/dvm/, not built yet)
+//   dvm:VG[?devs=&nodes=]   LVs of a dvm VG (src/agent/backends/dvm/)
 //   openstack[?knobs]       Cinder + Nova (src/agent/backends/openstack/)
 // Each backend reads its own knobs (docs/backends.md lists them). A bad spec
 // is a usage error (exit 2); a missing directory or an absent backend is an
@@ -40,8 +40,7 @@ interface KindEntry {
 const KINDS: Record<BackendKind, KindEntry> = {
   memory: { arg: 'optional', argName: 'a state name', load: () => import('../backends/memory/index.js'), folder: 'src/agent/backends/memory/' },
   loopback: { arg: 'required', argName: 'a directory', load: () => import('../backends/loopback/index.js'), folder: 'src/agent/backends/loopback/' },
-  // The dvm engineer replaces null with () => import('../backends/dvm/index.js').
-  dvm: { arg: 'required', argName: 'a volume group name', load: null, folder: 'src/agent/backends/dvm/' },
+  dvm: { arg: 'required', argName: 'a volume group name', load: () => import('../backends/dvm/index.js'), folder: 'src/agent/backends/dvm/' },
   openstack: { arg: 'none', load: () => import('../backends/openstack/index.js'), folder: 'src/agent/backends/openstack/' },
 };
 

@@ -7,12 +7,14 @@ import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { applyVolumeMap, MapError, parseVolumeMap } from '../apps/volume-map.js';
 import { StoreConflict } from '../store/types.js';
-import type { Filesystem } from '../docs.js';
+import type { DatasetsDoc, DatasetStatus, Filesystem } from '../docs.js';
 import { openStore, storeConnectOptions, withStoreOptions } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { appName, datasetName, metaPairs, mountPath, nodeName, sizeBytes, timeoutSeconds, volumeId } from './args.js';
 import * as change from './changes.js';
-import { listText, statusJson, statusText, views } from './views.js';
+import { listText, nodesText, nodeViews, statusJson, statusText, views } from './views.js';
+import { follow } from './follow.js';
+import type { Goal } from './progress.js';
 
 const USAGE = `Usage: $0 --store STORE COMMAND ...
 
@@ -39,14 +41,29 @@ Commands:
                                 where each dataset is; --wait exits 0 when all
                                 converged, 1 on timeout
 
+Every changing command (create, adopt, grow, shrink, move, detach, destroy)
+takes --wait [--timeout SECONDS]: it then follows the dataset, printing each
+phase the agents reach (unmounting on n1, detaching, attaching to n2,
+mounting on n2...) with the elapsed time to stderr, and the dataset's final
+status to stdout (create and adopt print only the id there). Exit 0 when the
+change arrived, 1 on timeout with the phase it is stuck in and why; the
+change itself stands and the agents carry on.
+
 Sizes as everywhere in dvm: 10G, 512M, +1G (binary units, a bare number is MiB).
 
 Examples:
   dataset --store /var/lib/dvm/store create pg --size 10G --node n1
-  dataset --store /var/lib/dvm/store move pg --to n2
+  dataset --store /var/lib/dvm/store move pg --to n2 --wait --timeout 300
   dataset --store /var/lib/dvm/store status --wait --timeout 120`;
 
 const FS = ['ext4', 'xfs'] as const;
+
+/** --wait and --timeout, on every changing command. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const waiting = (y: any) =>
+  y
+    .option('wait', { type: 'boolean', describe: 'follow the change until it arrived, printing each phase' })
+    .option('timeout', { type: 'number', requiresArg: true, describe: 'seconds --wait waits (default 300)' });
 
 function positional(args: { _: (string | number)[] }, count: number, names: string[]): string[] {
   const rest = args._.slice(1).map(String);
@@ -69,6 +86,16 @@ async function withStore<T>(spec: string, create: boolean, fn: (s: Store) => Pro
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** `dataset status`: every dataset, then every node (its liveness, whether it holds the keys, what it holds). */
+async function printStatus(store: Store, json: boolean, desired?: DatasetsDoc, st?: Record<string, DatasetStatus>): Promise<void> {
+  const doc = desired ?? (await store.readDesired()).value;
+  const statuses = st ?? (await store.readStatuses());
+  const [listing, nodes, leases] = await Promise.all([store.readListing(), store.readNodes(), store.nodeLeases ? store.nodeLeases() : Promise.resolve({})]);
+  const nv = nodeViews(doc, listing, nodes, leases);
+  if (json) return writeDocument({ ...(statusJson(doc, statuses) as object), nodes: nv });
+  return writeStdout(statusText(doc, statuses) + '\n' + nodesText(nv, new Date()));
+}
+
 async function waitConverged(store: Store, timeoutS: number, json: boolean): Promise<void> {
   const until = Date.now() + timeoutS * 1000;
   let wake: (() => void) | null = null;
@@ -80,7 +107,7 @@ async function waitConverged(store: Store, timeoutS: number, json: boolean): Pro
       const v = Object.values(views(desired, statuses));
       const left = v.filter((x) => !x.converged);
       if (left.length === 0 || Date.now() >= until) {
-        await (json ? writeDocument(statusJson(desired, statuses)) : writeStdout(statusText(desired, statuses)));
+        await printStatus(store, json, desired, statuses);
         if (left.length === 0) return;
         throw failed('status', store.describe, `${left.length} of ${v.length} datasets not converged after ${timeoutS} s (first: '${left[0].name}' ${left[0].waiting})`);
       }
@@ -90,6 +117,22 @@ async function waitConverged(store: Store, timeoutS: number, json: boolean): Pro
     }
   } finally {
     stop();
+  }
+}
+
+/** Follows `name` after `what` changed it (--wait); its final status to stdout unless `idOnly`. */
+async function afterChange(s: Store, name: string, what: string, goal: Goal, timeoutS: number, idOnly: boolean): Promise<void> {
+  const doc = (await s.readDesired()).value;
+  const id = Object.keys(doc.datasets).find((k) => doc.datasets[k].name === name);
+  if (id === undefined) return; // already gone (a destroy of a dataset with no volume)
+  try {
+    await follow({ store: s, id, name, what, goal, timeoutS, say: (l) => process.stderr.write(`dataset: ${l}\n`) });
+  } finally {
+    if (!idOnly) {
+      const now = (await s.readDesired()).value;
+      const statuses = await s.readStatuses();
+      if (now.datasets[id]) await writeStdout(statusText({ ...now, datasets: { [id]: now.datasets[id] } }, statuses));
+    }
   }
 }
 
@@ -104,7 +147,9 @@ export async function main(argv: string[]): Promise<void> {
         .option('mount', { type: 'string', requiresArg: true, describe: "absolute mount point under the node's mount root (default <mount root>/NAME)" })
         .option('meta', { type: 'string', array: true, requiresArg: true, describe: 'KEY=VALUE label copied into the volume metadata (repeatable)' })
         .option('app', { type: 'string', requiresArg: true, describe: 'the application served from it (defined on each node in APPS_DIR/APP.json)' })
-        .option('partition', { type: 'boolean', describe: 'give the volume one partition and put the filesystem there' }),
+        .option('partition', { type: 'boolean', describe: 'give the volume one partition and put the filesystem there' })
+        .option('wait', { type: 'boolean', describe: 'follow the change until it arrived, printing each phase' })
+        .option('timeout', { type: 'number', requiresArg: true, describe: 'seconds --wait waits (default 300)' }),
     )
     .command('adopt', 'make a dataset of an existing volume', (y) =>
       y
@@ -113,18 +158,20 @@ export async function main(argv: string[]): Promise<void> {
         .option('node', { type: 'string', requiresArg: true, describe: 'the node to mount it on' })
         .option('mount', { type: 'string', requiresArg: true, describe: 'absolute mount point' })
         .option('app', { type: 'string', requiresArg: true, describe: 'the application served from it (defined on each node)' })
-        .option('partition', { type: 'boolean', describe: 'when blank: one partition, the filesystem in it' }),
+        .option('partition', { type: 'boolean', describe: 'when blank: one partition, the filesystem in it' })
+        .option('wait', { type: 'boolean', describe: 'follow the change until it arrived, printing each phase' })
+        .option('timeout', { type: 'number', requiresArg: true, describe: 'seconds --wait waits (default 300)' }),
     )
     .command('map', "apply a service manager's volume map ({unit: volume}, JSON or YAML)", (y) =>
       y
         .option('apply', { type: 'string', requiresArg: true, describe: "FILE, or '-' for stdin" })
         .option('node', { type: 'string', requiresArg: true, describe: 'the node of units the map gives as unit: volume' }),
     )
-    .command('grow', 'grow to SIZE or by +SIZE')
-    .command('shrink', 'shrink to SIZE (offline, ext4 only)')
-    .command('move', 'mount it on another node', (y) => y.option('to', { type: 'string', requiresArg: true, describe: 'the node' }))
-    .command('detach', 'attach it nowhere (kept)')
-    .command('destroy', 'destroy it and its volume')
+    .command('grow', 'grow to SIZE or by +SIZE', waiting)
+    .command('shrink', 'shrink to SIZE (offline, ext4 only)', waiting)
+    .command('move', 'mount it on another node', (y) => waiting(y.option('to', { type: 'string', requiresArg: true, describe: 'the node' })))
+    .command('detach', 'attach it nowhere (kept)', waiting)
+    .command('destroy', 'destroy it and its volume', waiting)
     .command('list', 'print the desired state', (y) => y.option('json', { type: 'boolean', describe: 'print dvm.datasets/1' }))
     .command('status', 'where each dataset is and what it waits for', (y) =>
       y
@@ -146,6 +193,10 @@ export async function main(argv: string[]): Promise<void> {
   const want = ARITY[cmd] ?? [];
   const [NAME, SIZE] = positional(a, want.length, want);
   Object.assign(a, { NAME, SIZE });
+  if (a.timeout !== undefined && !a.wait) throw usageError('usage', undefined, "--timeout goes with --wait (see 'dataset --help')");
+  const waitS = a.timeout === undefined ? 300 : timeoutSeconds(a.timeout);
+  /** After the change: follow it when --wait was given. */
+  const then = (s: Store, name: string, goal: Goal, idOnly = false) => (a.wait ? afterChange(s, name, cmd, goal, waitS, idOnly) : Promise.resolve());
 
   switch (cmd) {
     case 'create': {
@@ -159,14 +210,15 @@ export async function main(argv: string[]): Promise<void> {
       const app = opt('app') === null ? undefined : appName(opt('app')!);
       const partition = Boolean(a.partition);
       let id = '';
-      await withStore(a.store, true, (s) =>
-        s.updateDesired((d) => {
+      await withStore(a.store, true, async (s) => {
+        await s.updateDesired((d) => {
           const next = change.create(d, { name, size, filesystem: fs, node, mount, meta, app, partition }, now());
           id = Object.keys(next.datasets).find((k) => !(k in d.datasets))!;
           return next;
-        }),
-      );
-      await writeStdout(`${id}\n`);
+        });
+        await writeStdout(`${id}\n`);
+        await then(s, name, { kind: 'converged', node: node ?? undefined }, true);
+      });
       return;
     }
     case 'adopt': {
@@ -186,8 +238,9 @@ export async function main(argv: string[]): Promise<void> {
           id = Object.keys(next.datasets).find((k) => !(k in d.datasets))!;
           return next;
         });
+        await writeStdout(`${id}\n`);
+        await then(s, name, { kind: 'converged', node: node ?? undefined }, true);
       });
-      await writeStdout(`${id}\n`);
       return;
     }
     case 'map': {
@@ -227,22 +280,29 @@ export async function main(argv: string[]): Promise<void> {
     case 'shrink': {
       const name = datasetName(String(a.NAME));
       const size = sizeBytes(String(a.SIZE), { allowPlus: cmd === 'grow' });
-      await withStore(a.store, false, (s) =>
-        s.updateDesired((d) => (cmd === 'grow' ? change.grow(d, name, size.bytes, size.relative, now()) : change.shrink(d, name, size.bytes, now()))),
-      );
+      await withStore(a.store, false, async (s) => {
+        await s.updateDesired((d) => (cmd === 'grow' ? change.grow(d, name, size.bytes, size.relative, now()) : change.shrink(d, name, size.bytes, now())));
+        await then(s, name, { kind: 'converged' });
+      });
       return;
     }
     case 'move': {
       const name = datasetName(String(a.NAME));
       if (a.to === undefined) throw usageError('usage', undefined, "move needs --to NODE (see 'dataset --help')");
       const to = nodeName(String(a.to));
-      await withStore(a.store, false, (s) => s.updateDesired((d) => change.move(d, name, to, now())));
+      await withStore(a.store, false, async (s) => {
+        await s.updateDesired((d) => change.move(d, name, to, now()));
+        await then(s, name, { kind: 'converged', node: to });
+      });
       return;
     }
     case 'detach':
     case 'destroy': {
       const name = datasetName(String(a.NAME));
-      await withStore(a.store, false, (s) => s.updateDesired((d) => (cmd === 'detach' ? change.detach(d, name, now()) : change.destroy(d, name, now()))));
+      await withStore(a.store, false, async (s) => {
+        await s.updateDesired((d) => (cmd === 'detach' ? change.detach(d, name, now()) : change.destroy(d, name, now())));
+        await then(s, name, cmd === 'detach' ? { kind: 'converged' } : { kind: 'gone' });
+      });
       return;
     }
     case 'list': {
@@ -253,13 +313,10 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'status': {
-      if (a.timeout !== undefined && !a.wait) throw usageError('usage', undefined, "--timeout goes with --wait (see 'dataset --help')");
-      const timeout = a.timeout === undefined ? 300 : timeoutSeconds(a.timeout);
+      const timeout = waitS;
       await withStore(a.store, false, async (s) => {
         if (a.wait) return waitConverged(s, timeout, Boolean(a.json));
-        const desired = (await s.readDesired()).value;
-        const statuses = await s.readStatuses();
-        await (a.json ? writeDocument(statusJson(desired, statuses)) : writeStdout(statusText(desired, statuses)));
+        await printStatus(s, Boolean(a.json));
       });
       return;
     }

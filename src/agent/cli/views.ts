@@ -70,3 +70,65 @@ export function statusText(doc: DatasetsDoc, statuses: Record<string, DatasetSta
 export function statusJson(doc: DatasetsDoc, statuses: Record<string, DatasetStatus>): unknown {
   return { format: 'dvm.dataset-statuses/1', cluster: doc.cluster, datasets: views(doc, statuses) };
 }
+
+/** One node as `dataset status` shows it: whether its agent lives, whether it holds the keys, what it holds. */
+export interface NodeView {
+  alive: boolean;
+  credentialed: boolean;
+  leader: boolean;
+  /** Its lease (etcd): TTL and seconds left when read; null: the store has no leases, or it expired. */
+  lease: { ttl: number; remaining: number } | null;
+  /** When the node last wrote its state (an unchanged state is rewritten only every few minutes). */
+  observed_at: string;
+  /** Its local devices of dataset volumes and volumes the listing shows attached to it. */
+  holds: { volume: string; dataset: string | null; name: string | null; mounted: string | null; device: boolean }[];
+}
+
+export interface NodeInfo {
+  state: { observed_at: string; devices: Record<string, { mount: { path: string } | null }> };
+  alive: boolean;
+  credentialed: boolean;
+  leader: boolean;
+}
+
+export function nodeViews(
+  doc: DatasetsDoc,
+  listing: { volumes: { id: string; dataset: string | null; attached: string | null }[] } | null,
+  nodes: Record<string, NodeInfo>,
+  leases: Record<string, { ttl: number; remaining: number }>,
+): Record<string, NodeView> {
+  const volumes = new Map((listing?.volumes ?? []).map((v) => [v.id, v]));
+  const out: Record<string, NodeView> = {};
+  for (const [n, e] of Object.entries(nodes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const holds: NodeView['holds'] = [];
+    const who = (vid: string) => {
+      const ds = volumes.get(vid)?.dataset ?? null;
+      return { dataset: ds, name: ds !== null ? (doc.datasets[ds]?.name ?? null) : null };
+    };
+    for (const [vid, dev] of Object.entries(e.state.devices).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      holds.push({ volume: vid, ...who(vid), mounted: dev.mount?.path ?? null, device: true });
+    }
+    for (const v of volumes.values()) {
+      if (v.attached === n && !(v.id in e.state.devices)) holds.push({ volume: v.id, ...who(v.id), mounted: null, device: false });
+    }
+    out[n] = { alive: e.alive, credentialed: e.credentialed, leader: e.leader, lease: e.alive ? (leases[n] ?? null) : null, observed_at: e.state.observed_at, holds };
+  }
+  return out;
+}
+
+const ago = (iso: string, now: Date) => {
+  const s = Math.max(0, Math.round((now.getTime() - Date.parse(iso)) / 1000));
+  return s < 120 ? `${s} s ago` : s < 7200 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
+};
+
+export function nodesText(v: Record<string, NodeView>, now: Date): string {
+  const rows = Object.entries(v).map(([n, x]) => {
+    const alive = x.alive
+      ? x.lease ? `alive (lease ${x.lease.ttl} s, ${x.lease.remaining} s left)` : 'alive (agent running)'
+      : 'DEAD (agent not running, lease gone)';
+    const keys = x.leader ? 'leader' : x.credentialed ? (x.alive ? 'standby' : 'credentialed') : '-';
+    const holds = x.holds.map((h) => `${h.name ?? h.volume}${h.mounted ? `:${h.mounted}` : h.device ? ' (device, not mounted)' : ' (attached, no device)'}`).join(', ') || '-';
+    return [n, alive, keys, `${x.observed_at} (${ago(x.observed_at, now)})`, x.alive ? holds : `${holds === '-' ? '-' : `${holds} (last seen)`}`];
+  });
+  return table(['NODE', 'LIVENESS', 'KEYS', 'STATE WRITTEN', 'HOLDS'], rows);
+}

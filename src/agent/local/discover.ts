@@ -59,7 +59,8 @@ export async function discoverLocal(input: LocalInput): Promise<NodeStateDoc> {
     }
     if (!found) continue;
     const probe = await host.probe(found.path);
-    const m = await host.mountedAt(found.path);
+    // A partitioned volume's filesystem (and so its mount) is its one partition's.
+    const m = await host.mountedAt(probe.signature?.partition ?? found.path);
     if (m) ours.add(m.path);
     const held = await host.held(found.path);
     devices[v.id] = {

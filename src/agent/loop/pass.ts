@@ -73,6 +73,17 @@ async function listBackend(ctx: AgentContext, leadership: Leadership): Promise<V
   }
   const volumes = await leadership.fenced(() => control.list());
   const doc: VolumesDoc = { format: 'dvm.volumes/1', backend: ctx.spec, listed_at: ctx.now().toISOString(), listed_by: ctx.node, volumes, limits: m.limits };
+  // A volume attached to a node whose agent the store shows dead: ask the backend whether that node is
+  // gone (only a node it confirms gone has its volumes detached without its unmount). Asked only then,
+  // so a healthy cluster's pass still makes the one listing call.
+  // The same for a dead node whose last state still shows a device (a stale record once it is gone).
+  if (control.liveNodes) {
+    const holders = new Set(volumes.map((v) => v.attached).filter((n): n is string => n !== null && n !== ctx.node));
+    const nodes = await ctx.store.readNodes();
+    const dead = (n: string) => n !== ctx.node && !nodes[n]?.alive;
+    const ask = [...holders].some(dead) || Object.entries(nodes).some(([n, e]) => dead(n) && Object.keys(e.state.devices).length > 0);
+    if (ask) doc.live_nodes = await leadership.fenced(() => control.liveNodes!());
+  }
   // Written only when it says something new (or is getting old): every write
   // wakes every agent watching the store.
   const text = withoutTime(doc, 'listed_at');

@@ -154,6 +154,13 @@ function chooseVolume(id: string, d: DesiredDataset, st: DatasetStatus | null, c
   );
 }
 
+/**
+ * A device step's device, and the partition holding the filesystem when the
+ * device is partitioned (one partition, one filesystem: made with
+ * --partition or adopted so): mounts, checks and records act on it.
+ */
+const devArgs = (dev: LocalDevice) => ({ device: dev.path, ...(dev.signature?.partition ? { partition: dev.signature.partition } : {}) });
+
 /** The small copy of a volume a node step carries (the executor has no listing of its own). */
 const volArg = (v: Volume) => ({ id: v.id, dataset: v.dataset, name: v.name, size: v.size, status: v.status, attached: v.attached, metadata: v.metadata });
 
@@ -165,9 +172,6 @@ function decide(id: string, d: DesiredDataset, st: DatasetStatus | null, ctx: Ct
   const v = chooseVolume(id, d, st, ctx);
 
   if (d.deleted) return decideDeleted(id, d, st, v, ctx);
-  // Recorded by `dataset create|adopt --partition`; this agent cannot make or mount partitions yet, and never
-  // formats the whole device in their place.
-  if (d.partition === true) return { phase: 'blocked', reason: 'a partitioned volume was asked for (--partition); this agent does not make or mount partitions yet' };
 
   const size = roundUp(Math.max(d.size, 1), limits.allocation_unit);
   if (size < limits.min_size) return { phase: 'blocked', reason: `size ${fmtSize(d.size)} is below the backend's minimum ${fmtSize(limits.min_size)}` };
@@ -230,7 +234,18 @@ function decide(id: string, d: DesiredDataset, st: DatasetStatus | null, ctx: Ct
     }
     return detachFrom(id, v, v.attached, target === null ? 'to leave it attached nowhere' : `to move it to node '${target}'`, ctx);
   }
-  return onTarget(id, d, st, v, target, mountPath, size, ctx);
+  const here = onTarget(id, d, st, v, target, mountPath, size, ctx);
+  const pn = input.nodes[target];
+  if ('phase' in here && here.phase === 'converged' && pn?.state && !pn.alive) {
+    // Its last state is all anyone knows: not reported as converged (a step for it stays in waiting_for).
+    const dev = pn.state.devices[v.id];
+    const last = dev?.mount ? `mounted at '${dev.mount.path}'` : 'with its device';
+    return {
+      phase: 'waiting',
+      reason: `node '${target}' is not running an agent (its lease expired or its agent stopped); it was last seen (${pn.state.observed_at}) ${last}; volume '${v.id}' stays attached there until its agent is back or the backend confirms the node is gone`,
+    };
+  }
+  return here;
 }
 
 function transientWait(v: Volume): Decision | null {
@@ -350,7 +365,7 @@ function detachFrom(id: string, v: Volume, owner: string, purpose: string, ctx: 
   const dev = pn.state.devices[v.id];
   if (dev?.mount) {
     return {
-      step: mk(id, 'unmount', onNode(owner), v, { path: dev.mount.path, device: dev.path, volume: volArg(v) }, `'${dev.mount.path}' is unmounted on node '${owner}'`),
+      step: mk(id, 'unmount', onNode(owner), v, { path: dev.mount.path, ...devArgs(dev), volume: volArg(v) }, `'${dev.mount.path}' is unmounted on node '${owner}'`),
       why: `unmounting '${dev.mount.path}' on node '${owner}' ${purpose}`,
     };
   }
@@ -372,9 +387,12 @@ function detachFrom(id: string, v: Volume, owner: string, purpose: string, ctx: 
 }
 
 function staleOn(id: string, v: Volume, ctx: Ctx): Decision | null {
+  const live = ctx.input.listing!.live_nodes;
   for (const n of ctx.devicesOf.get(v.id) ?? []) {
     if (n === v.attached) continue;
     const pn = ctx.input.nodes[n];
+    // A dead node the backend confirms gone: its last state is a stale record, not a device.
+    if (!pn.alive && Array.isArray(live) && !live.includes(n)) continue;
     return staleDevice(id, v, n, pn, pn.state!.devices[v.id]);
   }
   return null;
@@ -387,7 +405,7 @@ function staleDevice(id: string, v: Volume, n: string, pn: PlanNode, dev: LocalD
   }
   if (dev.mount) {
     return {
-      step: mk(id, 'unmount', onNode(n), v, { path: dev.mount.path, device: dev.path, volume: volArg(v) }, `'${dev.mount.path}' is unmounted on node '${n}'`),
+      step: mk(id, 'unmount', onNode(n), v, { path: dev.mount.path, ...devArgs(dev), volume: volArg(v) }, `'${dev.mount.path}' is unmounted on node '${n}'`),
       why: `unmounting '${dev.mount.path}' on node '${n}', where volume '${v.id}' is no longer attached`,
     };
   }
@@ -431,6 +449,9 @@ function onTarget(id: string, d: DesiredDataset, st: DatasetStatus | null, v: Vo
     }
     return { step: mk(id, 'record', here, v, { device: dev.path, volume: va, clear: 'shrink_started' }, 'the shrink marker is cleared'), why: 'the shrink request was withdrawn; abandoning the shrink' };
   }
+  if ((shrink || shrinkAsked) && dev.signature?.partition) {
+    return { phase: 'blocked', reason: `shrink to ${fmtSize(size)} asked for, but the filesystem is in partition '${dev.signature.partition}', which this agent does not shrink` };
+  }
   if (shrink || shrinkAsked) {
     const r = shrinkStep(id, d, st, v, dev, node, shrink, size, fsType, ctx);
     if (r) return r;
@@ -449,7 +470,7 @@ function onTarget(id: string, d: DesiredDataset, st: DatasetStatus | null, v: Vo
     }
     if (dev.blank === true || (marker && dev.blank !== null)) {
       return {
-        step: mk(id, 'mkfs', here, v, { device: dev.path, filesystem: d.filesystem, label: d.name.slice(0, 12), volume: va, resume: !dev.blank },
+        step: mk(id, 'mkfs', here, v, { device: dev.path, filesystem: d.filesystem, label: d.name.slice(0, 12), volume: va, resume: !dev.blank, ...(d.partition === true ? { partition: true } : {}) },
           `device '${dev.path}' holds a ${d.filesystem} filesystem recorded as formatted`),
         why: marker && !dev.blank ? `making the ${d.filesystem} filesystem again (an mkfs on node '${marker.node}' was interrupted at ${marker.at})` : `making a ${d.filesystem} filesystem on the blank device '${dev.path}'`,
       };
@@ -461,7 +482,7 @@ function onTarget(id: string, d: DesiredDataset, st: DatasetStatus | null, v: Vo
     const ours = marker && dev.signature.type === d.filesystem;
     if (ours || d.volume !== undefined) {
       return {
-        step: mk(id, 'record', here, v, { device: dev.path, filesystem: dev.signature.type, uuid: dev.signature.uuid, volume: va },
+        step: mk(id, 'record', here, v, { ...devArgs(dev), filesystem: dev.signature.type, uuid: dev.signature.uuid, volume: va },
           `the ${dev.signature.type} filesystem ${dev.signature.uuid ?? ''} is recorded as this dataset's`),
         why: ours ? `recording the filesystem an interrupted mkfs made` : `recording the adopted ${dev.signature.type} filesystem`,
       };
@@ -473,13 +494,16 @@ function onTarget(id: string, d: DesiredDataset, st: DatasetStatus | null, v: Vo
   }
   if (marker || (st?.markers.create_started)) {
     // A stale marker with a record in place: cleared before anything else uses the dataset.
-    return { step: mk(id, 'record', here, v, { device: dev.path, filesystem: rec.filesystem, uuid: rec.uuid, volume: va }, 'markers cleared'), why: 'clearing a finished operation\'s marker' };
+    return { step: mk(id, 'record', here, v, { ...devArgs(dev), filesystem: rec.filesystem, uuid: rec.uuid, volume: va }, 'markers cleared'), why: 'clearing a finished operation\'s marker' };
   }
 
   if (dev.size < v.size) {
     return { step: mk(id, 'refresh', here, v, { device: dev.path, volume: va }, `device '${dev.path}' is ${fmtSize(v.size)}`), why: `the volume grew to ${fmtSize(v.size)}; refreshing the device's size on node '${node}'` };
   }
   // Smaller than asked for grows, even under a shrink request (to a size above the volume's).
+  if (size > v.size && dev.signature.partition) {
+    return { phase: 'blocked', reason: `growing to ${fmtSize(size)} asked for, but the filesystem is in partition '${dev.signature.partition}', which this agent does not grow` };
+  }
   if (size > v.size) {
     if (limits.max_bytes !== null && ctx.totalBytes - v.size + size > limits.max_bytes) {
       return { phase: 'blocked', reason: `growing to ${fmtSize(size)} would pass the backend's quota of ${fmtSize(limits.max_bytes)}` };
@@ -492,14 +516,14 @@ function onTarget(id: string, d: DesiredDataset, st: DatasetStatus | null, v: Vo
     const occupied = pn.state.stray_mounts.includes(mountPath);
     if (occupied) return { phase: 'blocked', reason: `something else is mounted at '${mountPath}' on node '${node}'` };
     return {
-      step: mk(id, 'mount', here, v, { device: dev.path, path: mountPath, filesystem: rec.filesystem, uuid: rec.uuid, volume: va },
+      step: mk(id, 'mount', here, v, { ...devArgs(dev), path: mountPath, filesystem: rec.filesystem, uuid: rec.uuid, volume: va },
         `'${mountPath}' is mounted on node '${node}' (nosuid,nodev)`),
       why: `checking and mounting it at '${mountPath}' on node '${node}'`,
     };
   }
   if (dev.mount.path !== mountPath) {
     return {
-      step: mk(id, 'unmount', here, v, { path: dev.mount.path, device: dev.path, volume: va }, `'${dev.mount.path}' is unmounted on node '${node}'`),
+      step: mk(id, 'unmount', here, v, { path: dev.mount.path, ...devArgs(dev), volume: va }, `'${dev.mount.path}' is unmounted on node '${node}'`),
       why: `unmounting it from '${dev.mount.path}' to mount it at '${mountPath}'`,
     };
   }
@@ -507,7 +531,7 @@ function onTarget(id: string, d: DesiredDataset, st: DatasetStatus | null, v: Vo
     const f = st?.fsck && st.fsck.volume === v.id ? ` (fsck exit ${st.fsck.code} at ${st.fsck.at})` : '';
     return { phase: 'degraded', reason: `mounted read-only at '${mountPath}' on node '${node}': the filesystem has errors fsck did not correct${f}; repair it offline` };
   }
-  if (dev.fs_size !== null && dev.fs_size + GROW_SLACK < Math.min(size, dev.size)) {
+  if (dev.fs_size !== null && !dev.signature.partition && dev.fs_size + GROW_SLACK < Math.min(size, dev.size)) {
     return {
       step: mk(id, 'grow-fs', here, v, { device: dev.path, path: mountPath, filesystem: rec.filesystem, size: Math.min(size, dev.size), volume: va },
         `the filesystem at '${mountPath}' fills the ${fmtSize(dev.size)} device`),
@@ -540,7 +564,7 @@ function shrinkStep(
   }
   if (v.size > to) {
     if (dev.mount) {
-      return { step: mk(id, 'unmount', here, v, { path: dev.mount.path, device: dev.path, volume: va }, `'${dev.mount.path}' is unmounted on node '${node}'`), why: `unmounting it to shrink it offline to ${fmtSize(to)}` };
+      return { step: mk(id, 'unmount', here, v, { path: dev.mount.path, ...devArgs(dev), volume: va }, `'${dev.mount.path}' is unmounted on node '${node}'`), why: `unmounting it to shrink it offline to ${fmtSize(to)}` };
     }
     if (dev.held) return { phase: 'waiting', reason: `device '${dev.path}' is held open; it is not shrunk while held` };
     if (dev.fs_size === null || dev.fs_size > to) {

@@ -77,6 +77,12 @@ export interface Store {
   /** A node's agent writes only its own node key (bound to its lease where the store has leases). */
   writeNodeState(state: NodeStateDoc, info: { credentialed: boolean }): Promise<void>;
   readNodes(): Promise<Record<string, NodeEntry>>;
+  /**
+   * Optional, for `dataset status`: per node whose key is bound to a lease,
+   * that lease's TTL and the seconds left now (etcd). Stores without leases
+   * leave it out; liveness is then `readNodes().alive` alone.
+   */
+  nodeLeases?(): Promise<Record<string, { ttl: number; remaining: number }>>;
 
   /** The credentialed node's listing, made once per pass and read by every node. */
   writeListing(doc: VolumesDoc): Promise<void>;

@@ -335,6 +335,22 @@ export class EtcdStore implements Store {
     });
   }
 
+  async nodeLeases(): Promise<Record<string, { ttl: number; remaining: number }>> {
+    return this.op(async () => {
+      const r = await txn(this.client, [], [getPrefix(`${this.p}nodes/`)]);
+      const out: Record<string, { ttl: number; remaining: number }> = {};
+      for (const kv of r.ranges[0]) {
+        const node = keyOf(kv).slice(`${this.p}nodes/`.length);
+        if (!NODE_RE.test(node) || !kv.lease || kv.lease === '0') continue;
+        const t = await this.client.leaseClient.leaseTimeToLive({ ID: kv.lease });
+        const remaining = Number(t.TTL);
+        // -1: it expired between the two reads (the key is going too).
+        if (remaining >= 0) out[node] = { ttl: Number(t.grantedTTL), remaining };
+      }
+      return out;
+    });
+  }
+
   // ---- the listing ----
 
   async writeListing(doc: VolumesDoc): Promise<void> {
