@@ -140,8 +140,32 @@ function parseExport(text: string): Record<string, string> {
  */
 const PROBE_MEMO_MS = 600_000;
 
+/** What every other process has open: target path -> the first pid holding it. One walk of /proc. */
+function scanOpenFiles(): Map<string, string> {
+  const open = new Map<string, string>();
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const l = readlinkSync(`/proc/${pid}/fd/${fd}`);
+        if (!open.has(l)) open.set(l, pid);
+      } catch {
+        /* raced with a close */
+      }
+    }
+  }
+  return open;
+}
+
 export function realHost(run: Runner, now: () => number = Date.now): Host {
   const memo = new Map<string, { key: string; at: number; probe: Probe }>();
+  let fdScan: { at: number; open: Map<string, string> } | null = null;
   /** The memo key of a device mounted whole, or null (not mounted: look every time). */
   const mountedKey = (device: string, size: number): string | null => {
     const dn = devno(device);
@@ -247,7 +271,7 @@ export function realHost(run: Runner, now: () => number = Date.now): Host {
       }
     },
 
-    async held(device) {
+    async held(device, o) {
       const name = sysName(device);
       if (name) {
         try {
@@ -264,23 +288,10 @@ export function realHost(run: Runner, now: () => number = Date.now): Host {
           return device;
         }
       })();
-      for (const pid of readdirSync('/proc')) {
-        if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-        let fds: string[];
-        try {
-          fds = readdirSync(`/proc/${pid}/fd`);
-        } catch {
-          continue;
-        }
-        for (const fd of fds) {
-          try {
-            const l = readlinkSync(`/proc/${pid}/fd/${fd}`);
-            if (l === real || l === device) return `open by process ${pid}`;
-          } catch {
-            /* raced with a close */
-          }
-        }
-      }
+      const age = o?.maxAgeMs ?? 0;
+      if (!fdScan || now() - fdScan.at > age) fdScan = { at: now(), open: scanOpenFiles() };
+      const pid = fdScan.open.get(real) ?? fdScan.open.get(device);
+      if (pid !== undefined) return `open by process ${pid}`;
       return null;
     },
 

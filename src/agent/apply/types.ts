@@ -56,7 +56,12 @@ export interface Host {
   /** Whether an exclusive open fails (mounted, or claimed by dm/md/another exclusive opener); null when free. */
   inUse?(device: string): Promise<string | null>;
   /** Open by something other than a mount: holders (dm, md), other processes' descriptors, an exclusive opener. */
-  held(device: string): Promise<string | null>;
+  /**
+   * maxAgeMs: a scan of other processes' descriptors up to this old may
+   * answer (discovery asks for every device of a pass); without it, a fresh
+   * one (the gate, just before a destructive step).
+   */
+  held(device: string, o?: { maxAgeMs?: number }): Promise<string | null>;
   /** Returns the new filesystem's UUID. */
   mkfs(device: string, fs: Filesystem, label: string): Promise<string>;
   /**

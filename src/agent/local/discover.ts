@@ -62,7 +62,8 @@ export async function discoverLocal(input: LocalInput): Promise<NodeStateDoc> {
     // A partitioned volume's filesystem (and so its mount) is its one partition's.
     const m = await host.mountedAt(probe.signature?.partition ?? found.path);
     if (m) ours.add(m.path);
-    const held = await host.held(found.path);
+    // One walk of /proc serves the whole pass (the gate looks afresh before acting).
+    const held = await host.held(found.path, { maxAgeMs: 2000 });
     devices[v.id] = {
       path: found.path,
       identity: found.identity,
