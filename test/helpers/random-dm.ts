@@ -3,18 +3,12 @@
 import type { DmDevice, DmDoc } from '../../src/lib/dm-doc.js';
 import { tableLine, type TableLine } from '../../src/lib/dm-table.js';
 import type { SimKernel } from './sim-kernel.js';
+import { mulberry32 } from '../../src/lib/prng.js';
 
 export const SCOPE = 'DVM-vg';
 
 export function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return {
     next,
     int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),

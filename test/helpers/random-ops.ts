@@ -1,16 +1,10 @@
 // Seeded random VGs and request sequences, shared by the property tests and the LVM2 comparison.
 import type { Op } from './lvm2.js';
+import { mulberry32 } from '../../src/lib/prng.js';
 
 /** mulberry32: small, fast, and the same sequence everywhere for a seed. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 export const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];

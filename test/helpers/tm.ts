@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { canonicalJson } from '../../src/lib/canonical-json.js';
 import type { Vg } from '../../src/lib/vg-types.js';
 import { MemDev, type Dev, type WriteRecord } from '../../src/pv-format/device.js';
+import { mulberry32 } from '../../src/lib/prng.js';
 
 export const MiB = 1024 * 1024;
 
@@ -87,14 +88,7 @@ export function recordingIo(devs: Dev[], ops: IoOp[]): Dev[] {
 
 /** A deterministic PRNG (mulberry32): sampled crash states are the same on every run. */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 export interface CrashState {

@@ -14,19 +14,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { World } from '../helpers/agent-world.js';
 import type { MemoryOp } from '../../src/agent/backends/memory/index.js';
+import { mulberry32 } from '../../src/lib/prng.js';
 
 const MiB = 1024 * 1024;
 const SEEDS = Number(process.env.DVM_PROPERTY_SEEDS ?? 30);
 
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 const OPS: MemoryOp[] = ['create', 'attach', 'detach', 'resize', 'destroy', 'find', 'refresh', 'release', 'list', 'snapshot', 'remove-snapshot'];

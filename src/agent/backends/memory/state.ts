@@ -8,6 +8,7 @@ import { BackendError, type CreateRequest, META_CLUSTER } from '../../backend/ty
 import { checkMetadata, checkSize, datasetOf } from '../../backend/common.js';
 import type { Limits, Volume } from '../../docs.js';
 import { defaultKnobs, type FailureRule, type MemoryKnobs, type MemoryOp, type VolumeSelector } from './knobs.js';
+import { mulberry32 } from '../../../lib/prng.js';
 
 const BLOCK = 4096;
 export const MEMORY_ID = /^mem-[0-9]{6,12}$/;
@@ -63,14 +64,7 @@ export interface CallRecord {
 
 /** mulberry32: small, seedable, good enough for test choices. */
 function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 const copyBlocks = (m: Map<number, Buffer>) => new Map([...m].map(([k, b]) => [k, Buffer.from(b)]));

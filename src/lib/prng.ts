@@ -1,0 +1,13 @@
+// One seedable PRNG for everything that needs repeatable choices (the memory
+// backend's fault knobs, the property and crash tests): mulberry32, small and
+// the same sequence everywhere for a seed.
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
