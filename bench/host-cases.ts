@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { envs, measure, measureBoth, sh, type Sample } from './measure.js';
 import { privateLvmEnv, withLvs } from './lvm2-meta.js';
+import { ensurePackages } from '../test/helpers/packages.js';
 
 export interface Row {
   case: string;
@@ -25,6 +26,8 @@ const VG = `bench${process.pid}`;
 const BIN = (root: string, t: string) => `${process.execPath} ${path.join(root, 'bin', `${t}.js`)}`;
 
 export function hostCases(root: string, runs: number): Row[] {
+  // A fresh machine has neither the peer nor GNU time: install them, as the tests do.
+  ensurePackages({ lvm2: '/sbin/lvm', time: '/usr/bin/time' });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dvm-bench-'));
   const loops: string[] = [];
   const rows: Row[] = [];
