@@ -258,12 +258,29 @@ test('a mounted filesystem is probed once while it stays mounted; a grow, a remo
   clock += 600_001;
   await h.probe(dev);
   assert.is(probes(), 2, 'an old memo is not used');
+  // Discovery's reads (maxAgeMs): the kept mount table serves, and a change through the host drops it.
+  const age = { maxAgeMs: 60_000 };
+  assert.is((await h.mountedAt(dev, age))?.path, mnt);
+  calls.length = 0;
+  const kept = await h.probe(dev, age);
+  assert.is(probes(), 0, 'discovery of a filesystem that stays mounted runs no process');
+  assert.equal(kept, grown);
   // Unmounted, every probe looks again.
   await h.unmount(mnt);
+  assert.is(await h.mountedAt(dev, age), null, 'an unmount through the host drops the kept mount table');
   calls.length = 0;
   await h.probe(dev);
-  await h.probe(dev);
+  await h.probe(dev, age);
   assert.is(probes(), 4, 'unmounted again: no memo');
+  // A mount made by hand: a kept table may miss it; a fresh read sees it.
+  await h.mountedAt(dev, age);
+  execFileSync('mount', [dev, mnt]);
+  try {
+    assert.is(await h.mountedAt(dev, age), null, 'the kept table answers (the documented miss)');
+    assert.is((await h.mountedAt(dev))?.path, mnt, 'a fresh read sees the mount made by hand');
+  } finally {
+    execFileSync('umount', [mnt]);
+  }
 });
 
 test('a superblock with damaged counts: mounted read-only (degraded) or unmountable, with the reason; never formatted', async () => {

@@ -109,6 +109,30 @@ test('a mounted loop device is never released (losetup -d would "succeed"); afte
   }),
 );
 
+test('one walk of the loop devices serves a pass: a kept walk may miss a device connected by hand, a fresh look sees it, a detach shows at once', () =>
+  withWorld(async (w) => {
+    const file = path.join(realpathSync(w.dir), 'by-hand.img');
+    writeFileSync(file, '');
+    execFileSync('truncate', ['-s', '4M', file]);
+    assert.is(loopsBacking(file).length, 0, 'fresh: none yet');
+    const dev = execFileSync('losetup', ['--find', '--show', file]).toString().trim();
+    try {
+      // The walk kept from the look above does not know of it: the documented miss.
+      assert.is(loopsBacking(file, { maxAgeMs: 60_000 }).length, 0, 'a kept walk answers without walking again');
+      const fresh = loopsBacking(file);
+      assert.equal(fresh.map((l) => l.path), [dev], 'a fresh look walks /sys/block again');
+      assert.equal(loopsBacking(file, { maxAgeMs: 60_000 }).map((l) => [l.path, l.size]), [[dev, 4 * MiB]], 'the kept walk now names it, size read again');
+      execFileSync('truncate', ['-s', '8M', file]);
+      execFileSync('losetup', ['-c', dev]);
+      assert.is(loopsBacking(file, { maxAgeMs: 60_000 })[0]?.size, 8 * MiB, 'a kept device is read again: its new size shows');
+    } finally {
+      execFileSync('losetup', ['-d', dev]);
+    }
+    // Detached behind the walk's back: the kept entry is read again and dropped.
+    assert.is(loopsBacking(file, { maxAgeMs: 60_000 }).length, 0, 'a detach shows at once, even through a kept walk');
+  }),
+);
+
 test('a volume with one partition: the device is connected with partitions, and a mounted or open partition blocks release', () =>
   withWorld(async (_w, b) => {
     const c = b.control!;

@@ -103,8 +103,14 @@ export function deviceSize(device: string): number {
   return Number(readFileSync(`/sys/class/block/${name}/size`, 'utf8').trim()) * SECTOR;
 }
 
+// One buffer for every probe's reads: a pass probes each device, and a fresh
+// 1 MiB allocation each time is most of what a converged pass costs.
+let scratch = Buffer.alloc(0);
+
+/** Reads `len` bytes at `pos` into a buffer that is only valid until the next read. */
 function readAt(fd: number, pos: number, len: number): Buffer {
-  const b = Buffer.alloc(len);
+  if (scratch.length < len) scratch = Buffer.alloc(len);
+  const b = scratch.subarray(0, len);
   let got = 0;
   while (got < len) {
     const n = readSync(fd, b, got, len - got, pos + got);
@@ -166,11 +172,22 @@ function scanOpenFiles(): Map<string, string> {
 export function realHost(run: Runner, now: () => number = Date.now): Host {
   const memo = new Map<string, { key: string; at: number; probe: Probe }>();
   let fdScan: { at: number; open: Map<string, string> } | null = null;
+  let table: { at: number; entries: MountEntry[] } | null = null;
+  /** The mount table; one read `maxAgeMs` old may answer (discovery asks once per device of a pass). */
+  const mountinfo = (maxAgeMs = 0): MountEntry[] => {
+    if (!table || maxAgeMs <= 0 || now() - table.at > maxAgeMs) table = { at: now(), entries: parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')) };
+    return table.entries;
+  };
+  /** Every change of a filesystem or its mounts made here: probe and read the mounts anew. */
+  const changed = () => {
+    memo.clear();
+    table = null;
+  };
   /** The memo key of a device mounted whole, or null (not mounted: look every time). */
-  const mountedKey = (device: string, size: number): string | null => {
+  const mountedKey = (device: string, size: number, maxAgeMs?: number): string | null => {
     const dn = devno(device);
     if (dn === null) return null;
-    const m = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).find((e) => e.devno === dn && (e.root ?? '/') === '/');
+    const m = mountinfo(maxAgeMs).find((e) => e.devno === dn && (e.root ?? '/') === '/');
     return m?.id ? `${dn} ${m.id} ${size}` : null;
   };
 
@@ -184,7 +201,7 @@ export function realHost(run: Runner, now: () => number = Date.now): Host {
     }
     if (type === 'xfs') {
       // Mounted, the superblock on disk may lag behind the kernel's (after xfs_growfs): ask the kernel.
-      const m = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).find((e) => mountIsOf(e, device, devno(device)));
+      const m = mountinfo().find((e) => mountIsOf(e, device, devno(device)));
       if (m) {
         const i = await run('xfs_info', [m.path]);
         const d = /^data\s+=\s+bsize=(\d+)\s+blocks=(\d+)/m.exec(i.stdout);
@@ -200,16 +217,23 @@ export function realHost(run: Runner, now: () => number = Date.now): Host {
   }
 
   return {
-    async probe(device): Promise<Probe> {
+    async probe(device, o): Promise<Probe> {
       let head: Buffer;
       let key: string | null = null;
+      let hit: { key: string; at: number; probe: Probe } | undefined;
       try {
         const size = deviceSize(device);
-        key = mountedKey(device, size);
+        key = mountedKey(device, size, o?.maxAgeMs);
+        hit = key ? memo.get(device) : undefined;
+        if (hit && (hit.key !== key || now() - hit.at >= PROBE_MEMO_MS)) hit = undefined;
+        // Discovery of a filesystem that stays mounted needs only to see the
+        // device still answers at both ends; anything else reads 1 MiB at each.
+        const span = Math.min(hit && o?.maxAgeMs ? 4 * SECTOR : MiB, size);
         const fd = openSync(device, constants.O_RDONLY);
         try {
-          head = readAt(fd, 0, Math.min(MiB, size));
-          readAt(fd, Math.max(0, size - MiB), Math.min(MiB, size));
+          head = Buffer.from(readAt(fd, 0, Math.min(4 * SECTOR, size)));
+          if (span > head.length) readAt(fd, 0, span);
+          readAt(fd, Math.max(0, size - span), span);
         } finally {
           closeSync(fd);
         }
@@ -217,8 +241,7 @@ export function realHost(run: Runner, now: () => number = Date.now): Host {
         return { blank: null, signature: null, fs_size: null, error: `reading '${device}' failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
       }
       // The reads above are made every time (a failing device shows); what blkid and the size say is reused while mounted.
-      const hit = key ? memo.get(device) : undefined;
-      if (hit && hit.key === key && now() - hit.at < PROBE_MEMO_MS) return hit.probe;
+      if (hit) return hit.probe;
       const r = await run('blkid', ['-p', '-o', 'export', device]);
       // Exit 2 is "nothing found" only because both reads above succeeded: an I/O error gives 2 as well.
       if (r.code !== 0 && r.code !== 2) return { blank: null, signature: null, fs_size: null, error: `blkid -p '${device}' failed (exit ${r.code}): ${firstLine(r.stderr)}` };
@@ -249,14 +272,14 @@ export function realHost(run: Runner, now: () => number = Date.now): Host {
       return { blank: true, signature: null, fs_size: null, error: null };
     },
 
-    async mounts() {
-      return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+    async mounts(o) {
+      return mountinfo(o?.maxAgeMs);
     },
 
-    async mountedAt(device) {
+    async mountedAt(device, o) {
       const dn = devno(device);
       // A whole-filesystem mount wins over a bind of one of its directories (an application's data directory).
-      const of = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => mountIsOf(m, device, dn));
+      const of = mountinfo(o?.maxAgeMs).filter((m) => mountIsOf(m, device, dn));
       return of.find((m) => (m.root ?? '/') === '/') ?? of[0] ?? null;
     },
 
@@ -289,14 +312,14 @@ export function realHost(run: Runner, now: () => number = Date.now): Host {
         }
       })();
       const age = o?.maxAgeMs ?? 0;
-      if (!fdScan || now() - fdScan.at > age) fdScan = { at: now(), open: scanOpenFiles() };
+      if (!fdScan || age <= 0 || now() - fdScan.at > age) fdScan = { at: now(), open: scanOpenFiles() };
       const pid = fdScan.open.get(real) ?? fdScan.open.get(device);
       if (pid !== undefined) return `open by process ${pid}`;
       return null;
     },
 
     async mkfs(device, fs, label) {
-      memo.clear(); // every change of a filesystem or its mounts: probe anew
+      changed();
       const r =
         fs === 'ext4'
           ? await run('mkfs.ext4', ['-q', '-F', '-E', 'nodiscard', '-L', label, device])
@@ -347,7 +370,7 @@ export function realHost(run: Runner, now: () => number = Date.now): Host {
     },
 
     async mount(device, path, fs, readOnly) {
-      memo.clear(); // every change of a filesystem or its mounts: probe anew
+      changed();
       mkdirSync(path, { recursive: true, mode: 0o755 });
       const opts = ['nosuid', 'nodev', ...(readOnly ? ['ro'] : [])].join(',');
       const r = await run('mount', ['-t', fs, '-o', opts, device, path]);
@@ -355,13 +378,13 @@ export function realHost(run: Runner, now: () => number = Date.now): Host {
     },
 
     async unmount(path) {
-      memo.clear(); // every change of a filesystem or its mounts: probe anew
+      changed();
       const r = await run('umount', [path]);
       if (r.code !== 0) throw new Error(`umount '${path}' failed (exit ${r.code}): ${firstLine(r.stderr)}`);
     },
 
     async growFs(device, mountPath, fs) {
-      memo.clear(); // every change of a filesystem or its mounts: probe anew
+      changed();
       if (fs === 'xfs') {
         const r = await run('xfs_growfs', [mountPath ?? device]);
         if (r.code !== 0) throw new Error(`xfs_growfs '${mountPath ?? device}' failed (exit ${r.code}): ${firstLine(r.stderr)}`);
@@ -384,7 +407,7 @@ export function realHost(run: Runner, now: () => number = Date.now): Host {
     },
 
     async shrinkFs(device, fs, size) {
-      memo.clear(); // every change of a filesystem or its mounts: probe anew
+      changed();
       if (fs !== 'ext4') throw new Error(`a ${fs} filesystem cannot shrink`);
       const f = await run('e2fsck', ['-f', '-p', device]);
       if (f.code >= 4) throw new Error(`e2fsck -f '${device}' before the shrink left errors (exit ${f.code}): ${firstLine(f.stderr)}`);

@@ -49,10 +49,15 @@ export interface MountEntry {
  * pass a simulated one.
  */
 export interface Host {
-  probe(device: string): Promise<Probe>;
-  mounts(): Promise<MountEntry[]>;
+  /**
+   * `maxAgeMs`, in probe, mounts and mountedAt as in held: a mount table read
+   * that recently may answer (discovery asks for every device of a pass, and
+   * every change made through this host drops it); without it, a fresh one.
+   */
+  probe(device: string, o?: { maxAgeMs?: number }): Promise<Probe>;
+  mounts(o?: { maxAgeMs?: number }): Promise<MountEntry[]>;
   /** The mount of this device (by device number, else path), if any. */
-  mountedAt(device: string): Promise<MountEntry | null>;
+  mountedAt(device: string, o?: { maxAgeMs?: number }): Promise<MountEntry | null>;
   /** Whether an exclusive open fails (mounted, or claimed by dm/md/another exclusive opener); null when free. */
   inUse?(device: string): Promise<string | null>;
   /** Open by something other than a mount: holders (dm, md), other processes' descriptors, an exclusive opener. */

@@ -58,12 +58,14 @@ export async function discoverLocal(input: LocalInput): Promise<NodeStateDoc> {
       continue;
     }
     if (!found) continue;
-    const probe = await host.probe(found.path);
+    // One read of the mount table and one walk of /proc serve the whole pass
+    // (the gate looks afresh before acting).
+    const fresh = { maxAgeMs: 2000 };
+    const probe = await host.probe(found.path, fresh);
     // A partitioned volume's filesystem (and so its mount) is its one partition's.
-    const m = await host.mountedAt(probe.signature?.partition ?? found.path);
+    const m = await host.mountedAt(probe.signature?.partition ?? found.path, fresh);
     if (m) ours.add(m.path);
-    // One walk of /proc serves the whole pass (the gate looks afresh before acting).
-    const held = await host.held(found.path, { maxAgeMs: 2000 });
+    const held = await host.held(found.path, fresh);
     devices[v.id] = {
       path: found.path,
       identity: found.identity,
@@ -77,7 +79,7 @@ export async function discoverLocal(input: LocalInput): Promise<NodeStateDoc> {
       error: probe.error,
     };
   }
-  const mounts = await host.mounts();
+  const mounts = await host.mounts({ maxAgeMs: 2000 });
   if (input.appSet && input.appsRuntime) observeApps(devices, mounts, input.appSet, input.appsRuntime);
   // A bind of a dataset's subdirectory (an application's data directory) is ours too, not a stray.
   const ourDevnos = new Set(mounts.filter((m) => ours.has(m.path)).map((m) => m.devno));

@@ -259,7 +259,8 @@ export async function openLoopback(dir: string, opts: BackendOptions, o: { limit
     const r = files.read(v.id);
     if (!r || r.attached !== node) return null;
     const file = files.image(v.id);
-    const found = loopsBacking(file);
+    // A walk of this pass may answer; connecting looks afresh under the lock.
+    const found = loopsBacking(file, { maxAgeMs: 1000 });
     if (found.length > 1) throw new BackendError('invalid', `volume '${v.id}' has several loop devices (${found.map((l) => l.path).join(', ')}): resolve by hand`, v.id);
     let dev: LoopDevice | undefined = found[0];
     if (!dev) {

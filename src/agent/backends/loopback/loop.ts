@@ -22,16 +22,49 @@ const read = (p: string): string | null => {
   }
 };
 
-/** Every loop device whose backing file is `file` (normally zero or one). */
-export function loopsBacking(file: string): LoopDevice[] {
-  const out: LoopDevice[] = [];
+/** One walk of /sys/block: every connected loop device, by backing file. */
+function scanLoops(): Map<string, LoopDevice[]> {
+  const byFile = new Map<string, LoopDevice[]>();
   for (const name of readdirSync('/sys/block')) {
     if (!/^loop\d+$/.test(name)) continue;
     const backing = read(`/sys/block/${name}/loop/backing_file`);
-    if (backing !== file) continue;
-    out.push({ path: `/dev/${name}`, name, backingFile: backing, size: Number(read(`/sys/block/${name}/size`) ?? 0) * 512 });
+    if (backing === null || backing === '') continue;
+    const dev = { path: `/dev/${name}`, name, backingFile: backing, size: Number(read(`/sys/block/${name}/size`) ?? 0) * 512 };
+    const list = byFile.get(backing);
+    if (list) list.push(dev);
+    else byFile.set(backing, [dev]);
   }
-  return out.sort((a, b) => Number(a.name.slice(4)) - Number(b.name.slice(4)));
+  for (const list of byFile.values()) list.sort((a, b) => Number(a.name.slice(4)) - Number(b.name.slice(4)));
+  return byFile;
+}
+
+// A converged pass asks once per dataset; each walk reads two files per loop
+// device on the machine, so without this a pass cost grows with the square
+// of the datasets. Connect and disconnect made here drop it.
+let table: { at: number; byFile: Map<string, LoopDevice[]> } | null = null;
+
+/** Drops the kept walk: the next look is fresh. */
+export function forgetLoops(): void {
+  table = null;
+}
+
+/**
+ * Every loop device whose backing file is `file` (normally zero or one).
+ * `maxAgeMs`: a walk made that recently may answer; each device it names is
+ * read again, so a device detached meanwhile is never returned, and one
+ * whose backing changed sends the look back to a fresh walk. A device
+ * connected by someone else meanwhile may be missed until the walk ages
+ * out: callers that act on "none" (connect) look fresh, under the lock.
+ */
+export function loopsBacking(file: string, o: { maxAgeMs?: number } = {}): LoopDevice[] {
+  const now = Date.now();
+  if (o.maxAgeMs && table && now - table.at <= o.maxAgeMs) {
+    const kept = table.byFile.get(file) ?? [];
+    const still = kept.every((d) => read(`/sys/block/${d.name}/loop/backing_file`) === file);
+    if (still) return kept.map((d) => ({ ...d, size: Number(read(`/sys/block/${d.name}/size`) ?? 0) * 512 }));
+  }
+  table = { at: now, byFile: scanLoops() };
+  return (table.byFile.get(file) ?? []).map((d) => ({ ...d }));
 }
 
 /** The loop device at `path` (symlinks followed), or null when it is not a connected loop device. */
@@ -73,6 +106,7 @@ export async function connect(file: string, volumeId: string): Promise<LoopDevic
   // tables themselves: partx adds what the table says. No table: nothing to add.
   const { execa } = await import('execa');
   await execa('partx', ['--add', dev], { reject: false });
+  forgetLoops();
   const got = loopAt(dev);
   if (!got || got.backingFile !== file) throw new BackendError('unavailable', `losetup gave '${dev}', which is not backed by '${file}'`, volumeId);
   return got;
@@ -141,7 +175,9 @@ export function heldBy(dev: LoopDevice): string | null {
 export async function disconnect(dev: LoopDevice, volumeId: string): Promise<void> {
   const held = heldBy(dev);
   if (held) throw new BackendError('in-use', `loop device '${dev.path}' of volume '${volumeId}' is ${held}: not released`, volumeId);
+  forgetLoops();
   await losetup(['--detach', dev.path], volumeId);
+  forgetLoops();
   const still = read(`/sys/block/${dev.name}/loop/backing_file`);
   if (still === dev.backingFile) throw new BackendError('in-use', `loop device '${dev.path}' of volume '${volumeId}' was opened meanwhile: it detaches only once closed`, volumeId);
 }
