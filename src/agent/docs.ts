@@ -103,6 +103,14 @@ export interface Limits {
   /** Whether the backend can shrink a volume and snapshot one. */
   can_shrink: boolean;
   can_snapshot: boolean;
+  /**
+   * How long a create that answered nothing may still show a volume in a
+   * later listing (eventual consistency). 0: the backend's listing is
+   * consistent (a create is visible to every listing taken after it, or never
+   * happened), so a listing taken after the create started settles it.
+   * Absent: the planner's default, CREATE_GRACE_MS.
+   */
+  create_grace_ms?: number;
 }
 
 /** `dvm.node-state/1`: what one node sees locally (by `dataset-local`). */

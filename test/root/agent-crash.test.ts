@@ -166,16 +166,15 @@ test('killed at every external command boundary and restarted: same outcome, one
   // Every boundary of a command that changes something (mkfs, fsck, mount,
   // umount, losetup, resize, grow, every control call but the listing); of the
   // read-only calls repeated every pass (list, findDevice, verifyDevice,
-  // refresh) the first of each. Not 'before control.create': killed there,
-  // the create-started marker makes the planner wait its 5-minute grace
-  // before trying another create (no second volume under eventual
-  // consistency), longer than a test should take; the planner's tests cover it.
+  // refresh) the first of each. 'before control.create' among them: the
+  // loopback backend's listings are consistent (create_grace_ms 0), so the
+  // restarted agent creates again once a fresh listing shows no volume.
   const seen = new Set<string>();
   const ks: number[] = [];
   for (const l of labels) {
     const [k, when, what] = l.split(' ');
     const label = `${when} ${what}`;
-    if (!RELEVANT.test(l.slice(k.length + 1)) || label === 'before control.create') continue;
+    if (!RELEVANT.test(l.slice(k.length + 1))) continue;
     const repeated = /^(control\.list|control\.limits|node\.)/.test(what);
     if (repeated && seen.has(label)) continue;
     seen.add(label);
@@ -183,7 +182,7 @@ test('killed at every external command boundary and restarted: same outcome, one
   }
   assert.ok(ks.length >= 10, `boundaries found: ${labels.length}, relevant ${ks.length}`);
   // The detach and the re-attach are among them: umount, losetup -d and the backend's detach.
-  for (const want of [/^before umount/, /^before losetup --detach/, /^before losetup --find/, /^before control\.detach/, /^after control\.attach/])
+  for (const want of [/^before control\.create/, /^before umount/, /^before losetup --detach/, /^before losetup --find/, /^before control\.detach/, /^after control\.attach/])
     assert.ok(ks.some((k) => want.test(labels[k - 1].replace(/^\d+ /, ''))), `killed at ${want}: ${ks.map((k) => labels[k - 1]).join(' | ')}`);
   let killedRuns = 0;
   for (const k of ks) {

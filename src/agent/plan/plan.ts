@@ -266,6 +266,20 @@ function transientWait(v: Volume): Decision | null {
   }
 }
 
+/**
+ * Whether a create that started at `at` and answered nothing can no longer
+ * show a volume: its grace has passed, or, on a backend whose listings are
+ * consistent (grace 0), this listing was taken after it started.
+ */
+function createSettled(at: string, input: PlanInput): boolean {
+  const grace = input.listing?.limits.create_grace_ms ?? CREATE_GRACE_MS;
+  const started = Date.parse(at);
+  if (grace === 0) return input.listing !== null && Date.parse(input.listing.listed_at) > started;
+  return Date.parse(input.now) - started >= grace;
+}
+
+const fmtMs = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000} minute${ms === 60_000 ? '' : 's'}` : `${ms / 1000} s`);
+
 function decideMissing(id: string, d: DesiredDataset, st: DatasetStatus | null, size: number, ctx: Ctx): Decision {
   const { input } = ctx;
   const limits = input.listing!.limits;
@@ -278,9 +292,10 @@ function decideMissing(id: string, d: DesiredDataset, st: DatasetStatus | null, 
     if (started.volume !== null) {
       return { phase: 'waiting', reason: `volume '${started.volume}' was created at ${started.at} and is not in the listing yet; no second volume is made` };
     }
-    const age = Date.parse(input.now) - Date.parse(started.at);
-    if (!(age >= CREATE_GRACE_MS)) {
-      return { phase: 'waiting', reason: `a create started at ${started.at} has not shown in the listing yet; another is tried only ${CREATE_GRACE_MS / 60_000} minutes after it` };
+    if (!createSettled(started.at, input)) {
+      const grace = limits.create_grace_ms ?? CREATE_GRACE_MS;
+      const after = grace === 0 ? 'once a listing taken after it shows none' : `only ${fmtMs(grace)} after it`;
+      return { phase: 'waiting', reason: `a create started at ${started.at} has not shown in the listing yet; another is tried ${after}` };
     }
   }
   if (limits.max_volumes !== null && input.listing!.volumes.length + 1 > limits.max_volumes) {
@@ -300,7 +315,7 @@ function decideDeleted(id: string, d: DesiredDataset, st: DatasetStatus | null, 
   if (d.app !== undefined) return { phase: 'blocked', reason: `destroy requested but the dataset is bound to application '${d.app}'; unbind it first` };
   if (!v) {
     const started = st?.markers.create_started;
-    if (started && started.volume === null && !(Date.parse(ctx.input.now) - Date.parse(started.at) >= CREATE_GRACE_MS)) {
+    if (started && started.volume === null && !createSettled(started.at, ctx.input)) {
       return { phase: 'waiting', reason: `destroy requested; a create started at ${started.at} may still show a volume, which is then destroyed` };
     }
     return { phase: 'converged', reason: null };

@@ -30,6 +30,11 @@ export const LOOPBACK_LIMITS: Limits = {
   max_bytes: null,
   can_shrink: true,
   can_snapshot: true,
+  // Consistent listings: every call runs under DIR's lock and a volume is a
+  // record renamed into place, so a listing taken after a create started
+  // either shows its volume or the create never made one (what a killed
+  // create left is swept): the planner need not wait to create again.
+  create_grace_ms: 0,
 };
 
 /** unit, min, max, max_bytes (sizes) · per_node, max_volumes (N or none) · shrink, snapshot (yes/no). */
@@ -44,6 +49,7 @@ export function limitsFromKnobs(k: Knobs): Limits {
     max_bytes: k.sizeOrNone('max_bytes', d.max_bytes),
     can_shrink: k.bool('shrink', d.can_shrink),
     can_snapshot: k.bool('snapshot', d.can_snapshot),
+    create_grace_ms: d.create_grace_ms,
   };
   k.done();
   if (lim.allocation_unit % 512 !== 0) throw usageError('invalid backend', k.spec, 'unit must be a whole number of 512-byte sectors');
