@@ -76,12 +76,17 @@ function whereTier(tier: Tier): Where {
   }
 }
 
-/** Host tiers share 2 cores with each other and, when it runs alongside, the VM. */
-function jobsFor(tier: Tier, vmAlongside: boolean): number {
+/**
+ * Host tiers share 2 cores with each other and, when it runs alongside, the
+ * VM. The root and services tiers run one file at a time on their own, but
+ * take the second core when it is one the VM run has given back (`afterVm`):
+ * the suite then ends sooner than the host tiers would one by one.
+ */
+function jobsFor(tier: Tier, vmAlongside: boolean, afterVm = false): number {
   if (process.env.DVM_TEST_JOBS) return Math.max(1, Number(process.env.DVM_TEST_JOBS));
   if (tier === 'integration') return Number(process.env.DVM_TEST_SHARDS ?? 2);
   if (vmAlongside) return 1;
-  return tier === 'unit' || tier === 'cli' ? 2 : 1;
+  return tier === 'unit' || tier === 'cli' || afterVm ? 2 : 1;
 }
 
 const loud = (msg: string) => {
@@ -90,12 +95,15 @@ const loud = (msg: string) => {
 };
 const secs = (ms: number) => (ms >= 120_000 ? `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s` : `${(ms / 1000).toFixed(1)} s`);
 
-async function runHere(tier: Tier, files: TestFile[], label: string, vmAlongside: boolean): Promise<Outcome> {
+async function runHere(tier: Tier, files: TestFile[], label: string, vmRun: Promise<unknown> | undefined): Promise<Outcome> {
   const t0 = Date.now();
-  const jobs = Math.min(files.length, jobsFor(tier, vmAlongside));
-  console.log(`== ${tier} (${FOLDER_NOTE[tier]}): ${files.length} file${files.length === 1 ? '' : 's'} ${label}, ${jobs} at a time ==`);
+  const jobs = Math.min(files.length, jobsFor(tier, !!vmRun));
+  // Once the VM run alongside ends its cores are free: the rest of the tier takes them.
+  const after = vmRun ? Math.min(files.length, jobsFor(tier, false, true)) : jobs;
+  const widen = vmRun && after > jobs ? { when: vmRun, jobs: after } : undefined;
+  console.log(`== ${tier} (${FOLDER_NOTE[tier]}): ${files.length} file${files.length === 1 ? '' : 's'} ${label}, ${jobs} at a time${widen ? `, ${after} once the VM run ends` : ''} ==`);
   const env: NodeJS.ProcessEnv = tier === 'integration' ? { DVM_INTEGRATION: '1' } : {};
-  const results = await runPool(files, jobs, env, (r) => process.stdout.write(describe(r, verbose)));
+  const results = await runPool(files, jobs, env, (r) => process.stdout.write(describe(r, verbose)), widen);
   const o: Outcome = { tier, where: label, files: files.length, ms: Date.now() - t0, passed: 0, failed: 0, skipped: 0, ok: true };
   for (const r of results) {
     o.passed += r.passed;
@@ -176,7 +184,7 @@ async function main(): Promise<number> {
       loud(`${p.tier} tier NOT RUN: ${where.why}${ci ? ' (CI: this fails the run)' : ''}`);
       outcomes.push({ tier: p.tier, where: '', files: p.files.length, ms: 0, passed: 0, failed: 0, skipped: 0, notRun: where.why, ok: false });
     } else if (where.kind === 'here') {
-      outcomes.push(await runHere(p.tier, p.files, where.label, !!vmRun));
+      outcomes.push(await runHere(p.tier, p.files, where.label, vmRun));
     } else if (!vmRun) {
       console.log(`== integration (${FOLDER_NOTE.integration}): no usable /dev/mapper/control here: ${p.files.length} file${p.files.length === 1 ? '' : 's'} in a throwaway VM (test/vm/vm.sh) ==`);
       outcomes.push((await runInVm(p.files, p.one, false)).outcome);

@@ -77,23 +77,42 @@ export function describe(r: FileResult, verbose: boolean): string {
   return head + notes(r.out).map((l) => `      ${l.trim()}\n`).join('');
 }
 
-/** Runs FILES with at most JOBS at once, longest (largest) first; reports each as it ends. */
-export async function runPool(
+/**
+ * Runs FILES with at most JOBS at once, longest (largest) first; reports each
+ * as it ends. `widen`: once `when` settles (the VM run alongside has ended and
+ * freed its cores), up to `widen.jobs` run at once.
+ */
+export function runPool(
   files: TestFile[],
   jobs: number,
   env: NodeJS.ProcessEnv,
   onDone: (r: FileResult) => void,
+  widen?: { when: Promise<unknown>; jobs: number },
 ): Promise<FileResult[]> {
   const timeoutS = Number(process.env.DVM_TEST_FILE_TIMEOUT ?? 1500);
   const queue = [...files];
   const results: FileResult[] = [];
-  const worker = async () => {
-    for (let f = queue.shift(); f; f = queue.shift()) {
-      const r = await runFile(f, env, timeoutS);
-      results.push(r);
-      onDone(r);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, files.length)) }, worker));
-  return results;
+  let allowed = Math.max(1, jobs);
+  let running = 0;
+  return new Promise((resolve) => {
+    const fill = () => {
+      while (running < allowed && queue.length > 0) {
+        const f = queue.shift()!;
+        running++;
+        void runFile(f, env, timeoutS).then((r) => {
+          results.push(r);
+          onDone(r);
+          running--;
+          fill();
+        });
+      }
+      if (running === 0 && queue.length === 0) resolve(results);
+    };
+    const more = () => {
+      allowed = Math.max(allowed, widen!.jobs);
+      if (queue.length > 0) fill();
+    };
+    if (widen) void widen.when.then(more, more);
+    fill();
+  });
 }
