@@ -164,8 +164,11 @@ export async function dropCaches() {
   await sh('sh', ['-c', 'sync; echo 3 > /proc/sys/vm/drop_caches']);
 }
 
+// The VG id is the dm uuid's scope (DVM-<vg id>-<lv id>): one per test
+// process, so that two files run side by side in the VM (two shards) never
+// make, query or remove each other's devices.
 export const ids = {
-  vg: 'VGintegration0000000000000000001',
+  vg: `VGint${process.pid}`.padEnd(32, '0'),
   pv: (i: number) => `PVintegration000000000000000000${i}`,
   lv: (tag: string) => `LV${tag.padEnd(30, '0')}`,
 };
