@@ -152,6 +152,8 @@ export interface LocalDevice {
   fs_size: number | null;
   /** Why reads or probes failed, if they did. */
   error: string | null;
+  /** Where the one partition holding the filesystem lies (bytes); absent when not partitioned, null: unknown. */
+  partition_span?: { start: number; size: number } | null;
   /**
    * The application served from this device (its data directory bind-mounted
    * from the dataset) or started on it by this agent; absent or null: none.
@@ -177,6 +179,7 @@ export type StepAction =
   | 'mount'
   | 'refresh'
   | 'grow-fs'
+  | 'grow-partition'
   | 'shrink-fs'
   | 'unmount'
   | 'release'

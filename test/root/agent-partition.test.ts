@@ -4,8 +4,8 @@
 // filesystem there; an adopted volume holding one
 // partition with a filesystem is mounted from that partition, never
 // formatted; a volume with two partitions is refused with the reason; a
-// partitioned dataset moves to another node with its files; growing it is
-// refused with the reason. Two agents, each in its own mount namespace.
+// partitioned dataset moves to another node with its files and grows there
+// (volume, partition, filesystem); shrinking it is refused with the reason. Two agents, each in its own mount namespace.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
@@ -126,10 +126,25 @@ test('create --partition, adopt a partitioned volume, refuse two partitions, mov
   assert.ok(!mountLine(c, 'n1', pMount), 'unmounted on n1');
   assert.is(c.inNode('n2', 'cat', [path.join(moved.mounted!, 'file')]), 'moved-with-it\n');
 
+  // A grow on n2: the volume, its partition to the device's end, then the filesystem; the file stays.
+  const before = (await statusOf(c, 'p')).status!;
   r = await c.dataset('grow', 'p', '+64M');
   assert.is(r.exitCode, 0, r.stderr);
-  assert.match(await waitPhase('p', 'blocked', /partition/), /does not grow/);
-  assert.is(c.mkfsCalls().length, 2);
+  await waitPhase('p', 'converged');
+  const after = JSON.parse(sh('sfdisk', ['--json', img(pId)])) as typeof table;
+  assert.is(after.partitiontable.partitions.length, 1);
+  assert.is(after.partitiontable.partitions[0].start, table.partitiontable.partitions[0].start, 'the partition starts where it did');
+  assert.is((after.partitiontable.partitions[0].start + after.partitiontable.partitions[0].size) * 512, 128 * MiB, 'and now ends at the end of the grown volume');
+  const df = c.inNode('n2', 'df', ['-B1', '--output=size', moved.mounted!]).split('\n')[1].trim();
+  assert.ok(Number(df) > 100 * MiB, `the filesystem in the partition grew (df: ${df} bytes)`);
+  assert.is(c.inNode('n2', 'cat', [path.join(moved.mounted!, 'file')]), 'moved-with-it\n');
+  assert.is((await statusOf(c, 'p')).status!.formatted!.uuid, before.formatted!.uuid, 'the same filesystem');
+  assert.is((await statusOf(c, 'p')).status!.observed!.mounted, before.observed!.mounted, 'mounted where it was');
+  assert.is(c.mkfsCalls().length, 2, 'no mkfs for a grow');
+
+  r = await c.dataset('shrink', 'p', '64M');
+  assert.is(r.exitCode, 0, r.stderr);
+  assert.match(await waitPhase('p', 'blocked', /partition/), /does not shrink/);
 });
 
 test.run();

@@ -108,15 +108,27 @@ test('--partition: a blank volume gets its table and filesystem in one mkfs step
   assert.equal(plan(world({ node: 'n1', attached: 'n1', dev: { signature: part, fs_size: G - (1 << 20) } })).steps, []);
 });
 
-test('an adopted volume with one filesystem partition is recorded from it; growing or shrinking a partitioned dataset is refused with the reason', () => {
+test('an adopted volume with one filesystem partition is recorded from it; a partitioned dataset grows volume, partition, filesystem in turn; a shrink is refused with the reason', () => {
   const adopt = world({ node: 'n1', attached: 'n1', dev: { signature: { type: 'ext4', uuid: 'bbbb', partition: '/dev/loop7p1' }, mount: null } });
   adopt.desired.datasets[ID].volume = 'vol-1';
   adopt.statuses = {};
   assert.equal(plan(adopt).steps.map((s) => [s.action, s.args.partition, s.args.uuid]), [['record', '/dev/loop7p1', 'bbbb']]);
-  const grow = plan(world({ node: 'n1', attached: 'n1', size: 2 * G, dev: { signature: { type: 'ext4', uuid: 'aaaa', partition: '/dev/loop7p1' } } }));
-  assert.equal(grow.steps, []);
-  assert.is(grow.datasets[ID].phase, 'blocked');
-  assert.match(grow.datasets[ID].reason!, /partition '\/dev\/loop7p1'/);
+  const M = 1 << 20;
+  const sig = { type: 'ext4', uuid: 'aaaa', partition: '/dev/loop7p1' };
+  const grown = (dev: Partial<LocalDevice>, volume = 2 * G) => {
+    const w = world({ node: 'n1', attached: 'n1', size: 2 * G, dev: { signature: sig, fs_size: G - M, partition_span: { start: M, size: G - M }, ...dev } });
+    w.listing!.volumes[0].size = volume;
+    return plan(w);
+  };
+  const steps = (p: ReturnType<typeof plan>) => p.steps.map((s) => [s.action, s.args.partition, s.args.size]);
+  assert.equal(steps(grown({}, G)), [['resize', undefined, 2 * G]], 'the volume first');
+  assert.equal(steps(grown({ size: 2 * G })), [['grow-partition', '/dev/loop7p1', 2 * G]], 'then the partition, to the device end');
+  assert.equal(steps(grown({ size: 2 * G, partition_span: { start: M, size: 2 * G - M } })), [['grow-fs', '/dev/loop7p1', 2 * G - M]], 'then its filesystem, to fill the partition');
+  const done = grown({ size: 2 * G, partition_span: { start: M, size: 2 * G - M }, fs_size: 2 * G - M });
+  assert.equal(done.steps, []);
+  assert.is(done.datasets[ID].phase, 'converged');
+  // A host that cannot say where the partition lies: no partition step is guessed.
+  assert.equal(grown({ size: 2 * G, partition_span: null }).steps, []);
   const shrink = plan(world({ node: 'n1', attached: 'n1', size: G / 2, shrink: true, dev: { signature: { type: 'ext4', uuid: 'aaaa', partition: '/dev/loop7p1' } } }));
   assert.is(shrink.datasets[ID].phase, 'blocked');
   assert.match(shrink.datasets[ID].reason!, /does not shrink/);

@@ -239,9 +239,9 @@ async function run(step: PlanStep, fx: ApplyEffects): Promise<string | null> {
       return `device '${str(step, 'device')}' released`;
     case 'grow-fs': {
       const v = vol(step);
-      const dev = await device(step, fx);
+      const dev = await fsDevice(step, fx);
       const d = await fx.backend.node.refresh(v);
-      if (!d || d.size < v.size) throw new StepFailed(`device '${dev}' is ${d?.size ?? 'not'} bytes, the volume ${v.size}: not grown on the device yet`);
+      if (!d || d.size < v.size) throw new StepFailed(`device '${d?.path ?? dev}' is ${d?.size ?? 'not'} bytes, the volume ${v.size}: not grown on the device yet`);
       const m = await fx.host.mountedAt(dev);
       if (!m) throw new StepFailed(`'${dev}' is not mounted; it is grown online only`);
       await fx.host.growFs(dev, m.path, fsArg(step));
@@ -249,6 +249,18 @@ async function run(step: PlanStep, fx: ApplyEffects): Promise<string | null> {
       const want = Math.min(num(step, 'size'), d.size);
       if (p.fs_size === null || p.fs_size + 4 * 1024 * 1024 < want) throw new StepFailed(`the filesystem is ${p.fs_size ?? 'of unknown size'} after the grow, expected about ${want} bytes`);
       return `filesystem grown to ${p.fs_size} bytes`;
+    }
+    case 'grow-partition': {
+      const v = vol(step);
+      const part = await fsDevice(step, fx);
+      const dev = str(step, 'device');
+      if (!fx.host.growPartition || !fx.host.partitionSpan) throw new StepFailed(`this host cannot grow partitions`, 'unsupported');
+      const d = await fx.backend.node.findDevice(v, { connect: false });
+      if (!d || d.path !== dev) throw new StepFailed(`device '${dev}' of volume '${v.id}' is not connected here`);
+      await fx.host.growPartition(dev, part);
+      const span = await fx.host.partitionSpan(part);
+      if (!span || span.start + span.size + 1024 * 1024 < d.size) throw new StepFailed(`partition '${part}' is ${span ? `${span.size} bytes from ${span.start}` : 'of unknown extent'} after the grow, on a ${d.size}-byte device`);
+      return `partition '${part}' grown to ${span.size} bytes`;
     }
     case 'shrink-fs': {
       const v = vol(step);

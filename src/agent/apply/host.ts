@@ -358,6 +358,30 @@ export function realHost(run: Runner, now: () => number = Date.now): Host {
       return partitionsOf(device);
     },
 
+    async partitionSpan(partition) {
+      const name = sysName(partition);
+      if (!name) return null;
+      try {
+        const get = (f: string) => Number(readFileSync(`/sys/class/block/${name}/${f}`, 'utf8').trim()) * SECTOR;
+        return { start: get('start'), size: get('size') };
+      } catch {
+        return null;
+      }
+    },
+
+    async growPartition(device, partition) {
+      changed();
+      const name = sysName(partition);
+      const nr = name ? readFileSync(`/sys/class/block/${name}/partition`, 'utf8').trim() : '';
+      if (!/^\d+$/.test(nr)) throw new Error(`'${partition}' is not a partition the kernel shows`);
+      // ', +': same start, as far as the device goes. The table is written, then the kernel told
+      // of the new end in place (partx --update: BLKPG, which a mounted partition allows).
+      const r = await run('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', '-N', nr, device], { input: ', +\n' });
+      if (r.code !== 0) throw new Error(`sfdisk -N ${nr} '${device}' failed (exit ${r.code}): ${firstLine(r.stderr || r.stdout)}`);
+      const u = await run('partx', ['--update', '--nr', nr, device]);
+      if (u.code !== 0) throw new Error(`partx --update --nr ${nr} '${device}' failed (exit ${u.code}): ${firstLine(u.stderr)}`);
+    },
+
     async fsck(device, fs) {
       if (fs === 'ext4') {
         const r = await run('e2fsck', ['-p', device]);

@@ -77,6 +77,10 @@ export interface Host {
   partition?(device: string): Promise<string>;
   /** The partitions the kernel shows on `device`, in order (paths); absent: none are known. */
   partitions?(device: string): Promise<string[]>;
+  /** Where `partition` lies on its device, in bytes; null when the kernel does not say. */
+  partitionSpan?(partition: string): Promise<{ start: number; size: number } | null>;
+  /** Moves the end of `partition` (of `device`) to the device's end, the start unchanged; the kernel is told in place (mounted or not). */
+  growPartition?(device: string, partition: string): Promise<void>;
   /** Checks (and, for ext4, preens) the filesystem: fsck's exit status; >= 4 means errors left. */
   fsck(device: string, fs: Filesystem): Promise<{ code: number; detail: string }>;
   mount(device: string, path: string, fs: Filesystem, readOnly: boolean): Promise<void>;

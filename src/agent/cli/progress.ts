@@ -42,6 +42,7 @@ export function stepLabel(step: PlanStep): string {
     case 'mkfs': return `formatting on ${n}`;
     case 'resize': return 'resizing the volume';
     case 'grow-fs': return `growing the filesystem on ${n}`;
+    case 'grow-partition': return `growing the partition on ${n}`;
     case 'shrink-fs': return `shrinking the filesystem on ${n}`;
     case 'destroy': return 'destroying the volume';
     default: return `${step.action} on ${n}`;

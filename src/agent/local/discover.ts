@@ -77,6 +77,7 @@ export async function discoverLocal(input: LocalInput): Promise<NodeStateDoc> {
       fsck: null,
       fs_size: probe.fs_size,
       error: probe.error,
+      ...(probe.signature?.partition ? { partition_span: (await host.partitionSpan?.(probe.signature.partition)) ?? null } : {}),
     };
   }
   const mounts = await host.mounts({ maxAgeMs: 2000 });

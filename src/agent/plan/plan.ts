@@ -19,7 +19,7 @@ const DEADLINE_MS: Record<StepAction, number> = {
   create: 600_000, attach: 300_000, detach: 300_000, resize: 600_000, destroy: 300_000,
   'set-metadata': 60_000, snapshot: 600_000, 'remove-snapshot': 300_000, 'restore-snapshot': 600_000,
   connect: 120_000, mkfs: 1_800_000, fsck: 1_800_000, mount: 1_800_000, refresh: 60_000,
-  'grow-fs': 1_800_000, 'shrink-fs': 3_600_000, unmount: 120_000, release: 120_000,
+  'grow-fs': 1_800_000, 'grow-partition': 120_000, 'shrink-fs': 3_600_000, unmount: 120_000, release: 120_000,
   'app-stop': 300_000, 'app-start': 300_000, migrate: 3_600_000, record: 30_000,
 };
 
@@ -516,9 +516,6 @@ function onTarget(id: string, d: DesiredDataset, st: DatasetStatus | null, v: Vo
     return { step: mk(id, 'refresh', here, v, { device: dev.path, volume: va }, `device '${dev.path}' is ${fmtSize(v.size)}`), why: `the volume grew to ${fmtSize(v.size)}; refreshing the device's size on node '${node}'` };
   }
   // Smaller than asked for grows, even under a shrink request (to a size above the volume's).
-  if (size > v.size && dev.signature.partition) {
-    return { phase: 'blocked', reason: `growing to ${fmtSize(size)} asked for, but the filesystem is in partition '${dev.signature.partition}', which this agent does not grow` };
-  }
   if (size > v.size) {
     if (limits.max_bytes !== null && ctx.totalBytes - v.size + size > limits.max_bytes) {
       return { phase: 'blocked', reason: `growing to ${fmtSize(size)} would pass the backend's quota of ${fmtSize(limits.max_bytes)}` };
@@ -546,7 +543,25 @@ function onTarget(id: string, d: DesiredDataset, st: DatasetStatus | null, v: Vo
     const f = st?.fsck && st.fsck.volume === v.id ? ` (fsck exit ${st.fsck.code} at ${st.fsck.at})` : '';
     return { phase: 'degraded', reason: `mounted read-only at '${mountPath}' on node '${node}': the filesystem has errors fsck did not correct${f}; repair it offline` };
   }
-  if (dev.fs_size !== null && !dev.signature.partition && dev.fs_size + GROW_SLACK < Math.min(size, dev.size)) {
+  const part = dev.signature.partition;
+  const span = part ? dev.partition_span : undefined;
+  if (part && span) {
+    // A partitioned dataset grows as the volume did: the partition's end to the device's, then its filesystem.
+    if (span.start + span.size + GROW_SLACK < Math.min(size, dev.size)) {
+      return {
+        step: mk(id, 'grow-partition', here, v, { device: dev.path, partition: part, size: dev.size, volume: va }, `partition '${part}' ends at the end of the ${fmtSize(dev.size)} device`),
+        why: `growing partition '${part}' from ${fmtSize(span.size)} to fill the ${fmtSize(dev.size)} device`,
+      };
+    }
+    if (dev.fs_size !== null && dev.fs_size + GROW_SLACK < Math.min(size - span.start, span.size)) {
+      return {
+        step: mk(id, 'grow-fs', here, v, { device: dev.path, partition: part, path: mountPath, filesystem: rec.filesystem, size: span.size, volume: va },
+          `the filesystem at '${mountPath}' fills the ${fmtSize(span.size)} partition`),
+        why: `growing the filesystem online from ${fmtSize(dev.fs_size)} to fill partition '${part}' (${fmtSize(span.size)})`,
+      };
+    }
+  }
+  if (dev.fs_size !== null && !part && dev.fs_size + GROW_SLACK < Math.min(size, dev.size)) {
     return {
       step: mk(id, 'grow-fs', here, v, { device: dev.path, path: mountPath, filesystem: rec.filesystem, size: Math.min(size, dev.size), volume: va },
         `the filesystem at '${mountPath}' fills the ${fmtSize(dev.size)} device`),
