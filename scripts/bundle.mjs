@@ -35,6 +35,35 @@ const lazyStringWidth = {
   },
 };
 
+/**
+ * yargs' platform shim imports node:assert (which loads util's inspector,
+ * the assertion error's colours and so a stderr stream) and reads
+ * process.stdout.columns when its module loads (which builds a stdout
+ * stream): together ~6 ms of every tool's start, for two equality checks of
+ * yargs' own arguments and a help-text width. This gives it the same two
+ * checks inline and reads the width when help is laid out.
+ */
+const leanYargsShim = {
+  name: 'lean-yargs-shim',
+  setup(b) {
+    b.onLoad({ filter: /yargs[\\/]lib[\\/]platform-shims[\\/]esm\.mjs$/ }, async (args) => {
+      const { readFile } = await import('node:fs/promises');
+      let src = await readFile(args.path, 'utf8');
+      const swap = (from, to) => {
+        if (!src.includes(from)) throw new Error(`lean-yargs-shim: '${from}' not found in ${args.path} (yargs changed: update the plugin)`);
+        src = src.replace(from, to);
+      };
+      swap("import { notStrictEqual, strictEqual } from 'assert'",
+        "const fail = (m) => { throw Object.assign(new Error(m), { code: 'ERR_ASSERTION' }) };\n" +
+        "const strictEqual = (a, b, m) => { if (!Object.is(a, b)) fail(m ?? `${a} !== ${b}`) };\n" +
+        "const notStrictEqual = (a, b, m) => { if (Object.is(a, b)) fail(m ?? `${a} === ${b}`) };");
+      swap("stdColumns: typeof process.stdout.columns !== 'undefined' ? process.stdout.columns : null",
+        "get stdColumns() { return typeof process.stdout.columns !== 'undefined' ? process.stdout.columns : null }");
+      return { contents: src, loader: 'js', resolveDir: path.dirname(args.path) };
+    });
+  },
+};
+
 async function bundleAll() {
   for (const f of [BUNDLE, cachePath(BUNDLE)]) rmSync(f, { force: true });
   await build({
@@ -48,7 +77,7 @@ async function bundleAll() {
       // bundle that is the bundle's, from __filename.
       define: { 'import.meta.url': '__bundleUrl' },
       banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
-      plugins: [lazyStringWidth],
+      plugins: [lazyStringWidth, leanYargsShim],
       // etcd3 loads its .proto files relative to its own directory at run
       // time: it stays a plain require from node_modules (loaded only for etcd:// stores).
       external: ['etcd3'],

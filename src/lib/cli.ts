@@ -3,6 +3,7 @@ import yargs, { type Argv } from 'yargs';
 import { LINE_MAX, ToolError, quoteText, usageError } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { PATHS } from './paths.js';
+import { onStdoutFailure } from './io.js';
 
 let cachedVersion: string | undefined;
 export function dvmVersion(): string {
@@ -85,8 +86,7 @@ export function afterCommit(tool: string, failure: string): string {
  * that went away, e.g. `| head`) is silent.
  */
 export function runTool(tool: string, main: (argv: string[]) => Promise<void>, argv = process.argv.slice(2)): void {
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') return;
+  onStdoutFailure((err: NodeJS.ErrnoException) => {
     const failure = `write 'stdout': ${quoteText(String(err.code ?? err.message))}`;
     if (committed !== null) {
       process.stderr.write(afterCommit(tool, `${failure} (read it again with 'tm read')`));

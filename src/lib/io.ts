@@ -1,13 +1,47 @@
-import { readFileSync } from 'node:fs';
-import { text as streamText } from 'node:stream/consumers';
+import { fstatSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { builtin } from './builtins.js';
 import { causeOf, invalidInput, usageError } from './errors.js';
 import { canonicalJson } from './canonical-json.js';
 import { FORMATS, validate } from './schema.js';
 import { checkEnvelope, checkVg } from './vg-check.js';
 
+// Standard input and output are read and written with plain fd calls: the
+// first touch of process.stdin or process.stdout builds a stream (and, for a
+// pipe, loads net and the stream machinery), a few ms of every short tool's
+// start (docs/startup.md). Streams remain the fallback for a non-blocking fd.
+const tty = builtin<typeof import('node:tty')>('tty');
+const consumers = builtin<typeof import('node:stream/consumers')>('stream/consumers');
+
+/** Whether fd is a terminal; the tty module (which loads net) only for a character device. */
+function isTerminal(fd: number): boolean {
+  try {
+    if (!fstatSync(fd).isCharacterDevice()) return false;
+  } catch {
+    return false;
+  }
+  return tty().isatty(fd);
+}
+
 export async function readStdinText(): Promise<string> {
-  if (process.stdin.isTTY) throw usageError('no input', 'stdin', 'pipe a document in (stdin is a terminal)');
-  return streamText(process.stdin);
+  if (isTerminal(0)) throw usageError('no input', 'stdin', 'pipe a document in (stdin is a terminal)');
+  const chunks: Buffer[] = [];
+  const buf = Buffer.allocUnsafe(1 << 16);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, buf, 0, buf.length, null);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EOF' || code === 'EBADF') break; // no stdin at all reads as empty
+      if (code !== 'EAGAIN') throw e;
+      // A non-blocking stdin (a parent's socket): the rest through a stream.
+      chunks.push(await consumers().buffer(process.stdin));
+      break;
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Parse one JSON document and check its `format` is one of `accepted`. */
@@ -40,11 +74,34 @@ export function writeDocument(doc: unknown): Promise<void> {
   return writeStdout(canonicalJson(doc));
 }
 
+let stdoutFailed: (e: NodeJS.ErrnoException) => void = (e) => {
+  throw e;
+};
+/** What a failed write to stdout does (runTool sets it: one line, or a warning after a commit). */
+export function onStdoutFailure(fn: (e: NodeJS.ErrnoException) => void): void {
+  stdoutFailed = fn;
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
 export function writeStdout(text: string | Uint8Array): Promise<void> {
-  return new Promise((resolve) => {
-    // A closed downstream pipe is not an error worth a message (docs/contracts.md).
-    process.stdout.write(text, () => resolve());
-  });
+  const b = typeof text === 'string' ? Buffer.from(text) : text;
+  let off = 0;
+  while (off < b.length) {
+    try {
+      off += writeSync(1, b, off, b.length - off);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'EAGAIN') {
+        Atomics.wait(pause, 0, 0, 1); // a non-blocking pipe that is full: wait for the reader
+        continue;
+      }
+      // A closed downstream pipe is not an error worth a message (docs/contracts.md).
+      if (err.code !== 'EPIPE') stdoutFailed(err);
+      break;
+    }
+  }
+  return Promise.resolve();
 }
 
 /** A document from a file named on the command line (e.g. --current FILE): unreadable is a usage error. */

@@ -1,6 +1,6 @@
 // The write side: placing records in a ring, writing headers alternately
 // into copy A and B, and labels. Callers fsync (dev.sync) between steps.
-import { deflateRawSync } from 'node:zlib';
+import { builtin } from '../lib/builtins.js';
 import { failed } from '../lib/errors.js';
 import type { Dev } from '../pv-format/device.js';
 import {
@@ -9,7 +9,8 @@ import {
 } from '../pv-format/layout.js';
 import { newest, type Generation, type PvRead } from '../pv-format/pv.js';
 
-export const deflate = (b: Buffer) => deflateRawSync(b, { level: 6 });
+const zlib = builtin<typeof import('node:zlib')>('zlib');
+export const deflate = (b: Buffer) => zlib().deflateRawSync(b, { level: 6 });
 
 export interface Encoded {
   seqno: number;
