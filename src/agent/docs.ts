@@ -290,7 +290,11 @@ export interface Markers {
   /** Written by the node running mkfs before it starts. */
   mkfs_started?: { volume: string; node: string; at: string };
   /** A shrink in progress: the size it goes to and the snapshot taken first, if any. */
-  shrink_started?: { volume: string; from: number; to: number; snapshot: string | null; at: string };
+  /**
+   * `checked`: the fsck of the mount that followed the shrink (its exit
+   * status and when); the snapshot is removed only once it passed.
+   */
+  shrink_started?: { volume: string; from: number; to: number; snapshot: string | null; at: string; checked?: { code: number; at: string } };
   /** A migration of an application's data onto the dataset in progress. */
   migrate_started?: { volume: string; node: string; from: string; at: string };
 }

@@ -41,7 +41,7 @@ test('lifecycle: create and mount two datasets, move one, grow, shrink, detach, 
   await w.change(a, { size: 32 * MiB });
   assert.ok((await w.converge()) > 0);
   assert.is(w.state.snapshotOfVolumes().find((v) => v.dataset === a)!.size, 48 * MiB);
-  // An explicit shrink: snapshot, unmount, shrink-fs, resize, refresh, remove the snapshot, mount again.
+  // An explicit shrink: snapshot, unmount, shrink-fs, resize, refresh, mount again (fsck), remove the snapshot.
   await w.change(a, { size: 32 * MiB, shrink_to: 32 * MiB });
   assert.ok((await w.converge(30)) > 0, `shrink converged: ${JSON.stringify((await w.planFor('c')).datasets)}`);
   assert.is(w.state.snapshotOfVolumes().find((v) => v.dataset === a)!.size, 32 * MiB);
@@ -50,6 +50,10 @@ test('lifecycle: create and mount two datasets, move one, grow, shrink, detach, 
   assert.is(w.store.statuses[a].markers.shrink_started, undefined, 'the marker is cleared');
   const actions = w.results.filter((r) => r.dataset === a).map((r) => r.action);
   for (const x of ['snapshot', 'unmount', 'shrink-fs', 'resize', 'refresh', 'remove-snapshot', 'mount']) assert.ok(actions.includes(x as never), x);
+  // The snapshot outlives the shrink until the shrunk filesystem passed the fsck of its next mount.
+  const shrunkAt = actions.lastIndexOf('shrink-fs' as never);
+  const remountAt = actions.indexOf('mount' as never, shrunkAt);
+  assert.ok(remountAt > shrunkAt && remountAt < actions.lastIndexOf('remove-snapshot' as never), `mount (fsck) before remove-snapshot: ${actions.join(' ')}`);
 
   await w.change(b, { node: null });
   assert.ok((await w.converge()) > 0, 'detach converged');

@@ -377,7 +377,11 @@ async function mount(step: PlanStep, fx: ApplyEffects): Promise<string> {
   const f = await fx.host.fsck(dev, fs);
   const readOnly = f.code >= 4;
   await patchStatus(fx, step.dataset, (s) => {
-    s.fsck = { volume: v.id, node: fx.node, code: f.code, at: fx.now().toISOString(), read_only: readOnly };
+    const at = fx.now().toISOString();
+    s.fsck = { volume: v.id, node: fx.node, code: f.code, at, read_only: readOnly };
+    // The first check after a shrink (the volume already at the shrink's size): its snapshot waits for this.
+    const shrink = s.markers.shrink_started;
+    if (shrink && shrink.volume === v.id && v.size <= shrink.to && !shrink.checked) shrink.checked = { code: f.code, at };
   });
   try {
     await fx.host.mount(dev, path, fs, readOnly);

@@ -610,7 +610,12 @@ function shrinkStep(
   }
   if (marker) {
     if (marker.snapshot !== null) {
-      return { step: mk(id, 'remove-snapshot', CREDENTIALED, v, { snapshot: marker.snapshot, volume: va }, `the shrink's snapshot is removed and the marker cleared`), why: `shrink done; removing its snapshot` };
+      // Kept until the shrunk filesystem has passed the fsck of its next mount (the usual mount step).
+      if (!marker.checked) return null;
+      if (marker.checked.code >= 4 || marker.checked.code < 0) {
+        return { phase: 'degraded', reason: `the filesystem shrunk to ${fmtSize(marker.to)} has errors fsck did not correct (exit ${marker.checked.code} at ${marker.checked.at}); snapshot '${marker.snapshot}', taken before the shrink, is kept to restore it from` };
+      }
+      return { step: mk(id, 'remove-snapshot', CREDENTIALED, v, { snapshot: marker.snapshot, volume: va }, `the shrink's snapshot is removed and the marker cleared`), why: `shrink done and checked (fsck exit ${marker.checked.code}); removing its snapshot` };
     }
     return { step: mk(id, 'record', here, v, { device: dev.path, volume: va, clear: 'shrink_started' }, 'the shrink marker is cleared'), why: 'shrink done; clearing its marker' };
   }
