@@ -8,8 +8,8 @@
 // tier with neither device-mapper nor the VM) says so loudly; under CI=true,
 // or when that tier was asked for by name, the run then fails. Nothing is
 // skipped quietly.
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { findFile, ROOT, tierFiles, type TestFile } from './runner/files.js';
 import { describe, runPool, stripAnsi, type Count } from './runner/pool.js';
@@ -143,6 +143,27 @@ async function runInVm(files: TestFile[], one: TestFile | undefined, hold: boole
   return { outcome: o, out: r.out };
 }
 
+/**
+ * On a fresh machine every package the root and services tiers need is
+ * installed in the background (test/runner/prefetch.ts) while the first tiers
+ * run; the VM's own packages first, since the VM run is the longest. Resolves
+ * to the line it ended with. Not for one file, not in the VM, not without root.
+ */
+function startPrefetch(tiers: Tier[], vm: boolean): Promise<string> | undefined {
+  if (oneArg || inVm || process.getuid?.() !== 0 || !tiers.some((t) => t === 'root' || t === 'services')) return undefined;
+  if (vm) spawnSync('bash', ['test/vm/prereqs.sh'], { cwd: ROOT, stdio: 'inherit' });
+  const log = `/tmp/dvm-prefetch-${process.pid}.log`;
+  const fd = openSync(log, 'w');
+  const child = spawn(process.execPath, ['dist/test/runner/prefetch.js'], { cwd: ROOT, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      const last = readFileSync(log, 'utf8').trim().split('\n').pop() ?? '';
+      resolve(`${last || 'prefetch: no output'}${code ? ` (exit ${code}, log ${log})` : ''}`);
+    }),
+  );
+}
+
 async function main(): Promise<number> {
   const t0 = Date.now();
   let plan: { tier: Tier; files: TestFile[]; one?: TestFile }[];
@@ -169,6 +190,7 @@ async function main(): Promise<number> {
 
   const outcomes: Outcome[] = [];
   const vmPart = plan.find((p) => p.files.length && whereTier(p.tier).kind === 'vm');
+  const prefetch = startPrefetch(plan.map((p) => p.tier), !!vmPart);
   const alongside = !!vmPart && !serial && plan.some((p) => p !== vmPart && p.files.length && whereTier(p.tier).kind === 'here');
   let vmRun: Promise<{ outcome: Outcome; out: string }> | undefined;
   if (vmPart && alongside) {
@@ -200,6 +222,7 @@ async function main(): Promise<number> {
   }
 
   console.log('');
+  if (prefetch) console.log(await prefetch);
   if (!inVm) console.log(`time: ${secs(Date.now() - t0)}`);
   for (const o of outcomes) {
     if (o.notRun) console.log(`${o.tier}: NOT RUN: ${o.notRun}`);

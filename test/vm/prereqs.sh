@@ -44,7 +44,10 @@ export DEBIAN_FRONTEND=noninteractive
 echo "test/vm/prereqs.sh: installing ${missing[*]}" >&2
 # Quiet, but keep the log so a failure can be diagnosed.
 log=$(mktemp /tmp/dvm-prereqs.XXXXXX.log)
-if ! { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+# One apt at a time with the tests' own installs (test/helpers/packages.ts).
+install='a=(apt-get -o DPkg::Lock::Timeout=900 -o Acquire::Retries=3)
+"${a[@]}" update -q && date -u > /var/tmp/dvm-apt-updated && "${a[@]}" install -y -q --no-install-recommends "$@"'
+if ! flock -w 1800 /var/tmp/dvm-apt.lock bash -c "$install" _ "${missing[@]}" >"$log" 2>&1; then
 	tail -n 30 "$log" >&2
 	echo "test/vm/prereqs.sh: apt-get failed (full log: $log)" >&2
 	exit 1
