@@ -10,7 +10,8 @@ import { StoreConflict } from '../store/types.js';
 import type { DatasetsDoc, DatasetStatus, Filesystem } from '../docs.js';
 import { openStore, storeConnectOptions, withStoreOptions } from '../store/open.js';
 import type { Store } from '../store/types.js';
-import { appName, datasetName, metaPairs, mountPath, nodeName, sizeBytes, timeoutSeconds, volumeId } from './args.js';
+import { appName, datasetName, fenceReason, metaPairs, mountPath, nodeName, sizeBytes, timeoutSeconds, volumeId } from './args.js';
+import { fence, unfence } from './fence.js';
 import * as change from './changes.js';
 import { listText, nodesText, nodeViews, statusJson, statusText, views } from './views.js';
 import { follow } from './follow.js';
@@ -40,6 +41,13 @@ Commands:
   status [--json] [--wait [--timeout SECONDS]]
                                 where each dataset is; --wait exits 0 when all
                                 converged, 1 on timeout
+  node fence NODE --yes [--reason TEXT]
+                                declare a dead node gone (power it off or cut it
+                                from the storage first): its volumes are detached
+                                without its unmount, so moves off it proceed, and
+                                its agent does nothing until unfenced; refused
+                                (exit 1) while its agent runs
+  node unfence NODE             lift the fence
 
 Every changing command (create, adopt, grow, shrink, move, detach, destroy)
 takes --wait [--timeout SECONDS]: it then follows the dataset, printing each
@@ -90,8 +98,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function printStatus(store: Store, json: boolean, desired?: DatasetsDoc, st?: Record<string, DatasetStatus>): Promise<void> {
   const doc = desired ?? (await store.readDesired()).value;
   const statuses = st ?? (await store.readStatuses());
-  const [listing, nodes, leases] = await Promise.all([store.readListing(), store.readNodes(), store.nodeLeases ? store.nodeLeases() : Promise.resolve({})]);
-  const nv = nodeViews(doc, listing, nodes, leases);
+  const [listing, nodes, leases, fences] = await Promise.all([store.readListing(), store.readNodes(), store.nodeLeases ? store.nodeLeases() : Promise.resolve({}), store.readFences()]);
+  const nv = nodeViews(doc, listing, nodes, leases, fences);
   if (json) return writeDocument({ ...(statusJson(doc, statuses) as object), nodes: nv });
   return writeStdout(statusText(doc, statuses) + '\n' + nodesText(nv, new Date()));
 }
@@ -173,6 +181,11 @@ export async function main(argv: string[]): Promise<void> {
     .command('detach', 'attach it nowhere (kept)', waiting)
     .command('destroy', 'destroy it and its volume', waiting)
     .command('list', 'print the desired state', (y) => y.option('json', { type: 'boolean', describe: 'print dvm.datasets/1' }))
+    .command('node', 'fence NODE --yes [--reason TEXT] | unfence NODE: declare a dead node gone, or lift that', (y) =>
+      y
+        .option('yes', { type: 'boolean', describe: 'fence: confirm the node is powered off or cut from the storage' })
+        .option('reason', { type: 'string', requiresArg: true, describe: 'fence: why, kept with the fence and shown by status' }),
+    )
     .command('status', 'where each dataset is and what it waits for', (y) =>
       y
         .option('json', { type: 'boolean', describe: 'print dvm.dataset-statuses/1' })
@@ -189,7 +202,7 @@ export async function main(argv: string[]): Promise<void> {
   const cmd = String(a._[0]);
   const now = () => new Date();
   const opt = (k: string) => (a[k] === undefined ? null : String(a[k]));
-  const ARITY: Record<string, string[]> = { map: [], create: ['NAME'], adopt: ['NAME'], grow: ['NAME', 'SIZE'], shrink: ['NAME', 'SIZE'], move: ['NAME'], detach: ['NAME'], destroy: ['NAME'], list: [], status: [] };
+  const ARITY: Record<string, string[]> = { node: ['fence|unfence', 'NODE'], map: [], create: ['NAME'], adopt: ['NAME'], grow: ['NAME', 'SIZE'], shrink: ['NAME', 'SIZE'], move: ['NAME'], detach: ['NAME'], destroy: ['NAME'], list: [], status: [] };
   const want = ARITY[cmd] ?? [];
   const [NAME, SIZE] = positional(a, want.length, want);
   Object.assign(a, { NAME, SIZE });
@@ -310,6 +323,19 @@ export async function main(argv: string[]): Promise<void> {
         const doc = (await s.readDesired()).value;
         await (a.json ? writeDocument(doc) : writeStdout(listText(doc)));
       });
+      return;
+    }
+    case 'node': {
+      const action = String(a.NAME);
+      const node = nodeName(String(a.SIZE));
+      if (action !== 'fence' && action !== 'unfence') throw usageError('usage', undefined, `node takes fence or unfence, not '${action}' (see 'dataset --help')`);
+      if (action === 'unfence' && (a.yes !== undefined || a.reason !== undefined)) throw usageError('usage', undefined, "--yes and --reason go with 'node fence' (see 'dataset --help')");
+      if (action === 'fence' && !a.yes) {
+        throw usageError('usage', undefined, `node fence ${node} needs --yes: its volumes are then detached without its unmount; power it off or cut it from the storage first`);
+      }
+      const reason = a.reason === undefined ? null : fenceReason(a.reason);
+      await withStore(a.store, false, async (s) => writeStdout(`${action === 'fence' ? await fence(s, node, reason, now()) : await unfence(s, node)}
+`));
       return;
     }
     case 'status': {

@@ -42,10 +42,10 @@ export async function follow(o: FollowOptions): Promise<void> {
       }
       const why = overtaken(desired, o.id, o.goal);
       if (why) throw failed(o.what, o.name, `not waiting any more: ${why}`);
-      const [listing, nodes] = await Promise.all([o.store.readListing(), o.store.readNodes()]);
+      const [listing, nodes, fences] = await Promise.all([o.store.readListing(), o.store.readNodes(), o.store.readFences()]);
       let p = null;
       try {
-        p = progressOf({ desired, statuses, listing, nodes, now: new Date().toISOString() }, o.id);
+        p = progressOf({ desired, statuses, listing, nodes, fences, now: new Date().toISOString() }, o.id);
       } catch {
         // A document the planner cannot use: the agents' own words below still say where it is.
       }

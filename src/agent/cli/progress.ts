@@ -2,7 +2,7 @@
 // step the agents take for it, derived with the same pure planner every agent
 // runs, from the same store documents (so `dataset move --wait` names the
 // phase the cluster is in, not a guess). Pure: documents in, words out.
-import type { DatasetsDoc, DatasetStatus, NodeStateDoc, PlanStep, VolumesDoc } from '../docs.js';
+import type { DatasetsDoc, DatasetStatus, NodeFence, NodeStateDoc, PlanStep, VolumesDoc } from '../docs.js';
 import { plan, CREDENTIALED, type PlanNode } from '../plan/index.js';
 
 export interface Progress {
@@ -17,6 +17,8 @@ export interface ClusterView {
   statuses: Record<string, DatasetStatus>;
   listing: VolumesDoc | null;
   nodes: Record<string, { state: NodeStateDoc | null; alive: boolean; leader?: boolean }>;
+  /** Nodes an operator fenced (absent: none). */
+  fences?: Record<string, NodeFence>;
   now: string;
 }
 
@@ -54,6 +56,7 @@ export function progressOf(view: ClusterView, id: string): Progress | null {
   if (!d) return null;
   const nodes: Record<string, PlanNode> = {};
   for (const [n, e] of Object.entries(view.nodes)) nodes[n] = { state: e.state, alive: e.alive, leader: e.leader };
+  for (const [n, f] of Object.entries(view.fences ?? {})) (nodes[n] ??= { state: null, alive: false }).fenced = f;
   // Planned from no node's point of view: every step shows up in waiting_for.
   const p = plan({ desired: view.desired, statuses: view.statuses, listing: view.listing, nodes, node: d.node ?? '-', credentialed: false, now: view.now });
   const step = [...p.steps, ...p.waiting_for].find((s) => s.dataset === id);
