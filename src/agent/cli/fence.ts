@@ -30,7 +30,7 @@ export async function fence(store: Store, node: string, reason: string | null, n
   const [nodes, listing, fences, desired] = await Promise.all([store.readNodes(), store.readListing(), store.readFences(), store.readDesired()]);
   const held = datasetsOn(node, listing, desired.value);
   if (!nodes[node] && held.length === 0 && !fences[node]) {
-    throw new StoreConflict(`node '${node}': not known to store '${store.describe}' (no state, no volume attached to it; 'dataset status' lists the nodes)`);
+    throw new StoreConflict(`node '${node}': not known to store '${store.describe}': it never reported and no volume is attached to it ('dataset status' lists the nodes)`);
   }
   const doc: NodeFence = { format: 'dvm.node-fence/1', node, reason, at: now.toISOString(), by };
   await store.fenceNode(doc); // NodeAlive (exit 1) while its agent runs

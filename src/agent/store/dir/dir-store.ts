@@ -307,11 +307,11 @@ export class DirStore implements Store {
   async fenceNode(fence: NodeFence): Promise<void> {
     validate('dvm.node-fence/1', fence, `fence of ${fence.node}`);
     const node = fence.node;
-    if (this.nodeLocks.has(node)) throw new NodeAlive(`node '${node}': its agent is running (in this process); a node that is alive is not fenced`);
+    if (this.nodeLocks.has(node)) throw new NodeAlive(`node '${node}': its agent is running (in this process); a live node is not fenced: its agent unmounts what moves away ('dataset status' shows it alive)`);
     const fd = openLockFile(this.file('nodes', `${node}.lock`));
     try {
       // Readers probe the lock for a moment; a running agent holds it for good.
-      if (!(await flockPoll(fd, 'ex', 1000))) throw new NodeAlive(`node '${node}': its agent is running (it holds '${this.file('nodes', `${node}.lock`)}'); a node that is alive is not fenced`);
+      if (!(await flockPoll(fd, 'ex', 1000))) throw new NodeAlive(`node '${node}': its agent is running (it holds '${this.file('nodes', `${node}.lock`)}'); a live node is not fenced: its agent unmounts what moves away ('dataset status' shows it alive)`);
       writeAtomic(this.file('fences', `${node}.json`), canonicalJson(fence));
     } finally {
       closeSync(fd);

@@ -377,7 +377,7 @@ export class EtcdStore implements Store {
       // Only while the node key is gone (its lease expired): the compare and
       // the put are one transaction, so a live agent is never fenced.
       const r = await txn(this.client, [createIs(`${this.p}nodes/${node}`, '0')], [put(`${this.p}fences/${node}`, canonicalJson(fence))]);
-      if (!r.succeeded) throw new NodeAlive(`node '${node}': its agent is running (its lease is alive on '${this.describe}'); a node that is alive is not fenced`);
+      if (!r.succeeded) throw new NodeAlive(`node '${node}': its agent is running (its lease is alive on '${this.describe}'); a live node is not fenced: its agent unmounts what moves away ('dataset status' shows it alive)`);
     });
   }
 
