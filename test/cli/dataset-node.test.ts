@@ -97,7 +97,7 @@ test('a dead node fenced: status shows it with reason and time, --json too; unfe
   assert.is(r.exitCode, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`\\nn3\\s+FENCED since ${doc.at.replace(/\./g, '\\.')} by \\S+ \\(powered off at the PDU\\); agent not running`));
   r = await ds(store, 'status', '--json');
-  const nodes = JSON.parse(r.stdout).nodes;
+  const nodes = validate<{ nodes: Record<string, { fenced: unknown }> }>('dvm.dataset-statuses/1', JSON.parse(r.stdout)).nodes;
   assert.equal(nodes.n3.fenced, { at: doc.at, by: doc.by, reason: 'powered off at the PDU' });
   r = await ds(store, 'node', 'unfence', 'n3');
   assert.is(r.exitCode, 0, r.stderr);

@@ -260,7 +260,7 @@ function decide(id: string, d: DesiredDataset, st: DatasetStatus | null, ctx: Ct
     const last = dev?.mount ? `mounted at '${dev.mount.path}'` : 'with its device';
     return {
       phase: 'waiting',
-      reason: `node '${target}' is not running an agent (its lease expired or its agent stopped); it was last seen (${pn.state.observed_at}) ${last}; volume '${v.id}' stays attached there until its agent is back or the backend confirms the node is gone`,
+      reason: `node '${target}' is not running an agent (its lease expired or its agent stopped); it was last seen (${pn.state.observed_at}) ${last}; volume '${v.id}' stays attached there until its agent is back or the backend confirms the node is gone, or it is fenced and the dataset moved ('dataset node fence ${target} --yes')`,
     };
   }
   return here;
@@ -385,7 +385,7 @@ function detachFrom(id: string, v: Volume, owner: string, purpose: string, ctx: 
     const state = !pn || !pn.alive ? 'whose agent is not running' : 'which has not reported its devices yet';
     return {
       phase: 'waiting',
-      reason: `volume '${v.id}' is attached to node '${owner}', ${state}; it is detached only once that node's unmount is seen or the backend confirms the node is gone (${purpose})`,
+      reason: `volume '${v.id}' is attached to node '${owner}', ${state}; it is detached only once that node's unmount is seen or the backend confirms the node is gone, or an operator fences it once it is off ('dataset node fence ${owner} --yes') (${purpose})`,
     };
   }
   const lookup = pn.state.unknown?.[v.id];
