@@ -14,7 +14,7 @@ import { appName, datasetName, fenceReason, metaPairs, mountPath, nodeName, size
 import { fence, unfence } from './fence.js';
 import * as change from './changes.js';
 import { listText, nodesText, nodeViews, statusJson, statusText, views } from './views.js';
-import { follow } from './follow.js';
+import { follow, followMany, type FollowItem } from './follow.js';
 import type { Goal } from './progress.js';
 
 const USAGE = `Usage: $0 --store STORE COMMAND ...
@@ -31,7 +31,8 @@ Commands:
                                 an existing volume; its size is the volume's
   map --apply FILE [--node N]   a volume map {"svc/0": "VOLUME", "svc/1": {"volume": V, "node": N}}:
                                 each unit's volume adopted for its service; a unit
-                                left out is detached (its volume stays)
+                                left out is detached (its volume stays); --wait
+                                follows every dataset the map changed
   grow NAME SIZE|+SIZE          online; never smaller
   shrink NAME SIZE              the only way a dataset shrinks (offline, ext4)
   move NAME --to N              to another node
@@ -49,13 +50,14 @@ Commands:
                                 (exit 1) while its agent runs
   node unfence NODE             lift the fence
 
-Every changing command (create, adopt, grow, shrink, move, detach, destroy)
-takes --wait [--timeout SECONDS]: it then follows the dataset, printing each
-phase the agents reach (unmounting on n1, detaching, attaching to n2,
-mounting on n2...) with the elapsed time to stderr, and the dataset's final
-status to stdout (create and adopt print only the id there). Exit 0 when the
-change arrived, 1 on timeout with the phase it is stuck in and why; the
-change itself stands and the agents carry on.
+Every changing command (create, adopt, map, grow, shrink, move, detach,
+destroy) takes --wait [--timeout SECONDS]: it then follows the dataset (for
+map: every dataset the map changed), printing each phase the agents reach
+(unmounting on n1, detaching, attaching to n2, mounting on n2...) with the
+elapsed time to stderr, and the dataset's final status to stdout (create and
+adopt print only the id there, map its changes). Exit 0 when the change
+arrived, 1 on timeout with the phase each is stuck in and why; the change
+itself stands and the agents carry on.
 
 Sizes as everywhere in dvm: 10G, 512M, +1G (binary units, a bare number is MiB).
 
@@ -173,7 +175,9 @@ export async function main(argv: string[]): Promise<void> {
     .command('map', "apply a service manager's volume map ({unit: volume}, JSON or YAML)", (y) =>
       y
         .option('apply', { type: 'string', requiresArg: true, describe: "FILE, or '-' for stdin" })
-        .option('node', { type: 'string', requiresArg: true, describe: 'the node of units the map gives as unit: volume' }),
+        .option('node', { type: 'string', requiresArg: true, describe: 'the node of units the map gives as unit: volume' })
+        .option('wait', { type: 'boolean', describe: 'follow every dataset the map changed until each arrived, printing each phase' })
+        .option('timeout', { type: 'number', requiresArg: true, describe: 'seconds --wait waits (default 300)' }),
     )
     .command('grow', 'grow to SIZE or by +SIZE', waiting)
     .command('shrink', 'shrink to SIZE (offline, ext4 only)', waiting)
@@ -273,20 +277,23 @@ export async function main(argv: string[]): Promise<void> {
         throw e;
       }
       let changes: string[] = [];
+      let touched: FollowItem[] = [];
       await withStore(a.store, false, async (s) => {
         const listing = await s.readListing();
         await s.updateDesired((d) => {
           try {
             const r = applyVolumeMap({ doc: d, map, volumes: listing?.volumes ?? [], now: change.nextChanged(now()), newId: randomUUID });
             changes = r.changes;
+            touched = change.touchedBy(d, r.doc);
             return r.doc;
           } catch (e) {
             if (e instanceof MapError) throw new StoreConflict(e.message);
             throw e;
           }
         });
+        await writeStdout(changes.map((c) => c + '\n').join('') || 'no change\n');
+        if (a.wait) await followMany({ store: s, what: 'map', object: file === '-' ? 'stdin' : file, items: touched, timeoutS: waitS, say: (l) => process.stderr.write(`dataset: ${l}\n`) });
       });
-      await writeStdout(changes.map((c) => c + '\n').join('') || 'no change\n');
       return;
     }
     case 'grow':
