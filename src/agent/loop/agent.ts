@@ -1,7 +1,8 @@
 // The dataset agent's loop: passes separated by sleeps (timing.ts), a change
 // in the store ending a sleep early, SIGTERM finishing the current step and
 // then exiting. A credentialed agent campaigns for the election and runs as
-// a plain node (local work only) until it leads.
+// a plain node (local work only) until it leads. A node an operator fenced
+// (`dataset node fence`) does nothing at all until the fence is lifted.
 import { createHash } from 'node:crypto';
 import type { Backend } from '../backend/types.js';
 import { fenceWords, NodeFenced, type Leadership, type Store } from '../store/types.js';
@@ -77,7 +78,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
 
   // A credentialed agent campaigns at its first pass, and again after a
   // fence is lifted: a fenced node must not hold the election (a standby elsewhere leads).
-  // Assigned in closures too: typed through a holder so narrowing does not forget that.
+  // Assigned in a closure too: the cast keeps TypeScript from narrowing it to null for good.
   let leadership = null as Leadership | null;
   const campaign = async () => {
     const l = (leadership = ctx.leadership = await o.store.campaign(o.node));
