@@ -107,6 +107,14 @@ test('a dead node fenced: status shows it with reason and time, --json too; unfe
   r = await ds(store, 'node', 'unfence', 'n3');
   assert.is(r.exitCode, 0, r.stderr);
   assert.is(r.stdout, "node 'n3' was not fenced\n");
+  // A fenced node's agent says so and does nothing (--once: exit 1, no listing, no state written).
+  assert.is((await ds(store, 'node', 'fence', 'n3', '--yes', '--reason', 'off')).exitCode, 0);
+  const before = snapshot(store);
+  const agent = await runBin('dataset-agent', ['--store', store, '--node', 'n3', '--backend', 'memory', '--credentialed', '--once']);
+  assert.is(agent.exitCode, 1, agent.stderr);
+  assert.match(agent.stderr, /node 'n3' is fenced since \S+ by \S+ \(off\): this agent mounts and uses nothing, and takes no part in the election, until 'dataset node unfence n3'\n$/);
+  assert.equal(snapshot(store), before, 'the fenced agent wrote nothing');
+  assert.is((await ds(store, 'node', 'unfence', 'n3')).exitCode, 0);
   // No --reason: the record says none.
   assert.is((await ds(store, 'node', 'fence', 'n3', '--yes')).exitCode, 0);
   assert.is(JSON.parse(readFileSync(file, 'utf8')).reason, null);
