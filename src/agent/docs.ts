@@ -133,6 +133,23 @@ export interface NodeStateDoc {
   apps: string[];
 }
 
+/**
+ * `dvm.node-fence/1`: an operator declared the node gone (`dataset node fence`):
+ * powered off or cut from the storage. A fenced node counts as confirmed gone
+ * (its volumes are detached without its unmount) and its agent, should it come
+ * back, mounts and uses nothing until the fence is lifted.
+ */
+export interface NodeFence {
+  format: 'dvm.node-fence/1';
+  node: string;
+  /** The operator's words; null when none were given. */
+  reason: string | null;
+  /** When it was fenced (ISO 8601, UTC). */
+  at: string;
+  /** Who fenced it (user@host of the operator's command), for the record. */
+  by: string;
+}
+
 export interface LocalDevice {
   path: string;
   /** What ties the device to the volume: loop backing file, serial, dm uuid. */

@@ -53,6 +53,17 @@ test('dataset-plan: a dead node is waited for, with the reason', async () => {
   assert.match(p.datasets[did(2)].reason!, /node 'n2' is not running an agent/);
 });
 
+test('dataset-plan: a fenced node: its volume is detached without its unmount; planning as it is refused', async () => {
+  const DM = f('desired-move.json', { format: 'dvm.datasets/1', cluster: CLUSTER, datasets: { [did(1)]: desired(), [did(2)]: desired({ name: 'b', node: 'n1' }) } });
+  const r = await runBin('dataset-plan', ['--node', 'c', '--credentialed', '--desired', DM, '--volumes', V, '--nodes', N1, '--nodes', N2, '--status', S2, '--now', NOW, '--fenced', 'n2']);
+  assert.is(r.exitCode, 0, r.stderr);
+  const p = JSON.parse(r.stdout) as PlanDoc;
+  const step = p.steps.find((s) => s.dataset === did(2))!;
+  assert.is(step.action, 'detach');
+  assert.equal([step.args.node, step.args.confirmed_gone, step.args.fenced], ['n2', true, true]);
+  assertOneLineError(await runBin('dataset-plan', [...base, '--fenced', 'n1']), 'dataset-plan', 2, /a fenced node plans nothing/);
+});
+
 test('dataset-plan: a desired file that is not JSON, or fails its schema, exits 3 naming the file', async () => {
   assertOneLineError(await runBin('dataset-plan', ['--node', 'n1', '--desired', f('bad.json', '{not json'), '--volumes', V]), 'dataset-plan', 3, 'bad.json');
   const traversal = f('trav.json', { format: 'dvm.datasets/1', cluster: CLUSTER, datasets: { [did(1)]: desired({ mount: '/mnt/dvm/../../etc' }) } });

@@ -68,9 +68,25 @@ test('the operator CLI: a private store, unknown and duplicate names, a shrink t
   assertOneLineError(await ds('grow', 'pg', '512M'), 'dataset', 1, /shrinking is only 'dataset shrink'$/);
 });
 
+test('dataset node fence: a live node, an unknown one and a missing --yes name the way', async () => {
+  const store = path.join(work, 'store-fence');
+  mkdirSync(store, { mode: 0o700 });
+  const ds = (...args: string[]) => runBin('dataset', ['--store', store, ...args]);
+  const { openDirStore } = await import('../../src/agent/store/dir/dir-store.js');
+  const agent = await openDirStore(store);
+  try {
+    await agent.writeNodeState({ format: 'dvm.node-state/1', node: 'n3', observed_at: new Date().toISOString(), mount_root: '/srv/d', devices: {}, stray_mounts: [], apps: [] }, { credentialed: false });
+    assertOneLineError(await ds('node', 'fence', 'n3', '--yes'), 'dataset', 1, /\('dataset status' shows it alive\)$/);
+  } finally {
+    await agent.close();
+  }
+  assertOneLineError(await ds('node', 'fence', 'n9', '--yes'), 'dataset', 1, /\('dataset status' lists the nodes\)$/);
+  assertOneLineError(await ds('node', 'fence', 'n3'), 'dataset', 2, /power it off or cut it from the storage first$/);
+});
+
 test('every next step this file checks is listed in docs/exit-codes.md', () => {
   const doc = readFileSync(path.join(ROOT, 'docs/exit-codes.md'), 'utf8');
-  for (const step of ["run 'tm recover vg0' first", "'tm remove vg0 --missing'", 'attach a file with losetup', 'chmod 700', "'dataset list' names them", "growing is 'dataset grow'", "shrinking is only 'dataset shrink'"])
+  for (const step of ["run 'tm recover vg0' first", "'tm remove vg0 --missing'", 'attach a file with losetup', 'chmod 700', "'dataset list' names them", "growing is 'dataset grow'", "shrinking is only 'dataset shrink'", "('dataset status' shows it alive)", "('dataset status' lists the nodes)", 'power it off or cut it from the storage first'])
     assert.ok(doc.includes(step), `docs/exit-codes.md lists: ${step}`);
 });
 

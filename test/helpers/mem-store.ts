@@ -2,8 +2,8 @@
 // ones, directory and etcd, have their own contract suite). Values are
 // deep-copied in and out so a test cannot mutate the store by accident, and
 // every document written is validated against its schema.
-import type { DatasetsDoc, DatasetStatus, NodeStateDoc, VolumesDoc } from '../../src/agent/docs.js';
-import type { Leadership, NodeEntry, Revisioned, Store } from '../../src/agent/store/types.js';
+import type { DatasetsDoc, DatasetStatus, NodeFence, NodeStateDoc, VolumesDoc } from '../../src/agent/docs.js';
+import { NodeAlive, NodeFenced, type Leadership, type NodeEntry, type Revisioned, type Store } from '../../src/agent/store/types.js';
 import { validate } from '../../src/lib/schema.js';
 
 const copy = <T>(x: T): T => structuredClone(x);
@@ -14,6 +14,7 @@ export class MemStore implements Store {
   statuses: Record<string, DatasetStatus> = {};
   nodes: Record<string, NodeEntry> = {};
   listing: VolumesDoc | null = null;
+  fences: Record<string, NodeFence> = {};
   private rev = 0;
   /** Who leads the credentialed election; tests move it to check fencing. */
   leader: string | null = null;
@@ -41,11 +42,26 @@ export class MemStore implements Store {
   }
   async writeNodeState(state: NodeStateDoc, info: { credentialed: boolean }): Promise<void> {
     validate('dvm.node-state/1', state);
+    const f = this.fences[state.node];
+    if (f) throw new NodeFenced(copy(f), `node '${state.node}' is fenced`);
     this.nodes[state.node] = { state: copy(state), alive: true, credentialed: info.credentialed, leader: this.leader === state.node };
   }
   async readNodes(): Promise<Record<string, NodeEntry>> {
     for (const [n, e] of Object.entries(this.nodes)) e.leader = this.leader === n;
     return copy(this.nodes);
+  }
+  async fenceNode(fence: NodeFence): Promise<void> {
+    validate('dvm.node-fence/1', fence);
+    if (this.nodes[fence.node]?.alive) throw new NodeAlive(`node '${fence.node}' is alive`);
+    this.fences[fence.node] = copy(fence);
+  }
+  async unfenceNode(node: string): Promise<boolean> {
+    const had = node in this.fences;
+    delete this.fences[node];
+    return had;
+  }
+  async readFences(): Promise<Record<string, NodeFence>> {
+    return copy(this.fences);
   }
   async writeListing(doc: VolumesDoc): Promise<void> {
     this.listing = validate<VolumesDoc>('dvm.volumes/1', copy(doc));

@@ -8,8 +8,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomUUID } from 'node:crypto';
-import type { DatasetStatus, DesiredDataset, NodeStateDoc, VolumesDoc } from '../../src/agent/docs.js';
-import { StoreConflict, type Store } from '../../src/agent/store/types.js';
+import type { DatasetStatus, DesiredDataset, NodeFence, NodeStateDoc, VolumesDoc } from '../../src/agent/docs.js';
+import { NodeAlive, NodeFenced, StoreConflict, type Store } from '../../src/agent/store/types.js';
 import { ToolError } from '../../src/lib/errors.js';
 import { rejects } from './rejects.js';
 
@@ -43,6 +43,10 @@ export function listingDoc(volumes: VolumesDoc['volumes'] = []): VolumesDoc {
     volumes,
     limits: { allocation_unit: 1048576, min_size: 1048576, max_size: 2 ** 40, per_node: null, max_volumes: null, max_bytes: null, can_shrink: true, can_snapshot: false },
   };
+}
+
+export function fenceDoc(node: string, reason: string | null = 'powered off'): NodeFence {
+  return { format: 'dvm.node-fence/1', node, reason, at: now(), by: 'root@test' };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -208,6 +212,40 @@ export function storeContract(name: string, makeHarness: () => Promise<StoreHarn
     await rejects(b.writeNodeState(nodeState('n1'), { credentialed: false }), (e: unknown) => e instanceof ToolError);
     await b.writeNodeState(nodeState('n2'), { credentialed: false });
     assert.equal(Object.keys(await a.readNodes()).sort(), ['n1', 'n2']);
+  });
+
+  t('fences: refused while the node runs; seen by every client and by watch; a fenced node cannot write its state until unfenced', async (ctx) => {
+    const agent = await open(ctx);
+    const op = await open(ctx);
+    const other = await open(ctx);
+    await agent.writeNodeState(nodeState('n3', { 'vol-1': dev('/dev/loop7') }), { credentialed: false });
+    const f = fenceDoc('n3');
+    await rejects(op.fenceNode(f), (e: unknown) => e instanceof NodeAlive);
+    assert.equal(await op.readFences(), {}, 'nothing written for a live node');
+    await agent.close();
+    await eventually('n3 not alive after its agent closed', async () => !(await op.readNodes()).n3.alive);
+    const seen = new Set<string>();
+    const stop = other.watch((what) => seen.add(what));
+    await sleep(50);
+    await op.fenceNode(f);
+    assert.equal((await other.readFences()).n3, f, 'another client reads the fence');
+    await eventually('a fence is a nodes change to watchers', () => seen.has('nodes'));
+    stop();
+    assert.equal(Object.keys((await other.readNodes()).n3.state.devices), ['vol-1'], 'its last state stays readable');
+    // Its agent back: refused, and it does not look alive (so it can be fenced again).
+    const back = await open(ctx);
+    await rejects(back.writeNodeState(nodeState('n3'), { credentialed: false }), (e: unknown) => e instanceof NodeFenced && (e as NodeFenced).fence.reason === 'powered off');
+    assert.not.ok((await op.readNodes()).n3.alive, 'a fenced node whose agent tried to write is not alive');
+    await op.fenceNode({ ...f, reason: 'again' });
+    assert.is((await other.readFences()).n3.reason, 'again', 'fencing again replaces the record');
+    await rejects(op.fenceNode({ ...f, node: 'n4', reason: 'two\nlines' }), (e: unknown) => e instanceof ToolError);
+    await rejects(op.fenceNode({ ...f, node: '../n4' }), (e: unknown) => e instanceof ToolError);
+    assert.equal(Object.keys(await op.readFences()), ['n3'], 'invalid fences are not written');
+    assert.ok(await op.unfenceNode('n3'));
+    assert.not.ok(await op.unfenceNode('n3'), 'a second unfence finds none');
+    assert.equal(await other.readFences(), {});
+    await back.writeNodeState(nodeState('n3'), { credentialed: false });
+    assert.ok((await op.readNodes()).n3.alive, 'unfenced, its agent writes and is alive again');
   });
 
   t('an invalid node state or listing is refused', async (ctx) => {

@@ -11,6 +11,11 @@
 //    move (docs/etcd-store.md, "A dead node").
 // 2. One of the three etcd members killed in the middle of a move: the move
 //    finishes, files intact.
+// 3. The other way out: n3 killed again and "powered off" (its mount and loop
+//    device gone), a move to n1 waiting on it, then `dataset node fence n3`:
+//    the credentialed node detaches the volume without n3's unmount and the
+//    move finishes; n3's agent restarted while fenced says so and does
+//    nothing; `dataset node unfence n3` puts it back to work.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
@@ -178,6 +183,58 @@ test('the leading one of three etcd members killed in the middle of a move: the 
     await etcd.startMember(m);
   }
   assert.is(c.mkfsCalls().length, 1, 'still one mkfs');
+});
+
+test('dataset node fence: refused while n3 runs; after its kill and power-off, the waiting move off it finishes; its agent back does nothing until unfenced', async () => {
+  const where = path.join(c.mountRoot('n3'), 'a');
+  assert.ok(mountedOn('n3', where), 'a is on n3 (the previous test moved it back)');
+  const alive = await c.dataset('node', 'fence', 'n3', '--yes');
+  assert.is(alive.exitCode, 1, alive.stderr);
+  assert.match(alive.stderr, /^dataset: node 'n3': its agent is running \(its lease is alive .*a live node is not fenced/);
+
+  await c.stop('n3', 'SIGKILL');
+  // Powered off: its mount and its loop device go with the machine (what the operator makes sure of before fencing).
+  c.inNode('n3', 'umount', [where]);
+  for (const line of loopDevices()) execFileSync('losetup', ['-d', line.split(':')[0]]);
+  assert.is(loopDevices().length, 0);
+  await until('n3 reported dead', async () => !(await statusJson()).nodes.n3.alive);
+
+  const moving = c.dataset('move', 'a', '--to', 'n1', '--wait', '--timeout', '120');
+  await until('the move waiting on n3', async () => /whose agent is not running; it is detached only once/.test(entryOf(await statusJson(), 'a').waiting ?? ''));
+  const t0 = Date.now();
+  const fenced = await c.dataset('node', 'fence', 'n3', '--yes', '--reason', 'powered off by the test');
+  assert.is(fenced.exitCode, 0, fenced.stderr);
+  assert.match(fenced.stdout, /^node 'n3' fenced: it counts as gone; its volumes are detached without its unmount \(a\)/);
+  const r = await moving;
+  assert.is(r.exitCode, 0, `${r.stdout}${r.stderr}\n${dump()}`);
+  console.log(`  move n3 -> n1 finished ${Date.now() - t0} ms after the fence`);
+  assert.match(r.stderr, /detaching from n3 \(detaching volume '\S+' from node 'n3', which is fenced since .* \(powered off by the test\)/);
+  assert.match(r.stderr, /: mounted on n1\n$/);
+  const on1 = path.join(c.mountRoot('n1'), 'a');
+  assert.ok(mountedOn('n1', on1));
+  assert.is(checksums('n1', on1), sums.replace(path.join(c.mountRoot('n3'), 'a'), on1), 'files intact');
+  assert.is(loopDevices().length, 1, 'attached once');
+  assert.is(c.mkfsCalls().length, 1, 'still one mkfs');
+  const text = await c.dataset('status');
+  assert.match(text.stdout, /\nn3\s+FENCED since \S+ by \S+ \(powered off by the test\); agent not running\s/, text.stdout);
+
+  // n3's agent back while fenced: it says so, makes no step, takes nothing.
+  const from = c.log('n3').length;
+  c.start('n3', { env: ENV });
+  await waitLog('n3', /node 'n3' is fenced since .* \(powered off by the test\): this agent mounts and uses nothing/);
+  await sleep(2000);
+  const since = c.log('n3').slice(from);
+  assert.not.match(since, / a [a-z-]+ \S+ (ok|failed)/, 'no step on a fenced node');
+  assert.not.ok((await statusJson()).nodes.n3.alive, 'a fenced agent is not counted alive');
+  assert.is(loopDevices().length, 1, 'nothing attached for n3');
+
+  const un = await c.dataset('node', 'unfence', 'n3');
+  assert.is(un.exitCode, 0, un.stderr);
+  await waitLog('n3', /node 'n3' is no longer fenced: back to work/);
+  await until('n3 alive again', async () => (await statusJson()).nodes.n3.alive);
+  const done = await c.dataset('status', '--wait', '--timeout', '60');
+  assert.is(done.exitCode, 0, `${done.stdout}${done.stderr}\n${dump()}`);
+  assert.ok(mountedOn('n1', on1), 'still on n1');
 });
 
 test.run();

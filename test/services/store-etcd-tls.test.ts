@@ -14,7 +14,7 @@ import { openEtcdStore } from '../../src/agent/store/etcd/etcd-store.js';
 import { ToolError } from '../../src/lib/errors.js';
 import { EXIT } from '../../src/lib/exit-codes.js';
 import { enableAuth, startEtcd } from '../helpers/etcd.js';
-import { desiredEntry, listingDoc, nodeState } from '../helpers/store-contract.js';
+import { desiredEntry, fenceDoc, listingDoc, nodeState } from '../helpers/store-contract.js';
 import { rejects } from '../helpers/rejects.js';
 
 const denied = (e: unknown) => e instanceof StoreUnavailable && /permission denied/.test((e as Error).message);
@@ -45,6 +45,12 @@ test('etcds://: roles limited to the prefix, a node writes only its own keys, a 
     await rejects(n3.writeNodeState(nodeState('n1'), { credentialed: true }), denied);
     await rejects(n3.writeListing(listingDoc()), denied);
     await rejects(n3.campaign('n3'), denied);
+    // Nor fence a node or lift a fence, its own included: only an operator does.
+    await rejects(n3.fenceNode(fenceDoc('n9')), denied);
+    await op.fenceNode(fenceDoc('n9'));
+    await rejects(n3.unfenceNode('n9'), denied);
+    assert.equal(Object.keys(await n3.readFences()), ['n9'], 'a node reads the fences');
+    assert.ok(await op.unfenceNode('n9'));
     assert.is(Object.keys((await op.readDesired()).value.datasets).length, 1, 'nothing changed');
     // ...but writes its own node key and statuses.
     await n3.writeNodeState(nodeState('n3'), { credentialed: false });

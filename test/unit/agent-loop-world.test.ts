@@ -17,6 +17,8 @@ import { views } from '../../src/agent/cli/views.js';
 import { FakeWorld, type FakeHost } from '../helpers/fake-world.js';
 import type { Backend } from '../../src/agent/backend/types.js';
 import { nodeState } from '../helpers/store-contract.js';
+import { fence, unfence } from '../../src/agent/cli/fence.js';
+import { NodeAlive } from '../../src/agent/store/types.js';
 
 const MiB = 1 << 20;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -29,10 +31,10 @@ interface Running {
   passes: { report: PassReport | null; counts: CallCounts; at: number }[];
 }
 
-async function start(dir: string, world: FakeWorld, node: string, credentialed: boolean, wrap: (b: Backend) => Backend = (b) => b): Promise<Running> {
+async function start(dir: string, world: FakeWorld, node: string, credentialed: boolean, wrap: (b: Backend) => Backend = (b) => b, keepHost?: FakeHost): Promise<Running> {
   const store = await openDirStore(dir, { create: true });
   const counter = new CallCounter();
-  const host = world.host();
+  const host = keepHost ?? world.host();
   const stop = new AbortController();
   const r: Running = { done: Promise.resolve(), stop, host, log: [], passes: [] };
   r.done = runAgent({
@@ -231,6 +233,79 @@ test('an agent killed with its dataset mounted: the move away waits until the ba
     await converged(op, 'move a to n1 once n2 is confirmed gone', [n1], 20000);
     assert.is(vol.attached, 'n1');
     assert.ok(n1.log.some((l) => /^a detach vol-\S+ ok/.test(l)), n1.log.join('\n'));
+  } finally {
+    n1.stop.abort();
+    if (n2) n2.stop.abort();
+    await n1.done;
+    await n2?.done;
+    await op.close();
+    rmSync(parent, { recursive: true, force: true });
+  }
+});
+
+test('dataset node fence: refused while the node runs; once its agent is dead, the move away finishes; its agent back does nothing until unfenced', async () => {
+  const parent = mkdtempSync(path.join(tmpdir(), 'dvm-loop-'));
+  const dir = path.join(parent, 'store');
+  const world = new FakeWorld(); // a backend that cannot tell whether a node is gone
+  const op = await openDirStore(dir, { create: true });
+  const n1 = await start(dir, world, 'n1', true);
+  let n2: Running | null = await start(dir, world, 'n2', false);
+  try {
+    await op.updateDesired((d) => change.create(d, { name: 'a', size: 64 * MiB, filesystem: 'ext4', node: 'n2', mount: null, meta: {} }, new Date()));
+    await converged(op, 'create a on n2', [n1, n2]);
+    try {
+      await fence(op, 'n2', 'maintenance', new Date());
+      assert.unreachable('a live node was fenced');
+    } catch (e) {
+      assert.ok(e instanceof NodeAlive, String(e));
+    }
+    assert.equal(await op.readFences(), {});
+    const host2 = n2.host;
+    n2.stop.abort();
+    await n2.done;
+    n2 = null; // dead to the store; its host keeps the mount
+    await op.updateDesired((d) => change.move(d, 'a', 'n1', new Date()));
+    const reasonOf = async () => Object.values(await op.readStatuses())[0]?.reason ?? '';
+    const t0 = Date.now();
+    while (!/whose agent is not running; it is detached only once/.test(await reasonOf())) {
+      if (Date.now() - t0 > 10000) assert.unreachable(`no waiting reason: ${await reasonOf()}`);
+      await sleep(50);
+    }
+    const vol = [...world.volumes.values()][0];
+    assert.is(vol.attached, 'n2');
+    const said = await fence(op, 'n2', 'powered off', new Date(), 'root@ops');
+    assert.match(said, /node 'n2' fenced: .*detached without its unmount \(a\)/);
+    await converged(op, 'move a to n1 once n2 is fenced', [n1], 20000);
+    assert.is(vol.attached, 'n1');
+    assert.ok(n1.log.some((l) => /^a detach vol-\S+ ok/.test(l)), n1.log.join('\n'));
+    assert.is(world.mkfsCount.get(vol.id), 1, 'formatted once');
+
+    // n2's agent comes back while fenced: it says so and does nothing at all.
+    const before = JSON.stringify(host2.table);
+    n2 = await start(dir, world, 'n2', false, (b) => b, host2);
+    const t1 = Date.now();
+    while (!n2.log.some((l) => /node 'n2' is fenced since .* by root@ops \(powered off\): this agent mounts and uses nothing/.test(l))) {
+      if (Date.now() - t1 > 10000) assert.unreachable(`n2 did not say it is fenced: ${n2.log.join('\n')}`);
+      await sleep(50);
+    }
+    await sleep(500);
+    assert.ok(n2.passes.length > 0 && n2.passes.every((p) => p.report === null), 'no pass ran');
+    assert.ok(n2.passes.every((p) => Object.keys(p.counts.control).length + Object.keys(p.counts.node).length === 0), `no backend call: ${JSON.stringify(n2.passes.map((p) => p.counts))}`);
+    assert.is(JSON.stringify(host2.table), before, 'nothing mounted or unmounted on n2');
+    assert.not.ok((await op.readNodes()).n2.alive, 'a fenced agent does not count as a live node');
+
+    assert.match(await unfence(op, 'n2'), /node 'n2' unfenced/);
+    const t2 = Date.now();
+    while (!n2.log.some((l) => /node 'n2' is no longer fenced/.test(l))) {
+      if (Date.now() - t2 > 10000) assert.unreachable(`n2 did not resume: ${n2.log.join('\n')}`);
+      await sleep(50);
+    }
+    await converged(op, 'still converged on n1 after the unfence', [n1, n2], 20000);
+    assert.is(vol.attached, 'n1');
+    // Discovery looks only at volumes attached to the node, so a mount the
+    // fence did not really cut (this host was never powered off) is not
+    // seen there: why fencing asks for the node off or cut from the storage.
+    assert.is(JSON.stringify(host2.table), before, 'nothing on n2 touched on a guess');
   } finally {
     n1.stop.abort();
     if (n2) n2.stop.abort();

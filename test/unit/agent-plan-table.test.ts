@@ -18,6 +18,8 @@ type Expect = { action: StepAction; on: string; args?: Record<string, unknown> }
 const ID = did(1);
 const fmt = { [ID]: status(ID, { formatted: FORMATTED() }) };
 const unmounted = { mount: null };
+const FENCE = { format: 'dvm.node-fence/1' as const, node: 'n1', reason: 'powered off', at: '2026-12-02T03:00:00.000Z', by: 'root@ops' };
+const fencedN1 = { n1: { alive: false, fenced: FENCE } };
 
 const cells: [string, PlanInput, Expect][] = [
   // ---- desired MOUNTED on n1 ----
@@ -86,6 +88,15 @@ const cells: [string, PlanInput, Expect][] = [
   ['move x n1 has not reported yet: waiting (a detach waits for its unmount)', input({ datasets: { [ID]: desired({ node: 'n2' }) }, volumes: [volume()], statuses: fmt, nodes: { n1: { state: null } } }), { phase: 'waiting', reason: /has not reported its devices yet/ }],
   ['ATT_DEAD_NODE x backend cannot confirm: waiting, not detached', input({ datasets: { [ID]: desired({ node: 'n2' }) }, volumes: [volume()], devices: { n1: { 'vol-1': device() } }, statuses: fmt, nodes: { n1: { alive: false } } }), { phase: 'waiting', reason: /whose agent is not running; it is detached only once/ }],
   ['ATT_DEAD_NODE x backend confirms the node gone: detach', input({ datasets: { [ID]: desired({ node: 'n2' }) }, volumes: [volume()], devices: { n1: { 'vol-1': device() } }, statuses: fmt, nodes: { n1: { alive: false } }, listing: { live_nodes: ['c', 'n2'] } }), { action: 'detach', on: 'credentialed', args: { node: 'n1', confirmed_gone: true } }],
+  ['ATT_FENCED_NODE x move away: detach without its unmount (backend cannot tell)', input({ datasets: { [ID]: desired({ node: 'n2' }) }, volumes: [volume()], devices: { n1: { 'vol-1': device() } }, statuses: fmt, nodes: fencedN1 }), { action: 'detach', on: 'credentialed', args: { node: 'n1', confirmed_gone: true, fenced: true } }],
+  ['ATT_FENCED_NODE x the backend says it is alive: the fence still wins (the operator cut it off)', input({ datasets: { [ID]: desired({ node: 'n2' }) }, volumes: [volume()], devices: { n1: { 'vol-1': device() } }, statuses: fmt, nodes: fencedN1, listing: { live_nodes: ['c', 'n1', 'n2'] } }), { action: 'detach', on: 'credentialed', args: { node: 'n1', fenced: true } }],
+  ['ATT_FENCED_NODE that never reported x move away: detach', input({ datasets: { [ID]: desired({ node: 'n2' }) }, volumes: [volume()], statuses: fmt, nodes: { n1: { state: null, alive: false, fenced: FENCE } } }), { action: 'detach', on: 'credentialed', args: { node: 'n1', fenced: true } }],
+  ['FENCED_NODE stale record x moved, attached to n2: n1\'s last state is not a device (connect on n2)', input({ datasets: { [ID]: desired({ node: 'n2' }) }, volumes: [volume({ attached: 'n2' })], devices: { n1: { 'vol-1': device() } }, statuses: fmt, nodes: fencedN1 }), { action: 'connect', on: 'node:n2' }],
+  ['FENCED_NODE x detached, desired there: not attached to it', input({ volumes: [volume({ attached: null, status: 'available' })], statuses: fmt, nodes: fencedN1 }), { phase: 'waiting', reason: /not attached: node 'n1' is fenced since .* by root@ops \(powered off\)/ }],
+  ['FENCED_NODE x desired and attached there: waiting, nothing done there, saying how out', input({ volumes: [volume()], devices: { n1: { 'vol-1': device() } }, statuses: fmt, nodes: fencedN1 }), { phase: 'waiting', reason: /node 'n1' is fenced .*dataset move a --to NODE.*dataset node unfence n1/ }],
+  ['FENCED_NODE x move to it: cannot finish, nothing unmounted', input({ datasets: { [ID]: desired({ node: 'n1' }) }, volumes: [volume({ attached: 'n2' })], devices: { n2: { 'vol-1': device() } }, statuses: fmt, nodes: fencedN1 }), { phase: 'waiting', reason: /cannot finish \(node 'n1' is fenced/ }],
+  ['deleted x attached to a FENCED_NODE: detach without its unmount', input({ datasets: { [ID]: desired({ deleted: true }) }, volumes: [volume()], devices: { n1: { 'vol-1': device() } }, statuses: fmt, nodes: fencedN1 }), { action: 'detach', on: 'credentialed', args: { node: 'n1', fenced: true } }],
+  ['deleted x detached from a FENCED_NODE whose last state shows it: destroy', input({ datasets: { [ID]: desired({ deleted: true }) }, volumes: [volume({ attached: null, status: 'available' })], devices: { n1: { 'vol-1': device() } }, statuses: fmt, nodes: fencedN1 }), { action: 'destroy', on: 'credentialed' }],
   ['stale device on n2 of a volume attached to n1: released on n2 first', input({ volumes: [volume()], devices: { n1: { 'vol-1': device() }, n2: { 'vol-1': device({ path: '/dev/memory/n2/vdb', mount: null }) } }, statuses: fmt }), { action: 'release', on: 'node:n2' }],
   // ---- desired NON_MANIFEST (node null) ----
   ['non-manifest x NON_EXISTENT: create', input({ datasets: { [ID]: desired({ node: null }) }, volumes: [] }), { action: 'create', on: 'credentialed' }],

@@ -1,7 +1,8 @@
 // The one gate of destructive steps. mkfs, shrink (filesystem and volume),
 // release, detach and destroy act only through `destructive`, which re-checks
 // just before acting: the election (control steps), the store's records
-// (desired entry, formatted record, markers, other nodes' observed devices),
+// (desired entry, formatted record, markers, other nodes' observed devices,
+// an operator's fence),
 // and for local devices their identity, that nothing mounts or holds them,
 // and (mkfs) that the device is still blank or ours to re-format.
 import type { DatasetStatus, DesiredDataset, PlanStep, Volume } from '../docs.js';
@@ -74,7 +75,10 @@ export async function destructive<T>(kind: DestructiveKind, step: PlanStep, fx: 
       if (entry && !entry.deleted && entry.node === owner) refuse(`the dataset is wanted on node '${owner}'`);
       const nodes = await store.readNodes();
       const dev = nodes[owner]?.state?.devices[volume.id];
-      if (step.args.confirmed_gone === true) {
+      if (step.args.confirmed_gone === true && step.args.fenced === true) {
+        // The operator's fence, read again now: lifted since the plan, and the detach waits for the node's unmount again.
+        if (!(await store.readFences())[owner]) refuse(`node '${owner}' is no longer fenced`);
+      } else if (step.args.confirmed_gone === true) {
         if (nodes[owner]?.alive) refuse(`node '${owner}' is running an agent again`);
         const live = fx.backend.control!.liveNodes ? await fx.backend.control!.liveNodes() : null;
         if (!Array.isArray(live) || live.includes(owner)) refuse(`the backend does not confirm node '${owner}' is gone`);
@@ -91,7 +95,9 @@ export async function destructive<T>(kind: DestructiveKind, step: PlanStep, fx: 
       if (!entry!.deleted) refuse('the dataset is not marked deleted');
       if (entry!.app !== undefined) refuse(`the dataset is bound to application '${entry!.app}'`);
       const nodes = await store.readNodes();
+      const fences = await store.readFences();
       for (const [n, e] of Object.entries(nodes)) {
+        if (fences[n]) continue; // a fenced node's last state is history (the volume was detached from it)
         const dev = e.state?.devices[volume.id];
         if (dev) refuse(`node '${n}' still has device '${dev.path}'`);
         if (e.state?.unknown?.[volume.id] !== undefined) refuse(`node '${n}' could not look up its device`);

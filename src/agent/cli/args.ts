@@ -78,3 +78,10 @@ export function timeoutSeconds(value: unknown): number {
   if (!Number.isFinite(n) || n < 0 || n > 86400 * 7) throw usageError('invalid --timeout', String(value), 'expected seconds, 0 to 604800');
   return n;
 }
+
+/** `--reason TEXT` of `node fence`: one printable line, kept in the store and shown by `status`. */
+export function fenceReason(value: unknown): string {
+  const text = String(value);
+  if (text.length === 0 || text.length > 1024 || /[\u0000-\u001f\u007f]/.test(text)) throw usageError('invalid --reason', text.slice(0, 80), 'expected one line of 1-1024 printable characters');
+  return text;
+}

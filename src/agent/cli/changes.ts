@@ -128,3 +128,17 @@ export function destroy(doc: DatasetsDoc, name: string, now: Date): DatasetsDoc 
   if (d.app !== undefined) throw new StoreConflict(`dataset '${name}': bound to application '${d.app}'; unbind it first`);
   return put(doc, id, { ...d, deleted: true, changed: nextChanged(now, d.changed) });
 }
+
+/**
+ * The datasets a change touched, each with where it should end up: what
+ * `map --wait` follows (a unit left out converges attached nowhere).
+ */
+export function touchedBy(before: DatasetsDoc, after: DatasetsDoc): { id: string; name: string; goal: { kind: 'converged'; node?: string } }[] {
+  const out: { id: string; name: string; goal: { kind: 'converged'; node?: string } }[] = [];
+  for (const [id, d] of Object.entries(after.datasets).sort(([, x], [, y]) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))) {
+    const old = before.datasets[id];
+    if (old && JSON.stringify(old) === JSON.stringify(d)) continue;
+    out.push({ id, name: d.name, goal: d.node === null ? { kind: 'converged' } : { kind: 'converged', node: d.node } });
+  }
+  return out;
+}

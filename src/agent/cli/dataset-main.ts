@@ -10,10 +10,11 @@ import { StoreConflict } from '../store/types.js';
 import type { DatasetsDoc, DatasetStatus, Filesystem } from '../docs.js';
 import { openStore, storeConnectOptions, withStoreOptions } from '../store/open.js';
 import type { Store } from '../store/types.js';
-import { appName, datasetName, metaPairs, mountPath, nodeName, sizeBytes, timeoutSeconds, volumeId } from './args.js';
+import { appName, datasetName, fenceReason, metaPairs, mountPath, nodeName, sizeBytes, timeoutSeconds, volumeId } from './args.js';
+import { fence, unfence } from './fence.js';
 import * as change from './changes.js';
 import { listText, nodesText, nodeViews, statusJson, statusText, views } from './views.js';
-import { follow } from './follow.js';
+import { follow, followMany, type FollowItem } from './follow.js';
 import type { Goal } from './progress.js';
 
 const USAGE = `Usage: $0 --store STORE COMMAND ...
@@ -30,7 +31,8 @@ Commands:
                                 an existing volume; its size is the volume's
   map --apply FILE [--node N]   a volume map {"svc/0": "VOLUME", "svc/1": {"volume": V, "node": N}}:
                                 each unit's volume adopted for its service; a unit
-                                left out is detached (its volume stays)
+                                left out is detached (its volume stays); --wait
+                                follows every dataset the map changed
   grow NAME SIZE|+SIZE          online; never smaller
   shrink NAME SIZE              the only way a dataset shrinks (offline, ext4)
   move NAME --to N              to another node
@@ -40,14 +42,22 @@ Commands:
   status [--json] [--wait [--timeout SECONDS]]
                                 where each dataset is; --wait exits 0 when all
                                 converged, 1 on timeout
+  node fence NODE --yes [--reason TEXT]
+                                declare a dead node gone (power it off or cut it
+                                from the storage first): its volumes are detached
+                                without its unmount, so moves off it proceed, and
+                                its agent does nothing until unfenced; refused
+                                (exit 1) while its agent runs
+  node unfence NODE             lift the fence
 
-Every changing command (create, adopt, grow, shrink, move, detach, destroy)
-takes --wait [--timeout SECONDS]: it then follows the dataset, printing each
-phase the agents reach (unmounting on n1, detaching, attaching to n2,
-mounting on n2...) with the elapsed time to stderr, and the dataset's final
-status to stdout (create and adopt print only the id there). Exit 0 when the
-change arrived, 1 on timeout with the phase it is stuck in and why; the
-change itself stands and the agents carry on.
+Every changing command (create, adopt, map, grow, shrink, move, detach,
+destroy) takes --wait [--timeout SECONDS]: it then follows the dataset (for
+map: every dataset the map changed), printing each phase the agents reach
+(unmounting on n1, detaching, attaching to n2, mounting on n2...) with the
+elapsed time to stderr, and the dataset's final status to stdout (create and
+adopt print only the id there, map its changes). Exit 0 when the change
+arrived, 1 on timeout with the phase each is stuck in and why; the change
+itself stands and the agents carry on.
 
 Sizes as everywhere in dvm: 10G, 512M, +1G (binary units, a bare number is MiB).
 
@@ -90,8 +100,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function printStatus(store: Store, json: boolean, desired?: DatasetsDoc, st?: Record<string, DatasetStatus>): Promise<void> {
   const doc = desired ?? (await store.readDesired()).value;
   const statuses = st ?? (await store.readStatuses());
-  const [listing, nodes, leases] = await Promise.all([store.readListing(), store.readNodes(), store.nodeLeases ? store.nodeLeases() : Promise.resolve({})]);
-  const nv = nodeViews(doc, listing, nodes, leases);
+  const [listing, nodes, leases, fences] = await Promise.all([store.readListing(), store.readNodes(), store.nodeLeases ? store.nodeLeases() : Promise.resolve({}), store.readFences()]);
+  const nv = nodeViews(doc, listing, nodes, leases, fences);
   if (json) return writeDocument({ ...(statusJson(doc, statuses) as object), nodes: nv });
   return writeStdout(statusText(doc, statuses) + '\n' + nodesText(nv, new Date()));
 }
@@ -165,7 +175,9 @@ export async function main(argv: string[]): Promise<void> {
     .command('map', "apply a service manager's volume map ({unit: volume}, JSON or YAML)", (y) =>
       y
         .option('apply', { type: 'string', requiresArg: true, describe: "FILE, or '-' for stdin" })
-        .option('node', { type: 'string', requiresArg: true, describe: 'the node of units the map gives as unit: volume' }),
+        .option('node', { type: 'string', requiresArg: true, describe: 'the node of units the map gives as unit: volume' })
+        .option('wait', { type: 'boolean', describe: 'follow every dataset the map changed until each arrived, printing each phase' })
+        .option('timeout', { type: 'number', requiresArg: true, describe: 'seconds --wait waits (default 300)' }),
     )
     .command('grow', 'grow to SIZE or by +SIZE', waiting)
     .command('shrink', 'shrink to SIZE (offline, ext4 only)', waiting)
@@ -173,6 +185,11 @@ export async function main(argv: string[]): Promise<void> {
     .command('detach', 'attach it nowhere (kept)', waiting)
     .command('destroy', 'destroy it and its volume', waiting)
     .command('list', 'print the desired state', (y) => y.option('json', { type: 'boolean', describe: 'print dvm.datasets/1' }))
+    .command('node', 'fence NODE --yes [--reason TEXT] | unfence NODE: declare a dead node gone, or lift that', (y) =>
+      y
+        .option('yes', { type: 'boolean', describe: 'fence: confirm the node is powered off or cut from the storage' })
+        .option('reason', { type: 'string', requiresArg: true, describe: 'fence: why, kept with the fence and shown by status' }),
+    )
     .command('status', 'where each dataset is and what it waits for', (y) =>
       y
         .option('json', { type: 'boolean', describe: 'print dvm.dataset-statuses/1' })
@@ -189,7 +206,7 @@ export async function main(argv: string[]): Promise<void> {
   const cmd = String(a._[0]);
   const now = () => new Date();
   const opt = (k: string) => (a[k] === undefined ? null : String(a[k]));
-  const ARITY: Record<string, string[]> = { map: [], create: ['NAME'], adopt: ['NAME'], grow: ['NAME', 'SIZE'], shrink: ['NAME', 'SIZE'], move: ['NAME'], detach: ['NAME'], destroy: ['NAME'], list: [], status: [] };
+  const ARITY: Record<string, string[]> = { node: ['fence|unfence', 'NODE'], map: [], create: ['NAME'], adopt: ['NAME'], grow: ['NAME', 'SIZE'], shrink: ['NAME', 'SIZE'], move: ['NAME'], detach: ['NAME'], destroy: ['NAME'], list: [], status: [] };
   const want = ARITY[cmd] ?? [];
   const [NAME, SIZE] = positional(a, want.length, want);
   Object.assign(a, { NAME, SIZE });
@@ -260,20 +277,23 @@ export async function main(argv: string[]): Promise<void> {
         throw e;
       }
       let changes: string[] = [];
+      let touched: FollowItem[] = [];
       await withStore(a.store, false, async (s) => {
         const listing = await s.readListing();
         await s.updateDesired((d) => {
           try {
             const r = applyVolumeMap({ doc: d, map, volumes: listing?.volumes ?? [], now: change.nextChanged(now()), newId: randomUUID });
             changes = r.changes;
+            touched = change.touchedBy(d, r.doc);
             return r.doc;
           } catch (e) {
             if (e instanceof MapError) throw new StoreConflict(e.message);
             throw e;
           }
         });
+        await writeStdout(changes.map((c) => c + '\n').join('') || 'no change\n');
+        if (a.wait) await followMany({ store: s, what: 'map', object: file === '-' ? 'stdin' : file, items: touched, timeoutS: waitS, say: (l) => process.stderr.write(`dataset: ${l}\n`) });
       });
-      await writeStdout(changes.map((c) => c + '\n').join('') || 'no change\n');
       return;
     }
     case 'grow':
@@ -310,6 +330,19 @@ export async function main(argv: string[]): Promise<void> {
         const doc = (await s.readDesired()).value;
         await (a.json ? writeDocument(doc) : writeStdout(listText(doc)));
       });
+      return;
+    }
+    case 'node': {
+      const action = String(a.NAME);
+      const node = nodeName(String(a.SIZE));
+      if (action !== 'fence' && action !== 'unfence') throw usageError('usage', undefined, `node takes fence or unfence, not '${action}' (see 'dataset --help')`);
+      if (action === 'unfence' && (a.yes !== undefined || a.reason !== undefined)) throw usageError('usage', undefined, "--yes and --reason go with 'node fence' (see 'dataset --help')");
+      if (action === 'fence' && !a.yes) {
+        throw usageError('usage', undefined, `node fence ${node} needs --yes: its volumes are then detached without its unmount; power it off or cut it from the storage first`);
+      }
+      const reason = a.reason === undefined ? null : fenceReason(a.reason);
+      await withStore(a.store, false, async (s) => writeStdout(`${action === 'fence' ? await fence(s, node, reason, now()) : await unfence(s, node)}
+`));
       return;
     }
     case 'status': {

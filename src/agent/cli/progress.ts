@@ -2,7 +2,7 @@
 // step the agents take for it, derived with the same pure planner every agent
 // runs, from the same store documents (so `dataset move --wait` names the
 // phase the cluster is in, not a guess). Pure: documents in, words out.
-import type { DatasetsDoc, DatasetStatus, NodeStateDoc, PlanStep, VolumesDoc } from '../docs.js';
+import type { DatasetsDoc, DatasetStatus, NodeFence, NodeStateDoc, PlanStep, VolumesDoc } from '../docs.js';
 import { plan, CREDENTIALED, type PlanNode } from '../plan/index.js';
 
 export interface Progress {
@@ -17,6 +17,8 @@ export interface ClusterView {
   statuses: Record<string, DatasetStatus>;
   listing: VolumesDoc | null;
   nodes: Record<string, { state: NodeStateDoc | null; alive: boolean; leader?: boolean }>;
+  /** Nodes an operator fenced (absent: none). */
+  fences?: Record<string, NodeFence>;
   now: string;
 }
 
@@ -39,6 +41,8 @@ export function stepLabel(step: PlanStep): string {
     case 'mount': return `checking and mounting on ${n}`;
     case 'app-start': return `starting the application on ${n}`;
     case 'create': return 'creating the volume';
+    case 'set-metadata': return 'adopting the volume';
+    case 'migrate': return `serving the application's data on ${n}`;
     case 'mkfs': return `formatting on ${n}`;
     case 'resize': return 'resizing the volume';
     case 'grow-fs': return `growing the filesystem on ${n}`;
@@ -51,17 +55,35 @@ export function stepLabel(step: PlanStep): string {
 
 /** The dataset's current phase; null when it has no desired entry any more. */
 export function progressOf(view: ClusterView, id: string): Progress | null {
-  const d = view.desired.datasets[id];
-  if (!d) return null;
+  return progressAll(view, [id])[id] ?? null;
+}
+
+/**
+ * Several datasets' phases from ONE plan (a map's --wait follows many: a plan
+ * per dataset would make each round quadratic). Planned from no node's point
+ * of view, so every step shows up in waiting_for; the plan's node is only
+ * which agent's eyes it uses, and no dataset's steps depend on it.
+ */
+export function progressAll(view: ClusterView, ids: string[]): Record<string, Progress> {
+  const out: Record<string, Progress> = {};
+  const wanted = ids.filter((id) => view.desired.datasets[id]);
+  if (wanted.length === 0) return out;
   const nodes: Record<string, PlanNode> = {};
   for (const [n, e] of Object.entries(view.nodes)) nodes[n] = { state: e.state, alive: e.alive, leader: e.leader };
-  // Planned from no node's point of view: every step shows up in waiting_for.
-  const p = plan({ desired: view.desired, statuses: view.statuses, listing: view.listing, nodes, node: d.node ?? '-', credentialed: false, now: view.now });
-  const step = [...p.steps, ...p.waiting_for].find((s) => s.dataset === id);
-  const verdict = p.datasets[id];
-  if (step) return { label: stepLabel(step), detail: verdict?.reason ?? null };
-  if (!verdict || verdict.phase === 'converged') return { label: d.deleted ? 'destroyed' : d.node ? `mounted on ${d.node}` : 'attached nowhere', detail: null };
-  return { label: verdict.phase, detail: verdict.reason };
+  for (const [n, f] of Object.entries(view.fences ?? {})) (nodes[n] ??= { state: null, alive: false }).fenced = f;
+  const first = view.desired.datasets[wanted[0]];
+  const p = plan({ desired: view.desired, statuses: view.statuses, listing: view.listing, nodes, node: first.node ?? '-', credentialed: false, now: view.now });
+  const steps = new Map<string, PlanStep>();
+  for (const s of [...p.steps, ...p.waiting_for]) if (!steps.has(s.dataset)) steps.set(s.dataset, s);
+  for (const id of wanted) {
+    const d = view.desired.datasets[id];
+    const step = steps.get(id);
+    const verdict = p.datasets[id];
+    if (step) out[id] = { label: stepLabel(step), detail: verdict?.reason ?? null };
+    else if (!verdict || verdict.phase === 'converged') out[id] = { label: d.deleted ? 'destroyed' : d.node ? `mounted on ${d.node}` : 'attached nowhere', detail: null };
+    else out[id] = { label: verdict.phase, detail: verdict.reason };
+  }
+  return out;
 }
 
 export type Goal = { kind: 'converged'; node?: string } | { kind: 'gone' };

@@ -1,6 +1,6 @@
 // What `dataset list` and `dataset status` print, and when a dataset counts
 // as converged for `status --wait`. Pure: documents in, text or JSON out.
-import type { DatasetsDoc, DatasetStatus, DesiredDataset } from '../docs.js';
+import type { DatasetsDoc, DatasetStatus, DesiredDataset, NodeFence } from '../docs.js';
 import { formatSize, sectors, SECTOR } from '../../lib/units.js';
 
 export const human = (bytes: number) => formatSize(sectors(Math.ceil(bytes / SECTOR)));
@@ -78,8 +78,10 @@ export interface NodeView {
   leader: boolean;
   /** Its lease (etcd): TTL and seconds left when read; null: the store has no leases, or it expired. */
   lease: { ttl: number; remaining: number } | null;
-  /** When the node last wrote its state (an unchanged state is rewritten only every few minutes). */
-  observed_at: string;
+  /** When the node last wrote its state (an unchanged state is rewritten only every few minutes); null: never (a fenced node that never reported). */
+  observed_at: string | null;
+  /** An operator declared it gone (`dataset node fence`): when, by whom, why; null: not fenced. */
+  fenced: { at: string; by: string; reason: string | null } | null;
   /** Its local devices of dataset volumes and volumes the listing shows attached to it. */
   holds: { volume: string; dataset: string | null; name: string | null; mounted: string | null; device: boolean }[];
 }
@@ -96,22 +98,32 @@ export function nodeViews(
   listing: { volumes: { id: string; dataset: string | null; attached: string | null }[] } | null,
   nodes: Record<string, NodeInfo>,
   leases: Record<string, { ttl: number; remaining: number }>,
+  fences: Record<string, NodeFence> = {},
 ): Record<string, NodeView> {
   const volumes = new Map((listing?.volumes ?? []).map((v) => [v.id, v]));
   const out: Record<string, NodeView> = {};
-  for (const [n, e] of Object.entries(nodes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  const all: Record<string, NodeInfo | null> = { ...nodes };
+  for (const n of Object.keys(fences)) all[n] ??= null; // fenced, never reported
+  for (const [n, e] of Object.entries(all).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const f = fences[n];
+    const fenced = f ? { at: f.at, by: f.by, reason: f.reason } : null;
     const holds: NodeView['holds'] = [];
     const who = (vid: string) => {
       const ds = volumes.get(vid)?.dataset ?? null;
       return { dataset: ds, name: ds !== null ? (doc.datasets[ds]?.name ?? null) : null };
     };
-    for (const [vid, dev] of Object.entries(e.state.devices).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const devices = e?.state.devices ?? {};
+    for (const [vid, dev] of Object.entries(devices).sort(([a], [b]) => (a < b ? -1 : 1))) {
       holds.push({ volume: vid, ...who(vid), mounted: dev.mount?.path ?? null, device: true });
     }
     for (const v of volumes.values()) {
-      if (v.attached === n && !(v.id in e.state.devices)) holds.push({ volume: v.id, ...who(v.id), mounted: null, device: false });
+      if (v.attached === n && !(v.id in devices)) holds.push({ volume: v.id, ...who(v.id), mounted: null, device: false });
     }
-    out[n] = { alive: e.alive, credentialed: e.credentialed, leader: e.leader, lease: e.alive ? (leases[n] ?? null) : null, observed_at: e.state.observed_at, holds };
+    if (!e) {
+      out[n] = { alive: false, credentialed: false, leader: false, lease: null, observed_at: null, fenced, holds };
+      continue;
+    }
+    out[n] = { alive: e.alive, credentialed: e.credentialed, leader: e.leader, lease: e.alive ? (leases[n] ?? null) : null, observed_at: e.state.observed_at, fenced, holds };
   }
   return out;
 }
@@ -126,9 +138,12 @@ export function nodesText(v: Record<string, NodeView>, now: Date): string {
     const alive = x.alive
       ? x.lease ? `alive (lease ${x.lease.ttl} s, ${x.lease.remaining} s left)` : 'alive (agent running)'
       : 'DEAD (agent not running, lease gone)';
+    const f = x.fenced;
+    const liveness = f ? `FENCED since ${f.at} by ${f.by}${f.reason ? ` (${f.reason})` : ''}; ${x.alive ? 'agent running' : 'agent not running'}` : alive;
     const keys = x.leader ? 'leader' : x.credentialed ? (x.alive ? 'standby' : 'credentialed') : '-';
     const holds = x.holds.map((h) => `${h.name ?? h.volume}${h.mounted ? `:${h.mounted}` : h.device ? ' (device, not mounted)' : ' (attached, no device)'}`).join(', ') || '-';
-    return [n, alive, keys, `${x.observed_at} (${ago(x.observed_at, now)})`, x.alive ? holds : `${holds === '-' ? '-' : `${holds} (last seen)`}`];
+    const written = x.observed_at === null ? 'never' : `${x.observed_at} (${ago(x.observed_at, now)})`;
+    return [n, liveness, keys, written, x.alive ? holds : `${holds === '-' ? '-' : `${holds} (last seen)`}`];
   });
   return table(['NODE', 'LIVENESS', 'KEYS', 'STATE WRITTEN', 'HOLDS'], rows);
 }

@@ -1,10 +1,12 @@
 // The dataset agent's loop: passes separated by sleeps (timing.ts), a change
 // in the store ending a sleep early, SIGTERM finishing the current step and
 // then exiting. A credentialed agent campaigns for the election and runs as
-// a plain node (local work only) until it leads.
+// a plain node (local work only) until it leads. A node an operator fenced
+// (`dataset node fence`) does nothing at all until the fence is lifted.
 import { createHash } from 'node:crypto';
 import type { Backend } from '../backend/types.js';
-import type { Leadership, Store } from '../store/types.js';
+import { fenceWords, NodeFenced, type Leadership, type Store } from '../store/types.js';
+import type { NodeFence } from '../docs.js';
 import { isBackendError } from '../backend/types.js';
 import { canonicalJson } from '../../lib/canonical-json.js';
 import { failed, ToolError } from '../../lib/errors.js';
@@ -39,6 +41,10 @@ export interface AgentOptions {
 /** How soon a pass follows a change others made while the previous one ran. */
 const CHANGED_DELAY_MS = 100;
 
+/** What a fenced node's agent says, once per fence. */
+const fencedLine = (node: string, f: NodeFence) =>
+  `node '${node}' is ${fenceWords(f)}: this agent mounts and uses nothing, and takes no part in the election, until 'dataset node unfence ${node}'`;
+
 async function fingerprint(store: Store, me: string): Promise<string> {
   const desired = await store.readDesired();
   const statuses = await store.readStatuses();
@@ -47,8 +53,9 @@ async function fingerprint(store: Store, me: string): Promise<string> {
   // Statuses this node wrote are its own doing: they wake nobody, least of all itself.
   const theirs = Object.fromEntries(Object.entries(statuses).filter(([, st]) => st.by !== me));
   const listing = await store.readListing();
+  const fences = await store.readFences(); // a fence lifted (or set) wakes the node's agent
   return createHash('sha256')
-    .update(canonicalJson({ d: desired.revision, s: theirs, n: others, l: listing ? { ...listing, listed_at: '' } : null }))
+    .update(canonicalJson({ d: desired.revision, s: theirs, n: others, l: listing ? { ...listing, listed_at: '' } : null, f: fences }))
     .digest('hex');
 }
 
@@ -69,10 +76,13 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   const onAbort = () => onSignal('abort');
   o.abort?.addEventListener('abort', onAbort);
 
-  let leadership: Leadership | null = null;
-  if (o.credentialed) {
-    leadership = await o.store.campaign(o.node);
-    void leadership.elected.then(
+  // A credentialed agent campaigns at its first pass, and again after a
+  // fence is lifted: a fenced node must not hold the election (a standby elsewhere leads).
+  // Assigned in a closure too: the cast keeps TypeScript from narrowing it to null for good.
+  let leadership = null as Leadership | null;
+  const campaign = async () => {
+    const l = (leadership = ctx.leadership = await o.store.campaign(o.node));
+    void l.elected.then(
       () => {
         o.log('elected: this agent now makes the control calls');
         wake?.();
@@ -80,12 +90,13 @@ export async function runAgent(o: AgentOptions): Promise<void> {
       () => {},
     );
     // A free election is taken at once; give it that moment so a first pass (or --once) leads.
-    await Promise.race([leadership.elected.catch(() => {}), new Promise((r) => setTimeout(r, 500))]);
-    leadership.onLost(() => {
+    await Promise.race([l.elected.catch(() => {}), new Promise((r) => setTimeout(r, 500))]);
+    l.onLost(() => {
       o.log('election lost: no further control calls; back to standby');
       wake?.();
     });
-  }
+  };
+  let fencedSaid = '';
 
   // Changes made by others cut a sleep short; our own writes do not.
   let lastPrint = '';
@@ -112,7 +123,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     spec: o.spec,
     store: o.store,
     backend: o.backend,
-    leadership,
+    leadership: null,
     host: o.host,
     mountRoot: o.mountRoot,
     appsDir: o.appsDir,
@@ -135,6 +146,12 @@ export async function runAgent(o: AgentOptions): Promise<void> {
       // seen below and runs the next pass at once.
       lastPrint = await fingerprint(o.store, o.node).catch(() => '');
       try {
+        // A fenced node's agent mounts and uses nothing: no discovery, no step, no election.
+        const fence = (await o.store.readFences())[o.node];
+        if (fence) throw new NodeFenced(fence, fencedLine(o.node, fence));
+        if (o.credentialed && leadership === null) await campaign();
+        if (fencedSaid) o.log(`node '${o.node}' is no longer fenced: back to work`);
+        fencedSaid = '';
         const r = (report = await runPass(ctx));
         outcome = r.outcome;
         const left = Object.values(r.plan.datasets).filter((v) => v.phase !== 'converged').length;
@@ -142,12 +159,24 @@ export async function runAgent(o: AgentOptions): Promise<void> {
         if (r.outcome.failed) failedOnce = r.results.find((x) => !x.ok)?.message ?? 'a step failed';
       } catch (e) {
         if (e instanceof Fatal) throw e;
-        // The store or the backend unavailable: keep mounts, try again later.
-        const msg = e instanceof ToolError || isBackendError(e) ? e.message : e instanceof Error ? e.message : String(e);
-        if (!(e instanceof ToolError) && !isBackendError(e)) throw e; // a bug: crash loudly, systemd restarts us
-        outcome = { converged: false, progressed: false, failed: true };
-        summary = `failed: ${msg}`;
-        failedOnce = msg;
+        if (e instanceof NodeFenced) {
+          if (o.once) throw failed('pass', o.node, e.message);
+          const l = leadership as Leadership | null;
+          leadership = ctx.leadership = null;
+          if (l) await l.resign().catch(() => {});
+          // Said once per fence, not every pass; the store's watch wakes us when it is lifted.
+          if (e.message !== fencedSaid) o.log(e.message);
+          fencedSaid = e.message;
+          outcome = { converged: true, progressed: false, failed: false };
+          summary = `skipped: node '${o.node}' is fenced`;
+        } else {
+          // The store or the backend unavailable: keep mounts, try again later.
+          const msg = e instanceof ToolError || isBackendError(e) ? e.message : e instanceof Error ? e.message : String(e);
+          if (!(e instanceof ToolError) && !isBackendError(e)) throw e; // a bug: crash loudly, systemd restarts us
+          outcome = { converged: false, progressed: false, failed: true };
+          summary = `failed: ${msg}`;
+          failedOnce = msg;
+        }
       }
       const counts = o.counter.take();
       o.onPass?.(report, counts);
@@ -180,6 +209,6 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
     o.abort?.removeEventListener('abort', onAbort);
-    await leadership?.resign().catch(() => {});
+    await (leadership as Leadership | null)?.resign().catch(() => {});
   }
 }

@@ -80,7 +80,9 @@ async function listBackend(ctx: AgentContext, leadership: Leadership): Promise<V
   if (control.liveNodes) {
     const holders = new Set(volumes.map((v) => v.attached).filter((n): n is string => n !== null && n !== ctx.node));
     const nodes = await ctx.store.readNodes();
-    const dead = (n: string) => n !== ctx.node && !nodes[n]?.alive;
+    const fences = await ctx.store.readFences();
+    // A fenced node is gone by the operator's word: no need to ask the backend about it.
+    const dead = (n: string) => n !== ctx.node && !nodes[n]?.alive && !fences[n];
     const ask = [...holders].some(dead) || Object.entries(nodes).some(([n, e]) => dead(n) && Object.keys(e.state.devices).length > 0);
     if (ask) doc.live_nodes = await leadership.fenced(() => control.liveNodes!());
   }
@@ -135,9 +137,12 @@ export async function runPass(ctx: AgentContext): Promise<PassReport> {
 
   const statuses = await ctx.store.readStatuses();
   const entries: Record<string, NodeEntry> = await ctx.store.readNodes();
+  const fences = await ctx.store.readFences();
   const nodes: Record<string, PlanNode> = {};
   for (const [n, e] of Object.entries(entries)) nodes[n] = { state: e.state, alive: e.alive, leader: e.leader };
   nodes[ctx.node] = { state: local, alive: true, leader: leading };
+  // A node an operator fenced counts as gone, even one that never reported.
+  for (const [n, f] of Object.entries(fences)) if (n !== ctx.node) (nodes[n] ??= { state: null, alive: false }).fenced = f;
 
   const p = plan({ desired, statuses, listing, nodes, node: ctx.node, credentialed: leading, now: ctx.now().toISOString() });
 

@@ -8,7 +8,7 @@ import type { DatasetsDoc, DatasetStatus, NodeStateDoc, VolumesDoc } from '../do
 import { plan } from './plan.js';
 import type { PlanNode } from './types.js';
 
-const USAGE = `Usage: $0 --node N [--credentialed] --desired D --volumes V [--nodes FILE]... [--status FILE]... [--dead NODE]... [--now TIME]
+const USAGE = `Usage: $0 --node N [--credentialed] --desired D --volumes V [--nodes FILE]... [--status FILE]... [--dead NODE]... [--fenced NODE]... [--now TIME]
 
 Plans one pass for node N: at most one step per dataset, the steps this node
 runs in "steps", the ones other nodes (or the credentialed node) must run in
@@ -20,6 +20,8 @@ it reads files and prints dvm.dataset-plan/1; nothing is changed.
   --nodes     dvm.node-state/1 of a node (dataset-local), once per node
   --status    dvm.dataset-status/1 of a dataset (markers, formatted record)
   --dead      a node whose agent is not running
+  --fenced    a node an operator declared gone (dataset node fence): not
+              running, its volumes detached without its unmount
   The credentialed agent is taken to be the listing's node unless --dead.
 
 Examples:
@@ -47,6 +49,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('nodes', { type: 'string', array: true, requiresArg: true, describe: 'dvm.node-state/1 file, once per node' })
     .option('status', { type: 'string', array: true, requiresArg: true, describe: 'dvm.dataset-status/1 file, once per dataset' })
     .option('dead', { type: 'string', array: true, requiresArg: true, describe: 'a node whose agent is not running' })
+    .option('fenced', { type: 'string', array: true, requiresArg: true, describe: 'a node an operator fenced (declared gone)' })
     .option('now', { type: 'string', requiresArg: true, describe: 'the time to plan at (ISO 8601 UTC; default now)' })
     .check((a) => {
       if (a._.length > 0) throw new Error(`unexpected argument '${a._[0]}'`);
@@ -73,6 +76,12 @@ export async function main(argv: string[]): Promise<void> {
   nodes[leader].leader = true;
   if (args.credentialed) nodes[node].alive = true;
   nodes[node] ??= { state: null, alive: true };
+  for (const n of list(args.fenced)) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(n)) throw usageError('invalid node name', n, 'expected [A-Za-z0-9][A-Za-z0-9_.-]{0,62}');
+    if (n === node) throw usageError('usage', n, 'the node planning is not fenced (a fenced node plans nothing)');
+    const e = (nodes[n] ??= { state: null, alive: false });
+    Object.assign(e, { alive: false, leader: false, fenced: { format: 'dvm.node-fence/1', node: n, reason: null, at: now, by: 'dataset-plan --fenced' } });
+  }
   const statuses: Record<string, DatasetStatus> = {};
   for (const f of list(args.status)) {
     const s = readDoc<DatasetStatus>(f, 'dvm.dataset-status/1');

@@ -7,6 +7,7 @@
 // the step again from what is there.
 import type { DatasetPlanState, DatasetStatus, DesiredDataset, LocalDevice, PlanDoc, PlanStep, StepAction, Volume } from '../docs.js';
 import type { PlanInput, PlanNode } from './types.js';
+import type { NodeFence } from '../docs.js';
 import { mountPathFor, mountPathProblem, nestedMountProblem } from './paths.js';
 import { appStepFor } from '../apps/plan.js';
 
@@ -25,6 +26,10 @@ const DEADLINE_MS: Record<StepAction, number> = {
 
 export const CREDENTIALED = 'credentialed';
 export const onNode = (n: string) => `node:${n}`;
+
+/** A fence in words (as the store's fenceWords; the planner imports no store). */
+const fenced = (f: NodeFence) => `fenced since ${f.at} by ${f.by}${f.reason ? ` (${f.reason})` : ''}`;
+const fenceOf = (input: PlanInput, n: string): NodeFence | null => input.nodes[n]?.fenced ?? null;
 
 /** One dataset's outcome: a step (run here or awaited elsewhere), or a phase with its reason. */
 type Decision = { step: PlanStep; why: string } | { phase: DatasetPlanState['phase']; reason: string | null };
@@ -131,6 +136,11 @@ function place(out: PlanDoc, step: PlanStep, why: string, ctx: Ctx): void {
     return;
   }
   const n = step.runs_on.slice('node:'.length);
+  const f = fenceOf(input, n);
+  if (f) {
+    out.datasets[step.dataset] = { phase: 'waiting', reason: `${why}: node '${n}' is ${fenced(f)}, and does nothing until 'dataset node unfence ${n}'` };
+    return;
+  }
   out.datasets[step.dataset] = input.nodes[n]?.alive
     ? { phase: 'pending', reason: `${why} (node '${n}' runs it)` }
     : { phase: 'waiting', reason: `${why}: node '${n}' is not running an agent` };
@@ -234,6 +244,14 @@ function decide(id: string, d: DesiredDataset, st: DatasetStatus | null, ctx: Ct
     }
     return detachFrom(id, v, v.attached, target === null ? 'to leave it attached nowhere' : `to move it to node '${target}'`, ctx);
   }
+  const tf = fenceOf(input, target);
+  if (tf) {
+    // Nothing is done on a fenced node; the operator moves the dataset away or lifts the fence.
+    return {
+      phase: 'waiting',
+      reason: `node '${target}' is ${fenced(tf)}; volume '${v.id}' stays attached there and nothing is done for it until it is moved elsewhere ('dataset move ${d.name} --to NODE') or the fence is lifted ('dataset node unfence ${target}')`,
+    };
+  }
   const here = onTarget(id, d, st, v, target, mountPath, size, ctx);
   const pn = input.nodes[target];
   if ('phase' in here && here.phase === 'converged' && pn?.state && !pn.alive) {
@@ -242,7 +260,7 @@ function decide(id: string, d: DesiredDataset, st: DatasetStatus | null, ctx: Ct
     const last = dev?.mount ? `mounted at '${dev.mount.path}'` : 'with its device';
     return {
       phase: 'waiting',
-      reason: `node '${target}' is not running an agent (its lease expired or its agent stopped); it was last seen (${pn.state.observed_at}) ${last}; volume '${v.id}' stays attached there until its agent is back or the backend confirms the node is gone`,
+      reason: `node '${target}' is not running an agent (its lease expired or its agent stopped); it was last seen (${pn.state.observed_at}) ${last}; volume '${v.id}' stays attached there until its agent is back or the backend confirms the node is gone, or it is fenced and the dataset moved ('dataset node fence ${target} --yes')`,
     };
   }
   return here;
@@ -339,6 +357,8 @@ function decideDeleted(id: string, d: DesiredDataset, st: DatasetStatus | null, 
 /** Whether the volume can be attached to `target` now; null when it can. */
 function cannotAttach(d: DesiredDataset, v: Volume, target: string, ctx: Ctx): { phase: 'waiting' | 'blocked'; reason: string } | null {
   const pn = ctx.input.nodes[target];
+  const f = fenceOf(ctx.input, target);
+  if (f) return { phase: 'waiting', reason: `node '${target}' is ${fenced(f)} ('dataset node unfence ${target}' lifts it)` };
   if (!pn || !pn.alive) return { phase: 'waiting', reason: `node '${target}' is not running an agent` };
   if (!pn.state) return { phase: 'waiting', reason: `node '${target}' has not reported its devices yet` };
   if (d.app !== undefined && !pn.state.apps.includes(d.app)) return { phase: 'blocked', reason: `application '${d.app}' is not defined on node '${target}'` };
@@ -362,6 +382,14 @@ function detachFrom(id: string, v: Volume, owner: string, purpose: string, ctx: 
   const pn = ctx.input.nodes[owner];
   const live = ctx.input.listing!.live_nodes;
   const confirmedGone = Array.isArray(live) && !live.includes(owner);
+  const f = fenceOf(ctx.input, owner);
+  if (f) {
+    // The operator's word that the node is gone: its unmount is never coming, and its last state is history.
+    return {
+      step: mk(id, 'detach', CREDENTIALED, v, { node: owner, confirmed_gone: true, fenced: true, volume: volArg(v) }, `volume '${v.id}' is attached nowhere`),
+      why: `detaching volume '${v.id}' from node '${owner}', which is ${fenced(f)}, ${purpose}`,
+    };
+  }
   if (!pn || !pn.alive || !pn.state) {
     if (confirmedGone) {
       return {
@@ -372,7 +400,7 @@ function detachFrom(id: string, v: Volume, owner: string, purpose: string, ctx: 
     const state = !pn || !pn.alive ? 'whose agent is not running' : 'which has not reported its devices yet';
     return {
       phase: 'waiting',
-      reason: `volume '${v.id}' is attached to node '${owner}', ${state}; it is detached only once that node's unmount is seen or the backend confirms the node is gone (${purpose})`,
+      reason: `volume '${v.id}' is attached to node '${owner}', ${state}; it is detached only once that node's unmount is seen or the backend confirms the node is gone, or an operator fences it once it is off ('dataset node fence ${owner} --yes') (${purpose})`,
     };
   }
   const lookup = pn.state.unknown?.[v.id];
@@ -406,8 +434,8 @@ function staleOn(id: string, v: Volume, ctx: Ctx): Decision | null {
   for (const n of ctx.devicesOf.get(v.id) ?? []) {
     if (n === v.attached) continue;
     const pn = ctx.input.nodes[n];
-    // A dead node the backend confirms gone: its last state is a stale record, not a device.
-    if (!pn.alive && Array.isArray(live) && !live.includes(n)) continue;
+    // A dead node the backend confirms gone, or one an operator fenced: its last state is a stale record, not a device.
+    if (pn.fenced || (!pn.alive && Array.isArray(live) && !live.includes(n))) continue;
     return staleDevice(id, v, n, pn, pn.state!.devices[v.id]);
   }
   return null;

@@ -1,6 +1,6 @@
 // What the pure planner reads. Everything it decides from is in here: no
 // clock, no store, no backend; `now` is passed in so a plan can be replayed.
-import type { DatasetsDoc, DatasetStatus, NodeStateDoc, VolumesDoc } from '../docs.js';
+import type { DatasetsDoc, DatasetStatus, NodeFence, NodeStateDoc, VolumesDoc } from '../docs.js';
 
 /** One node as the planner sees it: its last observed state and whether its agent runs. */
 export interface PlanNode {
@@ -10,6 +10,12 @@ export interface PlanNode {
   alive: boolean;
   /** Started with credentials and currently leading the credentialed election. */
   leader?: boolean;
+  /**
+   * An operator declared it gone (`dataset node fence`): it counts as
+   * confirmed gone (its volumes are detached without its unmount, its last
+   * state is a stale record) and nothing is planned on it. Absent: not fenced.
+   */
+  fenced?: NodeFence | null;
 }
 
 export interface PlanInput {

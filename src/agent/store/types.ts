@@ -1,7 +1,7 @@
 // The store interface. A directory on one machine (store/dir) or etcd for
 // several (store/etcd); both pass the same store contract suite. Every
 // document read from a store is validated as input.
-import type { DatasetsDoc, DatasetStatus, NodeStateDoc, VolumesDoc } from '../docs.js';
+import type { DatasetsDoc, DatasetStatus, NodeFence, NodeStateDoc, VolumesDoc } from '../docs.js';
 import { ToolError } from '../../lib/errors.js';
 import { EXIT } from '../../lib/exit-codes.js';
 
@@ -28,6 +28,34 @@ export class StoreUnavailable extends ToolError {
     super(EXIT.ENVIRONMENT, message);
     this.name = 'StoreUnavailable';
   }
+}
+
+/**
+ * `fenceNode` refused: the node's agent runs (its lease or lock is held), so it
+ * is not gone. Exit 1: a refusal, like any other the operator gets.
+ */
+export class NodeAlive extends ToolError {
+  constructor(message: string) {
+    super(EXIT.FAILED, message);
+    this.name = 'NodeAlive';
+  }
+}
+
+/**
+ * `writeNodeState` refused: the node is fenced. Its agent then does nothing
+ * (no mount, no step, no control call) until the fence is lifted; not a
+ * StoreConflict, which makes an agent exit.
+ */
+export class NodeFenced extends ToolError {
+  constructor(readonly fence: NodeFence, message: string) {
+    super(EXIT.FAILED, message);
+    this.name = 'NodeFenced';
+  }
+}
+
+/** A fence in words, for logs, refusals and `dataset status`. */
+export function fenceWords(f: NodeFence): string {
+  return `fenced since ${f.at} by ${f.by}${f.reason ? ` (${f.reason})` : ''}`;
 }
 
 export interface NodeEntry {
@@ -74,7 +102,10 @@ export interface Store {
   /** Atomic read-modify-write of one dataset's status (null: none yet). Returning null deletes it. */
   updateStatus(id: string, change: (s: DatasetStatus | null) => DatasetStatus | null): Promise<DatasetStatus | null>;
 
-  /** A node's agent writes only its own node key (bound to its lease where the store has leases). */
+  /**
+   * A node's agent writes only its own node key (bound to its lease where the
+   * store has leases). Refused with NodeFenced while the node is fenced.
+   */
   writeNodeState(state: NodeStateDoc, info: { credentialed: boolean }): Promise<void>;
   readNodes(): Promise<Record<string, NodeEntry>>;
   /**
@@ -84,6 +115,20 @@ export interface Store {
    */
   nodeLeases?(): Promise<Record<string, { ttl: number; remaining: number }>>;
 
+  /**
+   * An operator declares `fence.node` gone (`dataset node fence`). Refused with
+   * NodeAlive while that node's agent runs; the check and the write are one
+   * atomic step (etcd: a transaction comparing the node key absent; directory:
+   * under the node's lock), and `writeNodeState` of a fenced node is refused
+   * (NodeFenced), so a fence and an agent starting never both win. Fencing a
+   * fenced node replaces the record.
+   */
+  fenceNode(fence: NodeFence): Promise<void>;
+  /** Lifts a fence; false when the node was not fenced. */
+  unfenceNode(node: string): Promise<boolean>;
+  /** Every fence, by node. */
+  readFences(): Promise<Record<string, NodeFence>>;
+
   /** The credentialed node's listing, made once per pass and read by every node. */
   writeListing(doc: VolumesDoc): Promise<void>;
   readListing(): Promise<VolumesDoc | null>;
@@ -92,7 +137,7 @@ export interface Store {
   campaign(node: string): Promise<Leadership>;
 
   /** Calls `onChange` when the desired state, statuses, node states or the listing change. */
-  watch(onChange: (what: 'desired' | 'status' | 'nodes' | 'listing') => void): () => void;
+  watch(onChange: (what: 'desired' | 'status' | 'nodes' | 'listing') => void): () => void; // fences count as 'nodes'
 
   close(): Promise<void>;
 }

@@ -7,6 +7,7 @@
 //     status/<id>.json      dvm.dataset-status/1 per dataset
 //     nodes/<node>.json     that node's dvm.node-state/1 and whether it runs credentialed
 //     nodes/<node>.lock     held (flock) by the node's running agent: its liveness
+//     fences/<node>.json    dvm.node-fence/1: an operator declared the node gone
 //     listing.json          the credentialed node's last dvm.volumes/1
 //     election.lock         held by the credentialed agent while it runs
 //     desired.lock          operator changes exclusive, reads shared
@@ -21,10 +22,10 @@ import { canonicalJson } from '../../../lib/canonical-json.js';
 import { causeOf, environmentError, invalidInput } from '../../../lib/errors.js';
 import { flock, flockPoll } from '../../../lib/flock.js';
 import { validate } from '../../../lib/schema.js';
-import type { DatasetsDoc, DatasetStatus, DesiredDataset, NodeStateDoc, VolumesDoc } from '../../docs.js';
+import type { DatasetsDoc, DatasetStatus, DesiredDataset, NodeFence, NodeStateDoc, VolumesDoc } from '../../docs.js';
 import { desiredProblem } from '../../desired-check.js';
 import { redact } from '../../redact.js';
-import { StoreConflict, StoreUnavailable, type Leadership, type NodeEntry, type Revisioned, type Store } from '../types.js';
+import { fenceWords, NodeAlive, NodeFenced, StoreConflict, StoreUnavailable, type Leadership, type NodeEntry, type Revisioned, type Store } from '../types.js';
 import { DirLeadership, electionHolder } from './election.js';
 import { checkPrivate, ensureDir, fsyncDir, listDocs, openLockFile, readIfExists, removeFile, removeStaleTemporaries, writeAtomic } from './files.js';
 
@@ -32,7 +33,7 @@ const STORE_FORMAT = 'dvm.store-dir/1';
 const NODE_FORMAT = 'dvm.store-node/1';
 const ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const NODE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-const SUBDIRS = ['desired', 'status', 'nodes'] as const;
+const SUBDIRS = ['desired', 'status', 'nodes', 'fences'] as const; // fences/ is made on the first open of an older store
 /** How long a lock wait may take before the store counts as unavailable. */
 const LOCK_TIMEOUT_MS = 30_000;
 
@@ -242,6 +243,15 @@ export class DirStore implements Store {
   async writeNodeState(state: NodeStateDoc, info: { credentialed: boolean }): Promise<void> {
     validate('dvm.node-state/1', state, `node state of ${state.node}`);
     await this.holdNodeLock(state.node);
+    // Checked holding the node's lock, which fenceNode takes too: a fence and
+    // this write never both land. A fenced node's agent lets the lock go, so
+    // it does not look alive (and can be fenced again).
+    const fence = this.readFence(state.node);
+    if (fence) {
+      closeSync(this.nodeLocks.get(state.node)!);
+      this.nodeLocks.delete(state.node);
+      throw new NodeFenced(fence, `node '${state.node}': ${fenceWords(fence)}; its agent mounts and uses nothing until 'dataset node unfence ${state.node}'`);
+    }
     writeAtomic(this.file('nodes', `${state.node}.json`), canonicalJson({ format: NODE_FORMAT, credentialed: info.credentialed, state }));
   }
 
@@ -279,6 +289,48 @@ export class DirStore implements Store {
       if (state.node !== node) throw invalidInput('invalid input', f, `holds the state of node '${state.node}'`);
       const alive = this.nodeAlive(node);
       out[node] = { state, alive, credentialed: doc.credentialed, leader: alive && doc.credentialed && leader === node };
+    }
+    return out;
+  }
+
+  // ---- fences ----
+
+  private readFence(node: string): NodeFence | null {
+    const f = this.file('fences', `${node}.json`);
+    const text = readIfExists(f);
+    if (text === null) return null;
+    const fence = validate<NodeFence>('dvm.node-fence/1', parseJson(text, f), f);
+    if (fence.node !== node) throw invalidInput('invalid input', f, `holds the fence of node '${fence.node}'`);
+    return fence;
+  }
+
+  async fenceNode(fence: NodeFence): Promise<void> {
+    validate('dvm.node-fence/1', fence, `fence of ${fence.node}`);
+    const node = fence.node;
+    if (this.nodeLocks.has(node)) throw new NodeAlive(`node '${node}': its agent is running (in this process); a live node is not fenced: its agent unmounts what moves away ('dataset status' shows it alive)`);
+    const fd = openLockFile(this.file('nodes', `${node}.lock`));
+    try {
+      // Readers probe the lock for a moment; a running agent holds it for good.
+      if (!(await flockPoll(fd, 'ex', 1000))) throw new NodeAlive(`node '${node}': its agent is running (it holds '${this.file('nodes', `${node}.lock`)}'); a live node is not fenced: its agent unmounts what moves away ('dataset status' shows it alive)`);
+      writeAtomic(this.file('fences', `${node}.json`), canonicalJson(fence));
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async unfenceNode(node: string): Promise<boolean> {
+    if (!NODE_RE.test(node)) throw invalidInput('invalid node name', node, 'expected [A-Za-z0-9][A-Za-z0-9_.-]*');
+    return removeFile(this.file('fences', `${node}.json`));
+  }
+
+  async readFences(): Promise<Record<string, NodeFence>> {
+    const out: Record<string, NodeFence> = {};
+    const dir = this.file('fences');
+    for (const name of listDocs(dir)) {
+      const node = name.slice(0, -'.json'.length);
+      if (!NODE_RE.test(node)) throw invalidInput('invalid input', path.join(dir, name), 'file name is not a node name');
+      const fence = this.readFence(node);
+      if (fence) out[node] = fence;
     }
     return out;
   }
@@ -326,6 +378,7 @@ export class DirStore implements Store {
     on(this.file('desired'), () => 'desired');
     on(this.file('status'), () => 'status');
     on(this.file('nodes'), () => 'nodes');
+    on(this.file('fences'), () => 'nodes');
     on(this.dir, (n) => (n === 'listing.json' ? 'listing' : null));
     const stop = () => {
       for (const w of watchers) w.close();

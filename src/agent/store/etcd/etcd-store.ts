@@ -9,6 +9,7 @@
 //   nodes/<node>       that node's state and whether it runs credentialed, bound
 //                      to its agent's lease: gone when the agent dies (alive)
 //   seen/<node>        the same, not leased: a dead node's last state stays readable
+//   fences/<node>      dvm.node-fence/1: an operator declared the node gone
 //   listing            the credentialed node's last dvm.volumes/1
 //   election/<lease>   the credentialed election (election.ts), bound to the lease
 //
@@ -19,10 +20,10 @@ import { Etcd3, type ICompare, type IKeyValue, type Watcher } from 'etcd3';
 import { canonicalJson } from '../../../lib/canonical-json.js';
 import { invalidInput } from '../../../lib/errors.js';
 import { validate } from '../../../lib/schema.js';
-import type { DatasetsDoc, DatasetStatus, DesiredDataset, NodeStateDoc, VolumesDoc } from '../../docs.js';
+import type { DatasetsDoc, DatasetStatus, DesiredDataset, NodeFence, NodeStateDoc, VolumesDoc } from '../../docs.js';
 import { desiredProblem } from '../../desired-check.js';
 import { redact } from '../../redact.js';
-import { StoreConflict, type Leadership, type NodeEntry, type Revisioned, type Store } from '../types.js';
+import { fenceWords, NodeAlive, NodeFenced, StoreConflict, type Leadership, type NodeEntry, type Revisioned, type Store } from '../types.js';
 import { leaseTtl, tlsMaterials, type EtcdConnectOptions } from './connect.js';
 import { EtcdLeadership, NotLeading } from './election.js';
 import { storeError } from './errors.js';
@@ -107,7 +108,7 @@ export class EtcdStore implements Store {
           await this.writeNodeState(this.lastNode.state, { credentialed: this.lastNode.credentialed });
           return;
         } catch (e) {
-          if (e instanceof StoreConflict) return; // another agent runs as this node now: it says so itself
+          if (e instanceof StoreConflict || e instanceof NodeFenced) return; // another agent runs as this node now, or it was fenced: the loop says so
           await pause(Math.min(200 * 2 ** attempt, 2000));
         }
       }
@@ -277,12 +278,21 @@ export class EtcdStore implements Store {
     await this.op(async () => {
       const g = await this.session.grant();
       if (this.lastNodeDoc && this.lastNodeDoc.generation === g.generation && this.lastNodeDoc.text === sameAs && this.node === node) return;
+      // No fence, in the same transaction as the write: fenceNode compares
+      // the node key absent, so a fence and an agent's write never both land.
+      const fence = `${this.p}fences/${node}`;
+      const unfenced = createIs(fence, '0');
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        const r = await txn(this.client, [createIs(key, '0')], [put(key, text, g.id), put(seen, text)], [get(key)]);
+        const r = await txn(this.client, [createIs(key, '0'), unfenced], [put(key, text, g.id), put(seen, text)], [get(key), get(fence)]);
         if (r.succeeded) break;
         const kv = r.ranges[0][0];
+        const f = r.ranges[1][0];
+        if (f) {
+          const doc = this.parseFence(f, node);
+          throw new NodeFenced(doc, `node '${node}': ${fenceWords(doc)}; its agent mounts and uses nothing until 'dataset node unfence ${node}'`);
+        }
         if (kv && !this.session.ours.has(String(kv.lease))) throw new StoreConflict(`node '${node}': another agent is running as this node on store '${this.describe}'`);
-        const w = await txn(this.client, [modIs(key, String(kv?.mod_revision ?? '0'))], [put(key, text, g.id), put(seen, text)]);
+        const w = await txn(this.client, [modIs(key, String(kv?.mod_revision ?? '0')), unfenced], [put(key, text, g.id), put(seen, text)]);
         if (w.succeeded) break;
         if (attempt === MAX_ATTEMPTS - 1) throw new StoreConflict(`node '${node}': its key keeps changing under this agent on '${this.describe}'`);
       }
@@ -351,6 +361,47 @@ export class EtcdStore implements Store {
     });
   }
 
+  // ---- fences ----
+
+  private parseFence(kv: IKeyValue, node: string): NodeFence {
+    const src = this.src(keyOf(kv));
+    const f = validate<NodeFence>('dvm.node-fence/1', parseJson(textOf(kv), src), src);
+    if (f.node !== node) throw invalidInput('invalid input', src, `holds the fence of node '${f.node}'`);
+    return f;
+  }
+
+  async fenceNode(fence: NodeFence): Promise<void> {
+    validate('dvm.node-fence/1', fence, `fence of ${fence.node}`);
+    const node = fence.node;
+    await this.op(async () => {
+      // Only while the node key is gone (its lease expired): the compare and
+      // the put are one transaction, so a live agent is never fenced.
+      const r = await txn(this.client, [createIs(`${this.p}nodes/${node}`, '0')], [put(`${this.p}fences/${node}`, canonicalJson(fence))]);
+      if (!r.succeeded) throw new NodeAlive(`node '${node}': its agent is running (its lease is alive on '${this.describe}'); a live node is not fenced: its agent unmounts what moves away ('dataset status' shows it alive)`);
+    });
+  }
+
+  async unfenceNode(node: string): Promise<boolean> {
+    if (!NODE_RE.test(node)) throw invalidInput('invalid node name', node, 'expected [A-Za-z0-9][A-Za-z0-9_.-]*');
+    return this.op(async () => {
+      const r = await this.client.kv.deleteRange({ key: Buffer.from(`${this.p}fences/${node}`) });
+      return Number(r.deleted) > 0;
+    });
+  }
+
+  async readFences(): Promise<Record<string, NodeFence>> {
+    return this.op(async () => {
+      const r = await txn(this.client, [], [getPrefix(`${this.p}fences/`)]);
+      const out: Record<string, NodeFence> = {};
+      for (const kv of r.ranges[0]) {
+        const node = keyOf(kv).slice(`${this.p}fences/`.length);
+        if (!NODE_RE.test(node)) throw invalidInput('invalid input', this.src(keyOf(kv)), 'key is not a node name');
+        out[node] = this.parseFence(kv, node);
+      }
+      return out;
+    });
+  }
+
   // ---- the listing ----
 
   async writeListing(doc: VolumesDoc): Promise<void> {
@@ -395,7 +446,7 @@ export class EtcdStore implements Store {
     const k = key.slice(this.p.length);
     if (k.startsWith('desired/') || k === 'meta/desired') return 'desired';
     if (k.startsWith('status/')) return 'status';
-    if (k.startsWith('nodes/') || k.startsWith('seen/') || k.startsWith('election/')) return 'nodes';
+    if (k.startsWith('nodes/') || k.startsWith('seen/') || k.startsWith('election/') || k.startsWith('fences/')) return 'nodes';
     if (k === 'listing') return 'listing';
     return null;
   }
