@@ -12,7 +12,7 @@ import { MAX_DEVICE_BYTES, type Dev } from '../pv-format/device.js';
 import { DATA_ALIGN, MAX_JSON, MDA_OFFSET, RING_OFFSET, alignUp, type Label, type Slot } from '../pv-format/layout.js';
 import { readPv, readSlot, scanRing, why, type Generation, type PvRead } from '../pv-format/pv.js';
 import { envelope, loadVg, mdaSizeOf, parseVg, pastEnd, pvIdOf, requireHead, shrinkProblems, vgIdOf, walkChain, type VgState } from './state.js';
-import { encodeGeneration, full, placeRecord, reencode, slotOf, wipePv, writeHeader, writeLabel, writeRecord, type Encoded } from './write.js';
+import { encodeGeneration, full, placeNext, placeRecord, reencode, slotOf, wipePv, writeHeader, writeLabel, writeRecord, type Encoded } from './write.js';
 import { headCached, probeSignature } from './probe.js';
 
 export type Phase = 'prepare' | 'commit' | 'abort';
@@ -62,9 +62,9 @@ export function init(vgName: string, devs: Dev[], o: InitOptions = {}): Envelope
   validate('dvm.vg/1', vg, 'new VG');
   const enc = encodeGeneration(vgId, 1, Buffer.from(canonicalJson(vg)), null);
   devs.forEach((d, i) => {
-    if (placeRecord(mdaSize, [], enc.record.length) === null) throw full(vgName, d.path, enc.record.length, mdaSize);
+    if (placeNext(mdaSize, null, enc.record.length) === null) throw full(vgName, d.path, enc.record.length, mdaSize, null);
     const pv: PvRead = { dev: d, label: null, labelError: null, headers: [null, null], headerErrors: [], header: null, committed: null, recordError: null };
-    writeRecord(d, RING_OFFSET, enc.record);
+    writeRecord(d, mdaSize, RING_OFFSET, enc.record);
     const id = { vgId, pvId: pvs[i].id, vgName, mdaSize };
     writeHeader(pv, id, slotOf(enc, RING_OFFSET), null); // copy A
     writeHeader(pv, id, slotOf(enc, RING_OFFSET), null); // copy B
@@ -256,9 +256,9 @@ async function commitNext(st: VgState, mutate: Mutator, o: UpdateOptions): Promi
   targets.push(...(o.pvChange?.joining ?? []));
   // every placement is decided before the first write, so "full" changes nothing
   const slots = targets.map((pv) => {
-    const keep = pv.header?.committed ? [pv.header.committed] : [];
-    const off = placeRecord(mdaSizeOf(pv), keep, enc.record.length);
-    if (off === null) throw full(vgName, pv.dev.path, enc.record.length, mdaSizeOf(pv));
+    const kept = pv.header?.committed ?? null;
+    const off = placeNext(mdaSizeOf(pv), kept, enc.record.length);
+    if (off === null) throw full(vgName, pv.dev.path, enc.record.length, mdaSizeOf(pv), kept);
     return slotOf(enc, off);
   });
   // generation N as the abort phase gets it: from its stored bytes (the mutator may have changed `cur`)
@@ -275,7 +275,7 @@ async function commitNext(st: VgState, mutate: Mutator, o: UpdateOptions): Promi
   // knows N+1, so damage to the newest copy (the commit's) cannot silently
   // take the VG back to N (the corruption matrix in tm-damage). Two fsync
   // barriers, where there were three (docs/commit.md).
-  targets.forEach((pv, i) => writeRecord(pv.dev, slots[i].offset, enc.record));
+  targets.forEach((pv, i) => writeRecord(pv.dev, mdaSizeOf(pv), slots[i].offset, enc.record));
   targets.forEach((pv, i) => writeHeader(pv, ident(st, pv, vgName), pv.header?.committed ?? null, slots[i]));
   syncAll(targets);
   // 4. the participant prepares; on failure it aborts and precommit is cleared
@@ -396,8 +396,8 @@ export async function recover(vgName: string, devs: Dev[], o: { sync?: Participa
     if (!slot) {
       const keep = pv.committed && pv.header?.committed ? [pv.header.committed] : [];
       const off = placeRecord(mdaSize, keep, enc.record.length) ?? placeRecord(mdaSize, [], enc.record.length);
-      if (off === null) throw full(vgName, pv.dev.path, enc.record.length, mdaSize);
-      writeRecord(pv.dev, off, enc.record);
+      if (off === null) throw full(vgName, pv.dev.path, enc.record.length, mdaSize, keep[0] ?? null);
+      writeRecord(pv.dev, mdaSize, off, enc.record);
       pv.dev.sync();
       slot = slotOf(enc, off);
       actions.push(`${pv.dev.path}: generation ${headGen.seqno} written to the ring`);

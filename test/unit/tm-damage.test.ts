@@ -241,14 +241,20 @@ test('a full metadata area fails before anything is written, and nothing is lost
     for (let i = 0; i < n; i++) vg.lvs.push({ id: testId(), name: `lv${randomBytes(90).toString('base64url')}`, flags: [], segments: [{ start_extent: 0, extent_count: 1, type: 'error', areas: [] }] });
     return vg;
   };
-  const big = await update('vg0', devs, many(7000));
+  // just under half the ring (about 120 bytes per LV); 7,000 LVs before
+  // issue 17 item 4, when a record could take the whole ring less the kept one
+  const big = await update('vg0', devs, many(4000));
   const before = devs.map((d) => Buffer.from(d.image));
-  await update('vg0', devs, many(10)).then(
+  await update('vg0', devs, many(700)).then(
     () => assert.unreachable('must not fit'),
     (e) => assert.ok(isToolError(1)(e) && /metadata area full/.test(e.message), e.message),
   );
   devs.forEach((d, i) => assert.ok(d.image.equals(before[i]), 'nothing written'));
   assert.is(text(read('vg0', devs).env.vg), text(big.vg));
+  assert.equal(verify('vg0', devs).problems, []);
+  // the way out: a change that makes the record smaller is always accepted
+  const smaller = await update('vg0', devs, async (vg) => ({ ...vg, lvs: vg.lvs.slice(1) }));
+  assert.is(smaller.vg.lvs.length, 3999);
   assert.equal(verify('vg0', devs).problems, []);
 });
 
