@@ -186,7 +186,8 @@ export function decodeHeader(b: Buffer, copy: number, expect: { vgId: string; pv
   const vgId = readId(b, 24, `${what} VG id`);
   const pvId = readId(b, 304, `${what} PV id`);
   if (expect) {
-    if (mdaSize !== expect.mdaSize) throw new Damage(`${what} metadata size ${mdaSize} differs from the label's ${expect.mdaSize}`);
+    // smaller is an area whose growth (tm grow-metadata) has not reached this copy yet: its slots are in its own size
+    if (mdaSize > expect.mdaSize) throw new Damage(`${what} metadata size ${mdaSize} is larger than the label's ${expect.mdaSize}`);
     if (vgId !== expect.vgId) throw new Damage(`${what} belongs to VG id ${vgId}, the label says ${expect.vgId}`);
     if (pvId !== expect.pvId) throw new Damage(`${what} is for PV id ${pvId}, the label says ${expect.pvId}`);
   }

@@ -39,7 +39,7 @@ export function readLabel(dev: Dev): Label {
 }
 
 /** `length` bytes of ring from mda offset `offset`, continuing at the ring start past the ring end. */
-function readRing(dev: Dev, mdaSize: number, offset: number, length: number): Buffer {
+export function readRing(dev: Dev, mdaSize: number, offset: number, length: number): Buffer {
   const parts = ringSpans(mdaSize, offset, length).map(([o, l]) => dev.read(MDA_OFFSET + o, l));
   return parts.length === 1 ? parts[0] : Buffer.concat(parts);
 }
@@ -95,7 +95,8 @@ export function readPv(dev: Dev): PvRead {
   } else pv.headerErrors.push('device too small for metadata headers');
   const [a, b] = pv.headers;
   // Without a label, two copies that disagree on identity cannot both be trusted.
-  if (!pv.label && a && b && (a.vgId !== b.vgId || a.pvId !== b.pvId || a.mdaSize !== b.mdaSize)) {
+  // (The sizes may differ: a growth of the area interrupted between the copies.)
+  if (!pv.label && a && b && (a.vgId !== b.vgId || a.pvId !== b.pvId)) {
     pv.headers = [null, null];
     pv.headerErrors.push('header copies disagree on identity');
   }

@@ -110,5 +110,5 @@ export function full(vgName: string, path: string, length: number, mdaSize: numb
   const why = need > maxRecord(mdaSize) && !(committed && need <= alignUp(committed.length, BLOCK))
     ? `more than half the ring of ${ring} bytes, which must hold it and the next generation`
     : `the ring of ${ring} bytes must also keep the current one${committed ? ` (${alignUp(committed.length, BLOCK)} bytes)` : ''}`;
-  return failed('metadata area full', path, `generation needs ${need} bytes, ${why} (VG '${vgName}', nothing written); a smaller generation is always accepted: remove LVs, or move the VG to PVs with a larger --metadata-size`);
+  return failed('metadata area full', path, `generation needs ${need} bytes, ${why} (VG '${vgName}', nothing written); a smaller generation is always accepted: remove LVs, or grow the area with 'tm grow-metadata ${vgName} --metadata-size SIZE' (the first extents of every PV must be free)`);
 }

@@ -174,4 +174,23 @@ test('item 4: genuinely full (a generation past half the ring) is refused before
   await ok(['verify', 'vgf', p]);
 });
 
+test('item 4: the way out of a full area: tm grow-metadata moves the data start past free extents and grows the area; the refused change then commits', async () => {
+  const [p, q] = files(2);
+  await ok(['init', 'vgg', p, q, '--metadata-size', '1020K']);
+  await ok(['update', 'vgg', p, q, '--', 'node', MUT, '--big', '4500']);
+  await ok(['update', 'vgg', p, q, '--', 'lv-create', 'data', '8M']); // extents 0-1 of the first PV
+  assertOneLineError(await runBin('tm', ['update', 'vgg', p, q, '--', 'node', MUT, '--big', '700']), 'tm', 1, /metadata area full .*tm grow-metadata vgg/);
+  const image = hash([p, q]);
+  assertOneLineError(await runBin('tm', ['grow-metadata', 'vgg', p, q, '--metadata-size', '4M']), 'tm', 1, /used by LV 'data'.*nothing written/);
+  assertOneLineError(await runBin('tm', ['grow-metadata', 'vgg', p, q]), 'tm', 1, /already reaches its data start/);
+  assert.equal(hash([p, q]), image, 'nothing written');
+  await ok(['update', 'vgg', p, q, '--', 'lv-remove', 'data']);
+  const r = await ok(['grow-metadata', 'vgg', p, q, '--metadata-size', '4M']);
+  assert.match(r.stderr, /metadata area grown from 1044480 to 5238784 bytes/);
+  assert.equal(JSON.parse(r.stdout).vg.pvs.map((x: { pe_start: number }) => x.pe_start), [10240, 10240], 'data start moved by one 4 MiB extent');
+  await ok(['update', 'vgg', p, q, '--', 'node', MUT, '--big', '700']);
+  await ok(['verify', 'vgg', p, q]);
+  assert.equal(committedSlot(p).mdaSize, 5238784);
+});
+
 test.run();
