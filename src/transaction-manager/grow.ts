@@ -3,7 +3,8 @@
 // holds, one ordinary commit first moves each PV's data start past its first
 // extents, which must be free (LVs keep their sectors); then each PV's area is
 // extended up to its data start (extend.ts). Either half may be interrupted:
-// the VG reads the same throughout, and a rerun or tm recover finishes it.
+// the VG reads the same throughout; after the first, rerunning grows the
+// area, after the second tm recover finishes it (update refuses until then).
 import { failed } from '../lib/errors.js';
 import type { Envelope, Origin } from '../lib/vg-types.js';
 import type { Dev } from '../pv-format/device.js';

@@ -25,8 +25,8 @@ makes it smaller is always accepted ("metadata area full" otherwise, before
 anything is written). grow-metadata is the way out of a full area: it extends
 every PV's area up to its data start, and with --metadata-size SIZE first
 moves the data start past free extents at the start of each PV (LVs keep
-their sectors). Interrupted, it leaves the VG readable; rerun it or run
-tm recover.
+their sectors). Interrupted, it leaves the VG readable: run it again, or
+tm recover when verify reports the growth unfinished.
 
 Example:
   tm init vg0 /dev/loop0 /dev/loop1
