@@ -13,6 +13,7 @@ import { MemDev } from '../../src/pv-format/device.js';
 import { add, init, read, recover, remove, update, verify, type Participant } from '../../src/transaction-manager/ops.js';
 import { readLabel, readPv } from '../../src/pv-format/pv.js';
 import { loadVg } from '../../src/transaction-manager/state.js';
+import { growMetadata } from '../../src/transaction-manager/grow.js';
 import { addLv, cloneDevs, memDevs, randomLvs, recordingIo, replay, ringEndSetup, unorderedCrashStates, type IoOp } from '../helpers/tm.js';
 
 const BUDGET = Number(process.env.DVM_CRASH_BUDGET ?? 600); // states per scenario
@@ -117,6 +118,17 @@ test('unordered crash states: 3 PVs, the record wraps to the ring start', async 
 
 test('unordered crash states: 3 PVs, the record wraps round the ring end (two writes per PV)', async () => {
   await crashTest('3 PVs round the end', { pvs: 3, ringEnd: true, op: (d) => update('vg0', d, randomLvs(32)) }, true);
+});
+
+test('unordered crash states: a wrapping update, then tm grow-metadata moving that record into the grown area', async () => {
+  await crashTest('grow-metadata', {
+    pvs: 2,
+    ringEnd: true,
+    op: async (d) => {
+      await update('vg0', d, randomLvs(32));
+      await growMetadata('vg0', d);
+    },
+  }, true);
 });
 
 test('unordered crash states: 2 PVs with --sync, participant ok', async () => {
