@@ -26,6 +26,19 @@ export const FLAG_DEFLATE = 1;
 export class Damage extends Error {}
 
 export const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
+
+/** Bytes of ring in an mda of `mdaSize` bytes: everything after the two header copies. */
+export const ringSize = (mdaSize: number) => mdaSize - RING_OFFSET;
+
+/**
+ * The byte ranges (mda offsets) that `length` bytes from ring offset `offset`
+ * occupy: one, or two when they run past the ring end and continue at the
+ * ring start (records wrap, as LVM2's do). `length` must not exceed the ring.
+ */
+export function ringSpans(mdaSize: number, offset: number, length: number): [number, number][] {
+  const first = Math.min(length, mdaSize - offset);
+  return first === length ? [[offset, length]] : [[offset, first], [RING_OFFSET, length - first]];
+}
 export const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest();
 
 function u64(b: Buffer, off: number, field: string): number {
@@ -136,7 +149,9 @@ function getSlot(b: Buffer, off: number, mdaSize: number, what: string): Slot | 
 
 export function checkSlot(s: Slot, mdaSize: number, what: string): void {
   if (s.offset < RING_OFFSET || s.offset % BLOCK) throw new Damage(`${what} offset ${s.offset} is not a ring block`);
-  if (s.length < REC_HDR || s.length > mdaSize - s.offset) throw new Damage(`${what} length ${s.length} runs past the metadata area`);
+  if (s.offset + REC_HDR > mdaSize) throw new Damage(`${what} offset ${s.offset} is past the ring end`);
+  // a record may wrap to the ring start, so it is bounded by the ring, not by its offset
+  if (s.length < REC_HDR || s.length > ringSize(mdaSize)) throw new Damage(`${what} length ${s.length} is larger than the ring`);
   if (s.seqno < 1) throw new Damage(`${what} seqno 0`);
 }
 
@@ -171,7 +186,8 @@ export function decodeHeader(b: Buffer, copy: number, expect: { vgId: string; pv
   const vgId = readId(b, 24, `${what} VG id`);
   const pvId = readId(b, 304, `${what} PV id`);
   if (expect) {
-    if (mdaSize !== expect.mdaSize) throw new Damage(`${what} metadata size ${mdaSize} differs from the label's ${expect.mdaSize}`);
+    // smaller is an area whose growth (tm grow-metadata) has not reached this copy yet: its slots are in its own size
+    if (mdaSize > expect.mdaSize) throw new Damage(`${what} metadata size ${mdaSize} is larger than the label's ${expect.mdaSize}`);
     if (vgId !== expect.vgId) throw new Damage(`${what} belongs to VG id ${vgId}, the label says ${expect.vgId}`);
     if (pvId !== expect.pvId) throw new Damage(`${what} is for PV id ${pvId}, the label says ${expect.pvId}`);
   }
@@ -234,7 +250,7 @@ export function decodeRecordHead(b: Buffer, offset: number, mdaSize: number): Re
     hash: Buffer.from(b.subarray(72, 104)),
     prevHash: Buffer.from(b.subarray(104, 136)),
   };
-  if (r.storedLen > mdaSize - offset - REC_HDR) throw new Damage(`record at ${offset} length ${r.storedLen} runs past the metadata area`);
+  if (r.storedLen > ringSize(mdaSize) - REC_HDR) throw new Damage(`record at ${offset} length ${r.storedLen} is larger than the ring`);
   if (r.rawLen > MAX_JSON || r.rawLen < 2) throw new Damage(`record at ${offset} raw length ${r.rawLen} is implausible`);
   if (!(flags & FLAG_DEFLATE) && r.rawLen !== r.storedLen) throw new Damage(`record at ${offset} lengths disagree`);
   if (r.seqno < 1) throw new Damage(`record at ${offset} has seqno 0`);

@@ -4,7 +4,7 @@ import { builtin } from '../lib/builtins.js';
 import type { Dev } from './device.js';
 import {
   BLOCK, Damage, LABEL_OFFSET, LABEL_SIZE, MDA_OFFSET, REC_HDR, RING_OFFSET,
-  decodeHeader, decodeLabel, decodePayload, decodeRecordHead, hasRecordMagic,
+  decodeHeader, decodeLabel, decodePayload, decodeRecordHead, hasRecordMagic, ringSize, ringSpans,
   type Header, type Label, type Slot,
 } from './layout.js';
 
@@ -40,6 +40,12 @@ export function readLabel(dev: Dev): Label {
   return decodeLabel(dev.read(LABEL_OFFSET, LABEL_SIZE), dev.size);
 }
 
+/** `length` bytes of ring from mda offset `offset`, continuing at the ring start past the ring end. */
+export function readRing(dev: Dev, mdaSize: number, offset: number, length: number): Buffer {
+  const parts = ringSpans(mdaSize, offset, length).map(([o, l]) => dev.read(MDA_OFFSET + o, l));
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+}
+
 /**
  * Read the record at `offset` (in the mda) and check it belongs to `vgId`.
  * `expectLength` (a header slot's record length) lets header and payload come
@@ -47,10 +53,10 @@ export function readLabel(dev: Dev): Label {
  */
 export function readRecord(dev: Dev, mdaSize: number, vgId: string, offset: number, expectLength?: number): Generation {
   if (offset < RING_OFFSET || offset + REC_HDR > mdaSize || MDA_OFFSET + mdaSize > dev.size) throw new Damage(`record offset ${offset} is outside the ring`);
-  const whole = expectLength !== undefined && expectLength >= REC_HDR && offset + expectLength <= mdaSize ? dev.read(MDA_OFFSET + offset, expectLength) : null;
+  const whole = expectLength !== undefined && expectLength >= REC_HDR && expectLength <= ringSize(mdaSize) ? readRing(dev, mdaSize, offset, expectLength) : null;
   const head = decodeRecordHead(whole ? whole.subarray(0, REC_HDR) : dev.read(MDA_OFFSET + offset, REC_HDR), offset, mdaSize);
   if (head.vgId !== vgId) throw new Damage(`record at ${offset} belongs to VG id ${head.vgId}`);
-  const payload = whole && whole.length === REC_HDR + head.storedLen ? whole.subarray(REC_HDR) : dev.read(MDA_OFFSET + offset + REC_HDR, head.storedLen);
+  const payload = whole && whole.length === REC_HDR + head.storedLen ? whole.subarray(REC_HDR) : readRing(dev, mdaSize, offset, REC_HDR + head.storedLen).subarray(REC_HDR);
   const json = decodePayload(head, payload, offset, inflate);
   return { seqno: head.seqno, hash: head.hash, prevHash: head.prevHash, json, offset, length: REC_HDR + head.storedLen };
 }
@@ -91,7 +97,8 @@ export function readPv(dev: Dev): PvRead {
   } else pv.headerErrors.push('device too small for metadata headers');
   const [a, b] = pv.headers;
   // Without a label, two copies that disagree on identity cannot both be trusted.
-  if (!pv.label && a && b && (a.vgId !== b.vgId || a.pvId !== b.pvId || a.mdaSize !== b.mdaSize)) {
+  // (The sizes may differ: a growth of the area interrupted between the copies.)
+  if (!pv.label && a && b && (a.vgId !== b.vgId || a.pvId !== b.pvId)) {
     pv.headers = [null, null];
     pv.headerErrors.push('header copies disagree on identity');
   }

@@ -9,6 +9,7 @@ import { isValidName } from '../lib/names.js';
 import { DEFAULT_LOCK_WAIT_S, closeAll, openLocked } from './lock.js';
 import { add, envelopeJson, history, init, read, recover, remove, updateWithJson, verify, type Participant } from './ops.js';
 import { checkOptionsFor, type TmArgs } from './options.js';
+import { growMetadata } from './grow.js';
 import { runMutator, shellParticipant } from './run.js';
 import { commitTime, historyTable, originNow } from './origin.js';
 import { shrinkProblems, type VgState } from './state.js';
@@ -101,6 +102,16 @@ export async function runCommand(a: TmArgs): Promise<void> {
       const given = devs.slice(rest.length);
       const hooks = commitHooks(vg);
       const env = cmd === 'add' ? await add(vg, cur, given, { force: Boolean(a.force), sync, origin, ...hooks }) : await remove(vg, cur, given, { missing: Boolean(a.missing), sync, origin, ...hooks });
+      await writeDocument(env);
+    });
+    return;
+  }
+  if (cmd === 'grow-metadata') {
+    const metadataSize = a.metadataSize !== undefined ? parseAbsoluteSize(a.metadataSize) * 512 : undefined;
+    const paths = a.devs.length ? a.devs : await stdinDevices();
+    await withLocked(paths, 'ex', lockWait, async (devs) => {
+      const { env, actions } = await growMetadata(vg, devs, { metadataSize, origin, onCommit: commitHooks(vg).onCommit });
+      process.stderr.write(`tm: grow-metadata '${vg}': ${actions.join('; ')}\n`);
       await writeDocument(env);
     });
     return;

@@ -15,9 +15,18 @@ const USAGE = `Usage:
   tm history VG [DEV...] [--json]
   tm add     VG NEWDEV... [--dev DEV...] [--force]
   tm remove  VG [PVDEV...] [--dev DEV...] [--missing]
+  tm grow-metadata VG [DEV...] [--metadata-size SIZE]
 
 The transaction manager: reads and writes VG metadata on the PVs, atomically.
 With no DEV arguments the device paths are read from stdin, one per line.
+
+A generation may take at most half of a PV's metadata ring, so a change that
+makes it smaller is always accepted ("metadata area full" otherwise, before
+anything is written). grow-metadata is the way out of a full area: it extends
+every PV's area up to its data start, and with --metadata-size SIZE first
+moves the data start past free extents at the start of each PV (LVs keep
+their sectors). Interrupted, it leaves the VG readable: run it again, or
+tm recover when verify reports the growth unfinished.
 
 Example:
   tm init vg0 /dev/loop0 /dev/loop1

@@ -11,9 +11,10 @@ import { dropOrMarkMissing, removePvs, unmarkMissing } from './pvs.js';
 import { MAX_DEVICE_BYTES, type Dev } from '../pv-format/device.js';
 import { DATA_ALIGN, MAX_JSON, MDA_OFFSET, RING_OFFSET, alignUp, type Label, type Slot } from '../pv-format/layout.js';
 import { readPv, readSlot, scanRing, why, type Generation, type PvRead } from '../pv-format/pv.js';
-import { envelope, loadVg, mdaSizeOf, parseVg, pastEnd, pvIdOf, requireHead, shrinkProblems, vgIdOf, walkChain, type VgState } from './state.js';
-import { encodeGeneration, full, placeRecord, reencode, slotOf, wipePv, writeHeader, writeLabel, writeRecord, type Encoded } from './write.js';
+import { envelope, growing, loadVg, mdaSizeOf, parseVg, pastEnd, pvIdOf, requireHead, shrinkProblems, vgIdOf, walkChain, type VgState } from './state.js';
+import { encodeGeneration, full, placeNext, placeRecord, reencode, slotOf, wipePv, writeHeader, writeLabel, writeRecord, type Encoded } from './write.js';
 import { headCached, probeSignature } from './probe.js';
+import { extendArea, extendProblem } from './extend.js';
 
 export type Phase = 'prepare' | 'commit' | 'abort';
 /** The 2PC participant (`--sync CMD`); throws when the phase failed. `envJson`, when given, is canonicalJson(env). */
@@ -62,9 +63,9 @@ export function init(vgName: string, devs: Dev[], o: InitOptions = {}): Envelope
   validate('dvm.vg/1', vg, 'new VG');
   const enc = encodeGeneration(vgId, 1, Buffer.from(canonicalJson(vg)), null);
   devs.forEach((d, i) => {
-    if (placeRecord(mdaSize, [], enc.record.length) === null) throw full(vgName, d.path, enc.record.length, mdaSize);
+    if (placeNext(mdaSize, null, enc.record.length) === null) throw full(vgName, d.path, enc.record.length, mdaSize, null);
     const pv: PvRead = { dev: d, label: null, labelError: null, headers: [null, null], headerErrors: [], header: null, committed: null, recordError: null };
-    writeRecord(d, RING_OFFSET, enc.record);
+    writeRecord(d, mdaSize, RING_OFFSET, enc.record);
     const id = { vgId, pvId: pvs[i].id, vgName, mdaSize };
     writeHeader(pv, id, slotOf(enc, RING_OFFSET), null); // copy A
     writeHeader(pv, id, slotOf(enc, RING_OFFSET), null); // copy B
@@ -149,7 +150,7 @@ export interface UpdateOptions {
 }
 
 /** Refuse to build on a VG that is not exactly one clean generation everywhere. */
-function requireClean(st: VgState, vg: Vg): void {
+export function requireClean(st: VgState, vg: Vg): void {
   for (const pv of st.members.values()) {
     const bad = st.issues.find((i) => i.path === pv.dev.path);
     if (bad) throw failed('VG', st.vgName, `${bad.path}: ${bad.text}; run 'tm recover ${st.vgName}' first`);
@@ -234,7 +235,7 @@ export async function updateWithJson(vgName: string, devs: Dev[], mutate: Mutato
  * Steps 1 (verify) to 6 of an update on a VG already read: tm add, remove
  * and recover read the PVs once and commit on what they read.
  */
-async function commitNext(st: VgState, mutate: Mutator, o: UpdateOptions): Promise<{ env: Envelope; json: Buffer; afterCommit?: string }> {
+export async function commitNext(st: VgState, mutate: Mutator, o: UpdateOptions): Promise<{ env: Envelope; json: Buffer; afterCommit?: string }> {
   const vgName = st.vgName;
   const cur = requireHead(st);
   requireClean(st, cur);
@@ -256,9 +257,9 @@ async function commitNext(st: VgState, mutate: Mutator, o: UpdateOptions): Promi
   targets.push(...(o.pvChange?.joining ?? []));
   // every placement is decided before the first write, so "full" changes nothing
   const slots = targets.map((pv) => {
-    const keep = pv.header?.committed ? [pv.header.committed] : [];
-    const off = placeRecord(mdaSizeOf(pv), keep, enc.record.length);
-    if (off === null) throw full(vgName, pv.dev.path, enc.record.length, mdaSizeOf(pv));
+    const kept = pv.header?.committed ?? null;
+    const off = placeNext(mdaSizeOf(pv), kept, enc.record.length);
+    if (off === null) throw full(vgName, pv.dev.path, enc.record.length, mdaSizeOf(pv), kept);
     return slotOf(enc, off);
   });
   // generation N as the abort phase gets it: from its stored bytes (the mutator may have changed `cur`)
@@ -275,7 +276,7 @@ async function commitNext(st: VgState, mutate: Mutator, o: UpdateOptions): Promi
   // knows N+1, so damage to the newest copy (the commit's) cannot silently
   // take the VG back to N (the corruption matrix in tm-damage). Two fsync
   // barriers, where there were three (docs/commit.md).
-  targets.forEach((pv, i) => writeRecord(pv.dev, slots[i].offset, enc.record));
+  targets.forEach((pv, i) => writeRecord(pv.dev, mdaSizeOf(pv), slots[i].offset, enc.record));
   targets.forEach((pv, i) => writeHeader(pv, ident(st, pv, vgName), pv.header?.committed ?? null, slots[i]));
   syncAll(targets);
   // 4. the participant prepares; on failure it aborts and precommit is cleared
@@ -371,6 +372,17 @@ export async function recover(vgName: string, devs: Dev[], o: { sync?: Participa
     const pre = pv.header?.precommit;
     if (pre && pre.seqno > headGen.seqno) rolledBack = true;
     if (pre && pre.seqno === headGen.seqno) rolledForward = true;
+    // an interrupted growth of the area (tm grow-metadata) is finished first
+    const grown = growing(pv);
+    if (grown !== null && pv.committed && pv.header?.committed?.seqno === headGen.seqno && !pre) {
+      const from = pv.header.mdaSize;
+      if (from < mdaSizeOf(pv) && !extendProblem(pv, from, mdaSizeOf(pv))) actions.push(extendArea(pv, vgName, from, mdaSizeOf(pv)));
+      else if (from === mdaSizeOf(pv)) {
+        writeHeader(pv, ident(st, pv, vgName), pv.header.committed, null); // the copy still naming the smaller area
+        pv.dev.sync();
+        actions.push(`${pv.dev.path}: growth of the metadata area finished (header ${'AB'[pv.header.copy]})`);
+      }
+    }
     const labelOk = pv.label !== null;
     const headersOk = pv.headers.every((h) => h !== null) && !pv.headerErrors.length;
     const atHead = pv.header?.committed?.seqno === headGen.seqno && pv.header.committed.hash.equals(headGen.hash) && pv.committed !== null;
@@ -384,7 +396,9 @@ export async function recover(vgName: string, devs: Dev[], o: { sync?: Participa
     // Is the head generation already intact somewhere in this PV's ring?
     let slot: Slot | null = null;
     for (const s of [pv.header?.committed, pv.header?.precommit]) {
-      if (!slot && s && s.seqno === headGen.seqno && s.hash.equals(headGen.hash)) {
+      // a slot of a header naming a smaller area than the label's is reused only if it does not wrap there
+      const wrapsSmaller = s && growing(pv) !== null && s.offset + s.length > Math.min(...pv.headers.filter((h) => h).map((h) => h!.mdaSize));
+      if (!slot && s && !wrapsSmaller && s.seqno === headGen.seqno && s.hash.equals(headGen.hash)) {
         try {
           readSlot(pv.dev, mdaSize, st.vgId, s, 'slot');
           slot = s;
@@ -396,8 +410,8 @@ export async function recover(vgName: string, devs: Dev[], o: { sync?: Participa
     if (!slot) {
       const keep = pv.committed && pv.header?.committed ? [pv.header.committed] : [];
       const off = placeRecord(mdaSize, keep, enc.record.length) ?? placeRecord(mdaSize, [], enc.record.length);
-      if (off === null) throw full(vgName, pv.dev.path, enc.record.length, mdaSize);
-      writeRecord(pv.dev, off, enc.record);
+      if (off === null) throw full(vgName, pv.dev.path, enc.record.length, mdaSize, keep[0] ?? null);
+      writeRecord(pv.dev, mdaSize, off, enc.record);
       pv.dev.sync();
       slot = slotOf(enc, off);
       actions.push(`${pv.dev.path}: generation ${headGen.seqno} written to the ring`);

@@ -3,7 +3,7 @@
 // does not belong to is a usage error, in one loop.
 import { usageError } from '../lib/errors.js';
 
-export const COMMANDS = ['init', 'read', 'verify', 'recover', 'update', 'history', 'add', 'remove'] as const;
+export const COMMANDS = ['init', 'read', 'verify', 'recover', 'update', 'history', 'add', 'remove', 'grow-metadata'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 interface OptionSpec {
@@ -15,7 +15,7 @@ interface OptionSpec {
 
 export const OPTIONS = {
   'extent-size': { type: 'string', describe: 'init: extent size (default 4M)', commands: ['init'] },
-  'metadata-size': { type: 'string', describe: 'init: metadata area size (default 8M)', commands: ['init'] },
+  'metadata-size': { type: 'string', describe: 'init: metadata area size (default 8M); grow-metadata: the size to grow to (moving the data start past free extents)', commands: ['init', 'grow-metadata'] },
   force: { type: 'boolean', describe: 'init/add: overwrite existing signatures', commands: ['init', 'add'] },
   seqno: { type: 'number', describe: 'read: an older generation', commands: ['read'] },
   sync: { type: 'string', describe: 'two-phase commit participant, run with sh -c', commands: ['update', 'recover', 'add', 'remove'] },

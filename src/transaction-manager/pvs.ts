@@ -54,3 +54,30 @@ export function dropOrMarkMissing(vg: Vg, absent: string[]): Vg {
   const marked = markMissing(vg, used);
   return empty.length && empty.length < marked.pvs.length ? { ...marked, pvs: marked.pvs.filter((p) => !empty.includes(p.id)) } : marked;
 }
+
+/**
+ * Move the data start of the PVs in `by` (PV id -> extents) past their first
+ * extents, which must be free: every LV keeps its sectors (its pe numbers go
+ * down as pe_start goes up), so no table changes. The metadata half of
+ * `tm grow-metadata`.
+ */
+export function moveDataStart(vg: Vg, by: Map<string, number>): Vg {
+  for (const lv of vg.lvs)
+    for (const seg of lv.segments) {
+      const len = seg.type === 'striped' ? seg.extent_count / seg.areas.length : seg.extent_count;
+      for (const a of seg.areas) {
+        const k = isPvArea(a) ? (by.get(a.pv) ?? 0) : 0;
+        if (isPvArea(a) && a.pe < k) throw failed('PV', a.pv, `extents ${a.pe}..${Math.min(a.pe + len, k) - 1} are used by LV '${lv.name}'; the first ${k} extents must be free to move the data start (nothing written)`);
+      }
+    }
+  const shift = (pv: string, pe: number) => pe - (by.get(pv) ?? 0);
+  return {
+    ...vg,
+    pvs: vg.pvs.map((p) => {
+      const k = by.get(p.id) ?? 0;
+      if (k && k >= p.pe_count) throw failed('PV', p.id, `has ${p.pe_count} extents; moving its data start by ${k} would leave none (nothing written)`);
+      return k ? { ...p, pe_start: p.pe_start + k * vg.extent_size, pe_count: p.pe_count - k } : p;
+    }),
+    lvs: vg.lvs.map((lv) => ({ ...lv, segments: lv.segments.map((s) => ({ ...s, areas: s.areas.map((a) => (isPvArea(a) ? { ...a, pe: shift(a.pv, a.pe) } : a)) })) })),
+  } as Vg;
+}

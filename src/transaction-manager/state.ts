@@ -31,6 +31,12 @@ export interface VgState {
 export const pvIdOf = (pv: PvRead) => pv.label?.pvId ?? pv.header?.pvId ?? null;
 export const vgIdOf = (pv: PvRead) => pv.label?.vgId ?? pv.header?.vgId ?? null;
 export const mdaSizeOf = (pv: PvRead) => pv.label?.mdaSize ?? pv.header?.mdaSize ?? 0;
+/** The smaller area size a header copy still names when a growth of the area was interrupted (tm recover finishes it), else null. */
+export function growing(pv: PvRead): number | null {
+  const sizes = pv.headers.filter((h) => h !== null).map((h) => h!.mdaSize);
+  const least = Math.min(...sizes);
+  return pv.label && sizes.length && least < pv.label.mdaSize ? least : null;
+}
 
 export function parseVg(g: Generation, where: string): Vg {
   let doc: unknown;
@@ -52,6 +58,8 @@ export function loadVg(vgName: string, devs: Dev[]): VgState {
   const issues: Issue[] = [];
   for (const pv of pvs) {
     if (pv.labelError) issues.push({ path: pv.dev.path, text: pv.labelError });
+    const small = growing(pv);
+    if (small) issues.push({ path: pv.dev.path, text: `the growth of the metadata area from ${small} to ${pv.label!.mdaSize} bytes did not finish` });
     for (const e of pv.headerErrors) issues.push({ path: pv.dev.path, text: e });
     if (pv.recordError) issues.push({ path: pv.dev.path, text: pv.recordError });
   }
@@ -79,7 +87,7 @@ export function loadVg(vgName: string, devs: Dev[]): VgState {
     const h = pv.header;
     if (h?.committed && h.precommit && pv.headers[1 - h.copy] === null && h.precommit.seqno === h.committed.seqno + 1) {
       try {
-        pv.committed = readSlot(pv.dev, mdaSizeOf(pv), vgIdOf(pv)!, h.precommit, 'precommit slot');
+        pv.committed = readSlot(pv.dev, h.mdaSize, vgIdOf(pv)!, h.precommit, 'precommit slot');
         pv.header = { ...h, committed: h.precommit, precommit: null };
         pv.recordError = null;
         issues.push({ path: pv.dev.path, text: `header ${'AB'[1 - h.copy]} lost during the commit of generation ${h.precommit.seqno}; taken as committed` });

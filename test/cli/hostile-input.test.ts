@@ -96,7 +96,7 @@ test('setup: one VG on a regular file', async () => {
 test('tm and discover: hostile VG names exit 2; the PV is unchanged', async () => {
   const before = hash();
   for (const [k, n] of Object.entries(names)) {
-    for (const cmd of ['read', 'verify', 'recover', 'history']) await run('tm', [cmd, n, pv], '', 2, `${cmd} VG ${k}`);
+    for (const cmd of ['read', 'verify', 'recover', 'history', 'grow-metadata']) await run('tm', [cmd, n, pv], '', 2, `${cmd} VG ${k}`);
     await run('tm', ['update', n, pv, '--', 'lv-create', 'x', '4M'], '', 2, `update VG ${k}`);
     await run('discover', [n], '', 2, `VG ${k}`);
   }
@@ -118,6 +118,7 @@ test('mutators: hostile sizes (1e308, 2^53+1, -0) exit 2, alone and through tm; 
   for (const s of ['1e308', '9007199254740993', '-0']) {
     await run('lv-create', ['n', s], vgText, 2, `size ${s}`);
     await run('tm', ['update', 'vgh', pv, '--', 'lv-create', 'n', s], '', 2, `update size ${s}`);
+    await run('tm', ['grow-metadata', 'vgh', pv, '--metadata-size', s], '', 2, `grow-metadata size ${s}`);
   }
   assert.is(hash(), before);
 });

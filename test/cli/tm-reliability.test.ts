@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { assertOneLineError, binPath, ROOT, runBin } from '../helpers/cli.js';
+import { FileDev } from '../../src/pv-format/device.js';
+import { readPv } from '../../src/pv-format/pv.js';
+import { RING_OFFSET, alignUp } from '../../src/pv-format/layout.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'dvm-tm-rel-'));
 const MUT = path.join(ROOT, 'test/fixtures/add-lv.js');
@@ -125,4 +128,69 @@ test('item 5: a FIFO given as a device is refused before open (no hang)', async 
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
+/** The committed record of a PV image as its header names it, and the ring end. */
+function committedSlot(p: string) {
+  const d = FileDev.open(p, false);
+  try {
+    const h = readPv(d).header!;
+    return { offset: h.committed!.offset, length: h.committed!.length, mdaSize: h.mdaSize };
+  } finally {
+    d.close();
+  }
+}
+
+test('item 4: a record mid-ring with less than its length free on either side: changes still commit (they wrap)', async () => {
+  const [p] = files(1);
+  await ok(['init', 'vgr', p, '--metadata-size', '1020K']); // a 1 MiB metadata area, as the issue's
+  await ok(['update', 'vgr', p, '--', 'node', MUT, '--big', '3200']);
+  await ok(['update', 'vgr', p, '--', 'node', MUT, '--big', '500']);
+  // the stuck layout of the issue: 3,700 LVs, the record mid-ring, each gap smaller than it
+  const cur = committedSlot(p);
+  const need = alignUp(cur.length, 4096);
+  const before = cur.offset - RING_OFFSET;
+  const after = cur.mdaSize - alignUp(cur.offset + cur.length, 4096);
+  assert.ok(before < need && after < need && before + after >= need, `mid-ring: ${before} and ${after} bytes free around ${need}`);
+  const first = JSON.parse((await ok(['read', 'vgr', p])).stdout).vg.lvs[0].name as string;
+  await ok(['update', 'vgr', p, '--', 'lv-remove', first]); // smaller: refused before (metadata area full)
+  const wrapped = committedSlot(p);
+  assert.ok(wrapped.offset + wrapped.length > wrapped.mdaSize, `the record wraps round the ring end (${wrapped.offset} + ${wrapped.length})`);
+  await ok(['update', 'vgr', p, '--', 'node', MUT, '--big', '10']); // larger: fits too
+  await ok(['verify', 'vgr', p]);
+  assert.is(await seqno('vgr', [p]), 5);
+  const hist = (await ok(['history', 'vgr', p])).stdout;
+  assert.match(hist, /^\s+4\s/m, 'the wrapped generation is in the history');
+  await ok(['read', 'vgr', p, '--seqno', '4']);
+});
+
+test('item 4: genuinely full (a generation past half the ring) is refused before any write; a smaller one is then accepted', async () => {
+  const [p] = files(1);
+  await ok(['init', 'vgf', p, '--metadata-size', '1020K']);
+  await ok(['update', 'vgf', p, '--', 'node', MUT, '--big', '4500']);
+  const image = hash([p]);
+  assertOneLineError(await runBin('tm', ['update', 'vgf', p, '--', 'node', MUT, '--big', '700']), 'tm', 1, /metadata area full .*more than half the ring.*nothing written/);
+  assert.equal(hash([p]), image, 'nothing written');
+  const first = JSON.parse((await ok(['read', 'vgf', p])).stdout).vg.lvs[0].name as string;
+  await ok(['update', 'vgf', p, '--', 'lv-remove', first]);
+  await ok(['verify', 'vgf', p]);
+});
+
+test('item 4: the way out of a full area: tm grow-metadata moves the data start past free extents and grows the area; the refused change then commits', async () => {
+  const [p, q] = files(2);
+  await ok(['init', 'vgg', p, q, '--metadata-size', '1020K']);
+  await ok(['update', 'vgg', p, q, '--', 'node', MUT, '--big', '4500']);
+  await ok(['update', 'vgg', p, q, '--', 'lv-create', 'data', '8M']); // extents 0-1 of the first PV
+  assertOneLineError(await runBin('tm', ['update', 'vgg', p, q, '--', 'node', MUT, '--big', '700']), 'tm', 1, /metadata area full .*tm grow-metadata vgg/);
+  const image = hash([p, q]);
+  assertOneLineError(await runBin('tm', ['grow-metadata', 'vgg', p, q, '--metadata-size', '4M']), 'tm', 1, /used by LV 'data'.*nothing written/);
+  assertOneLineError(await runBin('tm', ['grow-metadata', 'vgg', p, q]), 'tm', 1, /already reaches its data start/);
+  assert.equal(hash([p, q]), image, 'nothing written');
+  await ok(['update', 'vgg', p, q, '--', 'lv-remove', 'data']);
+  const r = await ok(['grow-metadata', 'vgg', p, q, '--metadata-size', '4M']);
+  assert.match(r.stderr, /metadata area grown from 1044480 to 5238784 bytes/);
+  assert.equal(JSON.parse(r.stdout).vg.pvs.map((x: { pe_start: number }) => x.pe_start), [10240, 10240], 'data start moved by one 4 MiB extent');
+  await ok(['update', 'vgg', p, q, '--', 'node', MUT, '--big', '700']);
+  await ok(['verify', 'vgg', p, q]);
+  assert.equal(committedSlot(p).mdaSize, 5238784);
+});
+
 test.run();

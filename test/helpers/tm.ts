@@ -5,6 +5,9 @@ import { canonicalJson } from '../../src/lib/canonical-json.js';
 import type { Vg } from '../../src/lib/vg-types.js';
 import { MemDev, type Dev, type WriteRecord } from '../../src/pv-format/device.js';
 import { mulberry32 } from '../../src/lib/prng.js';
+import { BLOCK, RING_OFFSET, alignUp } from '../../src/pv-format/layout.js';
+import { readPv } from '../../src/pv-format/pv.js';
+import { writeHeader, writeLabel } from '../../src/transaction-manager/write.js';
 
 export const MiB = 1024 * 1024;
 
@@ -175,4 +178,37 @@ export function unorderedCrashStates(ops: IoOp[], o: { budget?: number; seed?: n
     writes: c.persisted.map((k) => (c.torn && c.torn[0] === k ? { ...writes[k], data: writes[k].data.subarray(0, c.torn[1] * 512) } : writes[k])),
   }));
   return { states, candidates: all.length };
+}
+
+/** Add `n` error-segment LVs with 120-character random names: about 126 bytes of deflated record each. */
+export function randomLvs(n: number) {
+  return async (vg: Vg): Promise<Vg> => {
+    for (let i = 0; i < n; i++) vg.lvs.push({ id: testId(), name: `r${randomBytes(90).toString('base64url')}`, flags: [], segments: [{ start_extent: 0, extent_count: 1, type: 'error', areas: [] }] });
+    return vg;
+  };
+}
+
+/**
+ * Shrink the metadata area of freshly initialised PVs to a 6-block ring (the
+ * label allows an area smaller than the gap before the data), then commit
+ * generations of 1 and 2 blocks: the kept record sits at blocks 2-3 with 2
+ * blocks free on either side, so the next record of 3 blocks (`randomLvs(32)`)
+ * fits only by wrapping round the ring end. Small, so crash replays that tear
+ * every sector stay quick.
+ */
+export async function ringEndSetup(devs: MemDev[], update: (vgName: string, devs: Dev[], m: (vg: Vg) => Promise<Vg>) => Promise<unknown>): Promise<void> {
+  const mdaSize = RING_OFFSET + 6 * BLOCK;
+  for (const d of devs) {
+    const pv = readPv(d);
+    writeLabel(d, { ...pv.label!, mdaSize });
+    const ident = { vgId: pv.header!.vgId, pvId: pv.header!.pvId, vgName: pv.header!.vgName, mdaSize };
+    writeHeader(pv, ident, pv.header!.committed, null);
+    writeHeader(pv, ident, pv.header!.committed, null);
+  }
+  await update('vg0', devs, randomLvs(17));
+  await update('vg0', devs, randomLvs(29));
+  for (const d of devs) {
+    const s = readPv(d).header!.committed!;
+    if (s.offset !== RING_OFFSET + 2 * BLOCK || alignUp(s.length, BLOCK) !== 2 * BLOCK) throw new Error(`ringEndSetup: record at ${s.offset}, ${s.length} bytes, not blocks 2-3`);
+  }
 }

@@ -13,7 +13,8 @@ import { MemDev } from '../../src/pv-format/device.js';
 import { add, init, read, recover, remove, update, verify, type Participant } from '../../src/transaction-manager/ops.js';
 import { readLabel, readPv } from '../../src/pv-format/pv.js';
 import { loadVg } from '../../src/transaction-manager/state.js';
-import { addLv, cloneDevs, memDevs, recordingIo, replay, unorderedCrashStates, type IoOp } from '../helpers/tm.js';
+import { growMetadata } from '../../src/transaction-manager/grow.js';
+import { addLv, cloneDevs, memDevs, randomLvs, recordingIo, replay, ringEndSetup, unorderedCrashStates, type IoOp } from '../helpers/tm.js';
 
 const BUDGET = Number(process.env.DVM_CRASH_BUDGET ?? 600); // states per scenario
 let total = 0;
@@ -34,6 +35,7 @@ interface Scenario {
   extraDevs?: number;
   before?: number;
   untilWrap?: boolean;
+  ringEnd?: boolean; // a 6-block ring whose kept record leaves 2 blocks free either side (ringEndSetup)
   pad?: number;
   op: (devs: MemDev[], sync?: Participant) => Promise<unknown>;
   sync?: 'ok' | 'prepare-fails';
@@ -44,6 +46,7 @@ async function setup(s: Scenario): Promise<MemDev[]> {
   const vgDevs = devs.slice(0, s.pvs);
   init('vg0', vgDevs, { metadataSize: 64 * 1024, extentSize: 128 });
   for (let i = 0; i < (s.before ?? 0); i++) await update('vg0', vgDevs, addLv(`pre${i}`, 1, s.pad ?? 0));
+  if (s.ringEnd) await ringEndSetup(vgDevs, update);
   if (s.untilWrap) {
     for (let i = 0; i < 1000; i++) {
       const { offset, length } = readPv(vgDevs[0]).header!.committed!;
@@ -111,6 +114,21 @@ test('unordered crash states: 3 PVs', async () => {
 
 test('unordered crash states: 3 PVs, the record wraps to the ring start', async () => {
   await crashTest('3 PVs wrapping', { pvs: 3, untilWrap: true, pad: 3000, op: (d) => update('vg0', d, addLv('new', 1, 3000)) }, true);
+});
+
+test('unordered crash states: 3 PVs, the record wraps round the ring end (two writes per PV)', async () => {
+  await crashTest('3 PVs round the end', { pvs: 3, ringEnd: true, op: (d) => update('vg0', d, randomLvs(32)) }, true);
+});
+
+test('unordered crash states: a wrapping update, then tm grow-metadata moving that record into the grown area', async () => {
+  await crashTest('grow-metadata', {
+    pvs: 2,
+    ringEnd: true,
+    op: async (d) => {
+      await update('vg0', d, randomLvs(32));
+      await growMetadata('vg0', d);
+    },
+  }, true);
 });
 
 test('unordered crash states: 2 PVs with --sync, participant ok', async () => {

@@ -10,7 +10,7 @@ import { recording, type WriteRecord, MemDev } from '../../src/pv-format/device.
 import { add, init, read, recover, remove, update, verify, type Participant } from '../../src/transaction-manager/ops.js';
 import { readLabel, readPv } from '../../src/pv-format/pv.js';
 import { loadVg } from '../../src/transaction-manager/state.js';
-import { addLv, cloneDevs, crashPoints, memDevs, replay } from '../helpers/tm.js';
+import { addLv, cloneDevs, crashPoints, memDevs, randomLvs, replay, ringEndSetup } from '../helpers/tm.js';
 
 let total = 0;
 const text = (e: Envelope) => canonicalJson(e.vg);
@@ -20,6 +20,7 @@ interface Scenario {
   extraDevs?: number; // devices appended for tm add
   before?: number; // updates before the one under test (ring position)
   untilWrap?: boolean; // fill the ring so that the record under test wraps
+  ringEnd?: boolean; // a 6-block ring whose kept record leaves 2 blocks free either side (ringEndSetup)
   pad?: number;
   op: (devs: MemDev[], sync?: Participant) => Promise<unknown>;
   sync?: 'ok' | 'prepare-fails';
@@ -30,6 +31,7 @@ async function setup(s: Scenario): Promise<MemDev[]> {
   const vgDevs = devs.slice(0, s.pvs);
   init('vg0', vgDevs, { metadataSize: 64 * 1024, extentSize: 128 });
   for (let i = 0; i < (s.before ?? 0); i++) await update('vg0', vgDevs, addLv(`pre${i}`, 1, s.pad ?? 0));
+  if (s.ringEnd) await ringEndSetup(vgDevs, update);
   if (s.untilWrap) {
     // stop when the next record no longer fits before the end of the ring
     for (let i = 0; i < 1000; i++) {
@@ -118,6 +120,20 @@ test('crash at every write: 3 PVs, the new record wraps to the ring start', asyn
     },
   }, true);
   assert.ok(offsets[1] < offsets[0], `the record wrapped (${offsets})`);
+});
+
+test('crash at every write: 3 PVs, the new record wraps round the ring end (two writes per PV)', async () => {
+  let slot = { offset: 0, length: 0, mdaSize: 0 };
+  await crashTest('3 PVs round the end', {
+    pvs: 3,
+    ringEnd: true,
+    op: async (d) => {
+      await update('vg0', d, randomLvs(32));
+      const h = readPv(d[0]).header!;
+      slot = { offset: h.committed!.offset, length: h.committed!.length, mdaSize: h.mdaSize };
+    },
+  }, true);
+  assert.ok(slot.offset + slot.length > slot.mdaSize, `the record runs past the ring end (${JSON.stringify(slot)})`);
 });
 
 test('crash at every write: 2 PVs with --sync, participant ok', async () => {

@@ -7,13 +7,13 @@ import { canonicalJson } from '../../src/lib/canonical-json.js';
 import { ToolError } from '../../src/lib/errors.js';
 import type { Vg } from '../../src/lib/vg-types.js';
 import { MemDev } from '../../src/pv-format/device.js';
-import { BLOCK, LABEL_OFFSET, MDA_OFFSET, REC_HDR } from '../../src/pv-format/layout.js';
+import { BLOCK, LABEL_OFFSET, MDA_OFFSET, REC_HDR, RING_OFFSET, decodeHeader, encodeHeader } from '../../src/pv-format/layout.js';
 import { crc32 } from '../../src/pv-format/crc32.js';
 import { add, init, read, recover, remove, update, verify } from '../../src/transaction-manager/ops.js';
 import { readPv } from '../../src/pv-format/pv.js';
 import { loadVg } from '../../src/transaction-manager/state.js';
 import { randomBytes } from 'node:crypto';
-import { addLv, cloneDevs, memDevs, MiB, testId } from '../helpers/tm.js';
+import { addLv, cloneDevs, memDevs, MiB, randomLvs, ringEndSetup, testId } from '../helpers/tm.js';
 
 const text = (vg: Vg) => canonicalJson(vg);
 const isToolError = (code: number) => (e: unknown) => e instanceof ToolError && e.exitCode === code && !e.message.includes('\n');
@@ -166,6 +166,61 @@ test('crafted values: header slots and record lengths past the area, overflowing
   }
 });
 
+// ---- records that wrap round the ring end (issue 17 item 4) ------------------------------
+
+async function wrapped(n: number): Promise<{ devs: MemDev[]; head: string; prev: string }> {
+  const devs = memDevs(n);
+  init('vg0', devs, { metadataSize: 64 * 1024, extentSize: 128 });
+  await ringEndSetup(devs, update);
+  const prev = text(read('vg0', devs).env.vg);
+  const head = text((await update('vg0', devs, randomLvs(32))).vg);
+  const s = readPv(devs[0]).header!;
+  assert.ok(s.committed!.offset + s.committed!.length > s.mdaSize, 'the head record wraps');
+  return { devs, head, prev };
+}
+
+test('a wrapped record: damage in its part at the ring start is detected; the VG reads from another PV and recover rewrites it', async () => {
+  const { devs, head } = await wrapped(2);
+  devs[0].image[MDA_OFFSET + RING_OFFSET + 100] ^= 1; // the wrapped tail, not the part the header points at
+  assert.ok(loadVg('vg0', devs).issues.some((i) => i.path === devs[0].path && /checksum/.test(i.text)), 'detected');
+  assert.is(text(read('vg0', devs).env.vg), head);
+  await recover('vg0', devs);
+  assert.equal(verify('vg0', devs).problems, []);
+  assert.is(text(read('vg0', [devs[0]]).env.vg), head, 'the repaired PV alone reads the head');
+});
+
+test('a wrapped record is found by a ring scan: headers lost everywhere, recover rebuilds from it', async () => {
+  const { devs, head } = await wrapped(1);
+  devs[0].image.fill(0, MDA_OFFSET, MDA_OFFSET + 2 * BLOCK);
+  const r = await recover('vg0', devs);
+  assert.ok(r.actions.some((a) => /rebuilt from generation 4/.test(a)), r.actions.join('; '));
+  assert.is(text(r.env.vg), head);
+  assert.equal(verify('vg0', devs).problems, []);
+});
+
+test('recover writes a wrapping record to a stale PV, beside the record it keeps', async () => {
+  const devs = memDevs(3);
+  init('vg0', devs, { metadataSize: 64 * 1024, extentSize: 128 });
+  await ringEndSetup(devs, update);
+  const old = Buffer.from(devs[2].image);
+  const head = text((await update('vg0', devs, randomLvs(32))).vg);
+  old.copy(devs[2].image); // PV 2 missed generation 4
+  const r = await recover('vg0', devs);
+  assert.ok(r.actions.some((a) => a.startsWith(`${devs[2].path}: generation 4 written`)), r.actions.join('; '));
+  const s = readPv(devs[2]).header!.committed!;
+  assert.ok(s.offset + s.length > readPv(devs[2]).header!.mdaSize, 'written round the ring end');
+  assert.is(text(read('vg0', [devs[2]]).env.vg), head);
+  assert.equal(verify('vg0', devs).problems, []);
+});
+
+test('a slot longer than the ring is refused even where wrapping would allow its offset', () => {
+  const h = (length: number, offset = RING_OFFSET + BLOCK) => ({ copy: 0, generation: 1, vgId: 'V'.repeat(32), pvId: 'P'.repeat(32), vgName: 'vg0', mdaSize: RING_OFFSET + 6 * BLOCK, committed: { offset, length, seqno: 1, hash: Buffer.alloc(32) }, precommit: null });
+  const expect = { vgId: 'V'.repeat(32), pvId: 'P'.repeat(32), mdaSize: RING_OFFSET + 6 * BLOCK };
+  assert.is(decodeHeader(encodeHeader(h(6 * BLOCK)), 0, expect).committed!.length, 6 * BLOCK);
+  assert.throws(() => decodeHeader(encodeHeader(h(6 * BLOCK + 1)), 0, expect), /larger than the ring/);
+  assert.throws(() => decodeHeader(encodeHeader(h(300, RING_OFFSET + 6 * BLOCK)), 0, expect), /past the ring end/);
+});
+
 // ---- stale, missing, split brain -----------------------------------------------------
 
 test('a PV rolled back to an old image is detected as stale, update refuses, recover brings it forward', async () => {
@@ -241,14 +296,20 @@ test('a full metadata area fails before anything is written, and nothing is lost
     for (let i = 0; i < n; i++) vg.lvs.push({ id: testId(), name: `lv${randomBytes(90).toString('base64url')}`, flags: [], segments: [{ start_extent: 0, extent_count: 1, type: 'error', areas: [] }] });
     return vg;
   };
-  const big = await update('vg0', devs, many(7000));
+  // just under half the ring (about 120 bytes per LV); 7,000 LVs before
+  // issue 17 item 4, when a record could take the whole ring less the kept one
+  const big = await update('vg0', devs, many(4000));
   const before = devs.map((d) => Buffer.from(d.image));
-  await update('vg0', devs, many(10)).then(
+  await update('vg0', devs, many(700)).then(
     () => assert.unreachable('must not fit'),
     (e) => assert.ok(isToolError(1)(e) && /metadata area full/.test(e.message), e.message),
   );
   devs.forEach((d, i) => assert.ok(d.image.equals(before[i]), 'nothing written'));
   assert.is(text(read('vg0', devs).env.vg), text(big.vg));
+  assert.equal(verify('vg0', devs).problems, []);
+  // the way out: a change that makes the record smaller is always accepted
+  const smaller = await update('vg0', devs, async (vg) => ({ ...vg, lvs: vg.lvs.slice(1) }));
+  assert.is(smaller.vg.lvs.length, 3999);
   assert.equal(verify('vg0', devs).problems, []);
 });
 

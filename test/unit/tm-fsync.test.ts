@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { init, update } from '../../src/transaction-manager/ops.js';
-import { addLv, memDevs, recordingIo, type IoOp } from '../helpers/tm.js';
+import { addLv, memDevs, randomLvs, recordingIo, ringEndSetup, type IoOp } from '../helpers/tm.js';
 
 async function count(pvs: number, sync: boolean) {
   const devs = memDevs(pvs);
@@ -22,6 +22,15 @@ test('an update without a participant: 3 writes and 2 fsyncs per PV', async () =
 test('an update with a participant: the same 3 writes and 2 fsyncs per PV', async () => {
   assert.equal(await count(1, true), { writes: 3, syncs: 2 });
   assert.equal(await count(2, true), { writes: 6, syncs: 4 });
+});
+
+test('a record that wraps round the ring end: one more write (its two parts), still 2 fsyncs per PV', async () => {
+  const devs = memDevs(2);
+  init('vg0', devs, { metadataSize: 64 * 1024, extentSize: 128 });
+  await ringEndSetup(devs, update);
+  const ops: IoOp[] = [];
+  await update('vg0', recordingIo(devs, ops), randomLvs(32));
+  assert.equal({ writes: ops.filter((o) => o.kind === 'write').length, syncs: ops.filter((o) => o.kind === 'sync').length }, { writes: 8, syncs: 4 });
 });
 
 test.run();

@@ -6,7 +6,7 @@ import { checkVg } from '../../src/lib/vg-check.js';
 import type { Vg } from '../../src/lib/vg-types.js';
 import { addPvs, dropOrMarkMissing, extentsUsedOn, markMissing, removePvs, unmarkMissing } from '../../src/transaction-manager/pvs.js';
 import { Damage, decodeHeader, decodeLabel, decodePayload, decodeRecordHead, encodeHeader, encodeLabel, encodeRecord, RING_OFFSET } from '../../src/pv-format/layout.js';
-import { placeRecord, deflate } from '../../src/transaction-manager/write.js';
+import { placeNext, placeRecord, deflate } from '../../src/transaction-manager/write.js';
 import { ToolError } from '../../src/lib/errors.js';
 
 const id = (c: string) => c.repeat(32);
@@ -101,8 +101,34 @@ test('placement: after the kept record, wrapping, never over it, null when full'
   assert.is(placeRecord(mda, [], 100), RING_OFFSET);
   assert.is(placeRecord(mda, keep(RING_OFFSET, 5000), 100), RING_OFFSET + 8192);
   assert.is(placeRecord(mda, keep(RING_OFFSET + 8 * 4096, 4096), 2 * 4096), RING_OFFSET, 'wraps');
-  assert.is(placeRecord(mda, keep(RING_OFFSET + 4 * 4096, 4096), 6 * 4096), null, 'cannot fit beside it');
+  // Was null ("cannot fit beside it": 4 blocks free before, 5 after). Issue 17
+  // item 4: the VG was stuck with 9 of 10 blocks free; the record now wraps.
+  assert.is(placeRecord(mda, keep(RING_OFFSET + 4 * 4096, 4096), 6 * 4096), RING_OFFSET + 5 * 4096, 'wraps round the ring end when neither gap alone holds it');
+  assert.is(placeRecord(mda, keep(RING_OFFSET + 4 * 4096, 4096), 9 * 4096), RING_OFFSET + 5 * 4096, 'every free block used');
+  assert.is(placeRecord(mda, keep(RING_OFFSET + 4 * 4096, 4096), 10 * 4096), null, 'more than the free space');
+  assert.is(placeRecord(mda, keep(RING_OFFSET + 4 * 4096, 4096), 4 * 4096), RING_OFFSET + 5 * 4096, 'after it, unwrapped, when that fits');
+  assert.is(placeRecord(mda, keep(RING_OFFSET + 6 * 4096, 4096), 4 * 4096), RING_OFFSET, 'the ring start before wrapping');
+  // a kept record that wraps itself (blocks 8, 9 and 0): the next goes after its tail
+  assert.is(placeRecord(mda, keep(RING_OFFSET + 8 * 4096, 3 * 4096 - 10), 2 * 4096), RING_OFFSET + 4096, 'after a wrapped record');
+  assert.is(placeRecord(mda, keep(RING_OFFSET + 8 * 4096, 3 * 4096), 7 * 4096), RING_OFFSET + 4096);
+  assert.is(placeRecord(mda, keep(RING_OFFSET + 8 * 4096, 3 * 4096), 8 * 4096), null);
   assert.is(placeRecord(mda, [], 11 * 4096), null, 'larger than the ring');
+});
+
+test('placeNext: a generation takes at most half the ring, and a smaller one is always accepted', () => {
+  const mda = RING_OFFSET + 10 * 4096;
+  const slot = (offset: number, length: number) => ({ offset, length, seqno: 1, hash: Buffer.alloc(32) });
+  assert.is(placeNext(mda, null, 5 * 4096), RING_OFFSET);
+  assert.is(placeNext(mda, null, 5 * 4096 + 1), null, 'past half, though the ring holds it');
+  assert.is(placeNext(mda, slot(RING_OFFSET + 2 * 4096, 4096), 6 * 4096), null, 'growing past half: the next change might not fit');
+  // every size up to half, wherever a record of up to half sits: the next one of its size or smaller fits
+  for (let at = 0; at < 10; at++)
+    for (let k = 1; k <= 5; k++)
+      for (let n = 1; n <= k; n++) assert.ok(placeNext(mda, slot(RING_OFFSET + at * 4096, k * 4096), n * 4096) !== null, `kept ${k} at ${at}, next ${n}`);
+  // PVs of earlier versions may hold a record past half: no larger one, and a smaller one as far as it fits
+  assert.is(placeNext(mda, slot(RING_OFFSET, 7 * 4096), 7 * 4096 + 1), null);
+  assert.is(placeNext(mda, slot(RING_OFFSET, 7 * 4096), 3 * 4096), RING_OFFSET + 7 * 4096);
+  assert.is(placeNext(mda, slot(RING_OFFSET, 7 * 4096), 4 * 4096), null, 'smaller, but it cannot fit beside the kept one');
 });
 
 test.run();
