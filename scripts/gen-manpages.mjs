@@ -41,7 +41,13 @@ export function parseHelp(tool, text) {
   const fromUsage = [...usage.matchAll(new RegExp(`(?:^|\\n)\\s*${toolRe} ([a-z][a-z-]+)\\b`, 'g'))].map((m) => m[1]);
   const fromCommands = cmdLines.map((l) => new RegExp(`^\\s{2}(?:${toolRe}\\s+)?([a-z][a-z-]+)\\b`).exec(l)?.[1]).filter(Boolean);
   const subcommands = [...new Set([...fromUsage, ...fromCommands])];
-  return { usage, prose: after ? `${prose}\n\n${after}` : prose, commands, options, subcommands };
+  // Two-word commands (dataset's `node fence NODE`): the second word completes after the first.
+  const nested = {};
+  for (const l of cmdLines) {
+    const m = new RegExp(`^\\s{2}(?:${toolRe}\\s+)?([a-z][a-z-]+)\\s+([a-z][a-z-]+)\\b`).exec(l);
+    if (m) (nested[m[1]] ??= []).includes(m[2]) || nested[m[1]].push(m[2]);
+  }
+  return { usage, prose: after ? `${prose}\n\n${after}` : prose, commands, options, subcommands, nested };
 }
 
 const roff = (s) => s.replace(/\\/g, '\\e').replace(/^([.'])/gm, '\\&$1').replace(/-/g, '\\-');
@@ -101,6 +107,7 @@ export function completion(helps) {
             `  local subs=' ${h.subcommands.join(' ')} ' w i`,
             '  for ((i = 1; i < COMP_CWORD; i++)); do w=${COMP_WORDS[i]}; [[ $subs == *" $w "* ]] && break; done',
             `  if (( i == COMP_CWORD )) && [[ $cur != -* && $prev != --* ]]; then COMPREPLY=($(compgen -W "$subs" -- "$cur")); return; fi`,
+            ...Object.entries(h.nested ?? {}).map(([w, next]) => `  if (( i + 1 == COMP_CWORD )) && [[ \${COMP_WORDS[i]} == ${w} ]]; then COMPREPLY=($(compgen -W '${next.join(' ')}' -- "$cur")); return; fi`),
           ]
         : []),
       `  if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W '${opts}' -- "$cur")); return; fi`,

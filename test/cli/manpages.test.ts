@@ -25,6 +25,8 @@ test("a tool with a Commands: section (dataset) has them in its page and complet
   assert.equal(complete(['dataset', 'cr']), ['create']);
   assert.equal(complete(['dataset', '--store', '/s', 'de']).sort(), ['destroy', 'detach']);
   assert.equal(complete(['dataset', '--store', '/s', 'create', 'x', 'cr']), [], 'no second subcommand');
+  assert.equal(complete(['dataset', '--store', '/s', 'node', '']).sort(), ['fence', 'unfence'], 'a two-word command completes its second word');
+  assert.equal(complete(['dataset', 'node', 'unf']), ['unfence']);
   assert.equal(complete(['tm', '--he']), ['--help'], 'an option at the subcommand position');
 });
 
