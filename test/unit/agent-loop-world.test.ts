@@ -203,7 +203,7 @@ test('a dataset on a node without a running agent says so; the leader writes tha
   }
 });
 
-test('an agent killed with its dataset mounted: the move away waits until the backend confirms its node is gone, then finishes', async () => {
+test('an agent killed with its dataset mounted: the move away waits until the backend confirms its node is gone, then finishes; its stale record does not hold back a destroy', async () => {
   const parent = mkdtempSync(path.join(tmpdir(), 'dvm-loop-'));
   const dir = path.join(parent, 'store');
   const world = new FakeWorld();
@@ -233,6 +233,14 @@ test('an agent killed with its dataset mounted: the move away waits until the ba
     await converged(op, 'move a to n1 once n2 is confirmed gone', [n1], 20000);
     assert.is(vol.attached, 'n1');
     assert.ok(n1.log.some((l) => /^a detach vol-\S+ ok/.test(l)), n1.log.join('\n'));
+    // Its destroy is not held back by n2's last state, a stale record of a node the backend confirms gone.
+    assert.ok((await op.readNodes()).n2?.state?.devices[vol.id], 'n2 still shows the device in its last state');
+    await op.updateDesired((d) => change.destroy(d, 'a', new Date()));
+    const t2 = Date.now();
+    while (world.volumes.size > 0) {
+      if (Date.now() - t2 > 20000) assert.unreachable(`not destroyed: ${await reasonOf()} ${n1.log.slice(-5).join(' | ')}`);
+      await sleep(50);
+    }
   } finally {
     n1.stop.abort();
     if (n2) n2.stop.abort();

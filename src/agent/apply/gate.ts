@@ -96,10 +96,17 @@ export async function destructive<T>(kind: DestructiveKind, step: PlanStep, fx: 
       if (entry!.app !== undefined) refuse(`the dataset is bound to application '${entry!.app}'`);
       const nodes = await store.readNodes();
       const fences = await store.readFences();
+      let live: string[] | null | undefined;
+      // A dead node the backend confirms gone: its last state is a stale record, as the planner reads it.
+      const confirmedGone = async (n: string) => {
+        if (nodes[n]?.alive || !fx.backend.control?.liveNodes) return false;
+        live ??= await fx.backend.control.liveNodes();
+        return Array.isArray(live) && !live.includes(n);
+      };
       for (const [n, e] of Object.entries(nodes)) {
         if (fences[n]) continue; // a fenced node's last state is history (the volume was detached from it)
         const dev = e.state?.devices[volume.id];
-        if (dev) refuse(`node '${n}' still has device '${dev.path}'`);
+        if (dev && !(await confirmedGone(n))) refuse(`node '${n}' still has device '${dev.path}'`);
         if (e.state?.unknown?.[volume.id] !== undefined) refuse(`node '${n}' could not look up its device`);
       }
       if (volume.attached !== null) refuse(`it is attached to node '${volume.attached}'`);
