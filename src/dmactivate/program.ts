@@ -18,17 +18,18 @@ export function planProgram(current: DmDoc, desired: DmDoc, opts: PlanOptions): 
   const want = wantOf(desired, start);
   const wanted = new Set(want.map((w) => w.uuid));
   const removed = new Set(opts.stage ? [] : start.filter((d) => !wanted.has(d.uuid)).map((d) => d.uuid));
-  const main = planSteps(start, want, opts, tracer(new Set(start.map((d) => d.uuid)), removed));
+  const existed = new Set(start.map((d) => d.uuid));
+  const main = planSteps(start, want, opts, tracer(existed, removed));
   const undo = main.trace.map((t) => t.undo);
   const onError = main.trace.map((t) => t.onError);
   for (const [a, b] of windows(main.trace)) {
     const target = relaxed(main.trace[a].before!);
     for (let k = a; k <= b; k++) {
-      onError[k] = recover(failedState(main.trace[k].before!, main.steps[k]), target, removed);
+      onError[k] = recover(failedState(main.trace[k].before!, main.steps[k]), target, removed, existed);
       undo[k] = [];
     }
     const after = applied(main.trace[b].before!, main.steps[b]).map((d) => ({ ...d, suspended: false, inactive: null }));
-    undo[b] = recover(after, target, removed);
+    undo[b] = recover(after, target, removed, existed);
   }
   if (main.steps.length) {
     // The rollback always ends with step 0's undo (or on_error, when step 0 failed).

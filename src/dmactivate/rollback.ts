@@ -44,6 +44,12 @@ export function tracer(existed: Set<string>, removed: Set<string>): Tracer {
         return { ...none, undo: [{ op: 'rename', name: s.new_name!, new_name: s.name }] };
       case 'remove': {
         if (!d) return none;
+        // A snapshot removed while its origin runs (phase drop) cannot be
+        // re-created exact: origin writes made in between never reached its
+        // COW. It is only removed so when it leaves the mapping (removed from
+        // the metadata, or merging), so a rollback leaves it gone rather than
+        // bring back a stale copy.
+        if (phase === 'drop') return none;
         const back: DmStep[] = [{ op: 'create', name: d.name, uuid: d.uuid }];
         if (hasLive(d)) {
           back.push(loadStep(d, d.live!, m, removed), { op: 'resume', name: d.name });
@@ -64,7 +70,7 @@ export function tracer(existed: Set<string>, removed: Set<string>): Tracer {
         return {
           ...none,
           undo: [loadStep(d, d.live!, m, removed), { op: 'suspend', name: d.name }, { op: 'resume', name: d.name }],
-          onError: recover(failedState(m, s), relaxed(m), removed),
+          onError: recover(failedState(m, s), relaxed(m), removed, existed),
         };
       }
       default:
@@ -121,12 +127,16 @@ export function failedState(before: Model, step: DmStep): Model {
 
 /**
  * The planner's own plan from `from` to `to`, in full mode. Devices with no
- * live table are kept (their fate is the undo of whatever made them), and
- * devices the program removes are referred to by name.
+ * live table, and those the program created (`existed` leaves them out), are
+ * kept: their fate is the undo of whatever made them. Devices the program
+ * removes are referred to by name.
  */
-export function recover(from: Model, to: Want[], removed: Set<string>): DmStep[] {
+export function recover(from: Model, to: Want[], removed: Set<string>, existed?: Set<string>): DmStep[] {
   const m = from.map((d) => (removed.has(d.uuid) ? { ...d, dev: null } : d));
-  const empty = new Set(m.filter((d) => !hasLive(d) && !to.some((w) => w.uuid === d.uuid)).map((d) => d.name));
+  // Left to the undo of whatever made them: devices with no live table, and
+  // devices this program created (a new snapshot or -real device first goes
+  // live inside the suspend/resume window; its create's undo removes it).
+  const empty = new Set(m.filter((d) => (!hasLive(d) || (existed !== undefined && !existed.has(d.uuid))) && !to.some((w) => w.uuid === d.uuid)).map((d) => d.name));
   return planSteps(m, to, { stage: false }).steps.filter((s) => !(s.op === 'remove' && empty.has(s.name)));
 }
 
