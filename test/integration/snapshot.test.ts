@@ -8,7 +8,7 @@
 // cores and the same dmexec executor as the CLIs.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { execa } from 'execa';
 import { FileDev } from '../../src/pv-format/device.js';
 import { init, read, update } from '../../src/transaction-manager/ops.js';
@@ -17,7 +17,9 @@ import { lvMerge, lvSnapshot } from '../../src/metadata-manip/lv-snapshot.js';
 import { lvRemove } from '../../src/metadata-manip/lv-admin.js';
 import type { Envelope, Vg } from '../../src/lib/vg-types.js';
 import { parseSnapshotStatus } from '../../src/lib/dm-table.js';
-import { activate, assertNothingSuspended, dmInfo, dropCaches, makeLoops, namedTables, participant, planFor, readAt, sh, writeAt } from '../helpers/vm-dm.js';
+import type { DmProgram } from '../../src/lib/dm-program.js';
+import { cowHeaderWrites } from '../../src/transaction-manager/cow.js';
+import { activate, assertNothingSuspended, dmInfo, dropCaches, makeLoops, namedTables, participant, planFor, readAt, runProgram, sh, sha, writeAt } from '../helpers/vm-dm.js';
 
 const VG = 'vgsnap';
 const MiB = 1 << 20;
@@ -139,6 +141,87 @@ test('a snapshot of a mounted ext4 taken under a running writer passes fsck', as
   await sh('umount', [mnt]);
   await change((vg) => lvRemove(vg, { name: 'fs' }).vg);
   await assertConverged('after removing it');
+});
+
+/** Run the first k steps of a program, as a dmexec killed after step k would have. */
+function runPrefix(p: DmProgram, k: number) {
+  const r = runProgram({ ...p, steps: p.steps.slice(0, k) });
+  assert.ok(r.ok, `dmexec prefix ${k}: ${JSON.stringify(r.steps.find((x) => !x.ok))}`);
+}
+const withVg = (vg: Vg): Envelope => ({ ...envelope(), vg });
+
+test('killed after every step of the snapshot create, remove and merge programs: the next run converges', async () => {
+  const gen0 = envelope().vg;
+  const gen1 = lvSnapshot(gen0, { origin: 'data', name: 'k', size: '8M' }).vg;
+  const gen2 = lvMerge(gen1, { name: 'k' }).vg;
+  // as tm does before committing gen1: its COW header zeroed
+  const zeroCow = () => {
+    for (const z of cowHeaderWrites(gen1, gen1.lvs.filter((l) => l.name === 'k'))) {
+      const fd = openSync(envelope().devices[z.pv], 'r+');
+      writeSync(fd, Buffer.alloc(z.length), 0, z.length, z.offset);
+      fsyncSync(fd);
+      closeSync(fd);
+    }
+  };
+  await dropCaches();
+  const origin = sha(readAt(mapper('data'), 0, 4 * MiB));
+  const check = async (what: string, vg: Vg) => {
+    assert.equal(planFor(withVg(vg), {}).steps, [], `${what}: converged`);
+    await assertNothingSuspended(what, VG);
+    await dropCaches();
+    assert.is(sha(readAt(mapper('data'), 0, 4 * MiB)), origin, `${what}: origin intact`);
+    if (vg === gen1) {
+      assert.is(sha(readAt(mapper('k'), 0, 4 * MiB)), origin, `${what}: the snapshot reads the origin`);
+      assert.is(parseSnapshotStatus((await status(`${VG}-k`)).split(' ').slice(3).join(' ')).state, 'valid', what);
+    }
+  };
+  // create, killed after step k, then rolled forward (tm recover after the commit) or back (before it)
+  const create = planFor(withVg(gen1), {});
+  assert.ok(create.steps.length >= 10, `a real program: ${create.steps.map((x) => x.op).join(' ')}`);
+  for (let k = 1; k < create.steps.length; k++) {
+    zeroCow();
+    runPrefix(planFor(withVg(gen1), {}), k);
+    const forward = k % 2 === 0;
+    assert.ok(participant(withVg(forward ? gen1 : gen0), forward ? 'commit' : 'abort'), `recover after create step ${k}`);
+    await check(`create step ${k}, ${forward ? 'forward' : 'back'}`, forward ? gen1 : gen0);
+    if (forward) assert.ok(participant(withVg(gen0), 'commit'), 'and off again');
+  }
+  // prepare killed after each step, rolled back
+  zeroCow();
+  const staged = planFor(withVg(gen1), {}, 'prepare');
+  for (let k = 0; k <= staged.steps.length; k++) {
+    runPrefix(planFor(withVg(gen1), {}, 'prepare'), k);
+    assert.ok(participant(withVg(gen0), 'abort'), `abort after prepare step ${k}`);
+    await check(`prepare step ${k}, rolled back`, gen0);
+  }
+  // remove (the commit phase of lv-remove --sync), killed after step k: rolled forward
+  zeroCow();
+  assert.ok(participant(withVg(gen1), 'commit'));
+  const remove = planFor(withVg(gen0), {});
+  for (let k = 1; k < remove.steps.length; k++) {
+    runPrefix(planFor(withVg(gen0), {}), k);
+    assert.ok(participant(withVg(gen0), 'commit'), `recover after remove step ${k}`);
+    await check(`remove step ${k}, forward`, gen0);
+    zeroCow();
+    assert.ok(participant(withVg(gen1), 'commit'), 'and the snapshot back');
+  }
+  // merge start, killed after step k: rolled forward; the merge runs (nothing to merge back: the data is the same)
+  const merge = planFor(withVg(gen2), {});
+  assert.ok(merge.steps.length >= 3, merge.steps.map((x) => x.op).join(' '));
+  runPrefix(merge, 1);
+  assert.ok(participant(withVg(gen2), 'commit'), 'recover after merge step 1');
+  assert.equal(planFor(withVg(gen2), {}).steps, [], 'merging: converged');
+  await assertNothingSuspended('merging', VG);
+  await dropCaches();
+  assert.is(sha(readAt(mapper('data'), 0, 4 * MiB)), origin, 'merging: origin intact');
+  // back to the committed metadata: the merged snapshot's stack goes (as a finished merge would drop it)
+  for (let i = 0; i < 60; i++) {
+    const st = parseSnapshotStatus((await status(`${VG}-data`)).split(' ').slice(3).join(' '));
+    if (st.state === 'valid' && st.allocated === st.metadata) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.ok(participant(withVg(gen0), 'commit'));
+  await check('merged and dropped', gen0);
 });
 
 test('lv-merge with --sync: snapshot-merge over the COW; the kernel rolls the origin back', async () => {
