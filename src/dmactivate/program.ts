@@ -1,14 +1,38 @@
 // A whole dvm.dmexec/1 program: the plan, and for every step what a rollback
 // runs for it (rollback.ts): its own inverse as `undo`, and as `on_error`
 // what its own failure may have left.
-import { invalidInput } from '../lib/errors.js';
 import type { DmDoc } from '../lib/dm-doc.js';
 import type { DmProgram, DmStep } from '../lib/dm-program.js';
-import { modelOf, wantOf } from './model.js';
+import { lineEq, modelOf, wantOf, type Model, type Want } from './model.js';
+import { failed, invalidInput } from '../lib/errors.js';
+import { mergeDone, parseSnapshotStatus } from '../lib/dm-table.js';
 import { planSteps, type PlanOptions } from './plan.js';
 import { applied, cleanup, failedState, recover, relaxed, tracer, windows } from './rollback.js';
 
 export { failedState } from './rollback.js';
+
+/**
+ * An origin mapped through snapshot-merge keeps that table until the kernel
+ * says the merge is done: mapped plain (or over another COW) earlier, it would
+ * show half-merged data. Deactivating it is fine (the merge resumes from the
+ * COW at the next activation); vol-activate keeps the table while the metadata
+ * says merging, and tm drops the snapshot once finishedMerges() sees it done.
+ */
+function refuseUnfinishedMerge(current: DmDoc, start: Model, want: Want[]): void {
+  for (const d of start) {
+    const l = d.live?.lines[0];
+    if (l?.target !== 'snapshot-merge') continue;
+    const w = want.find((x) => x.uuid === d.uuid);
+    if (!w) continue;
+    const next = w.table.lines[0];
+    if (next?.target === 'snapshot-merge' && lineEq(next, l)) continue;
+    const st = current.devices.find((x) => x.uuid === d.uuid)?.status?.find((x) => x.target === 'snapshot-merge');
+    const s = st ? parseSnapshotStatus(st.params) : null;
+    if (s && mergeDone(s)) continue;
+    const left = s?.state === 'valid' ? `${s.allocated - s.metadata} sectors still to merge` : `merge status ${st ? `'${st.params}'` : 'unknown'}`;
+    throw failed('cannot plan', d.name, `the snapshot merge into it is not finished (${left}); wait for it, or deactivate the origin`);
+  }
+}
 
 export function planProgram(current: DmDoc, desired: DmDoc, opts: PlanOptions): DmProgram {
   const scope = desired.scope;
@@ -16,6 +40,7 @@ export function planProgram(current: DmDoc, desired: DmDoc, opts: PlanOptions): 
   if (!scope.startsWith(current.scope)) throw invalidInput('invalid input', 'current state', `it covers scope '${current.scope}', not '${scope}'`);
   const start = modelOf(current, scope);
   const want = wantOf(desired, start);
+  refuseUnfinishedMerge(current, start, want);
   const wanted = new Set(want.map((w) => w.uuid));
   const removed = new Set(opts.stage ? [] : start.filter((d) => !wanted.has(d.uuid)).map((d) => d.uuid));
   const existed = new Set(start.map((d) => d.uuid));

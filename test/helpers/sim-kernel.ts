@@ -54,6 +54,8 @@ export class SimKernel {
   /** PV block devices: "maj:min" → size in sectors */
   pvs = new Map<string, number>();
   violations: string[] = [];
+  /** sectors a snapshot-merge still has to merge (0: done) */
+  mergeLeft = 0;
   /** uuids of every device a program touched */
   touched = new Set<string>();
   private nextMinor = 0;
@@ -95,6 +97,8 @@ export class SimKernel {
           read_only: d.liveRo,
           suspended: d.suspended,
           open_count: this.openCount(d),
+          // a snapshot's (and a merge's) status: `mergeLeft` sectors of exceptions besides the 16 of metadata
+          ...(['snapshot', 'snapshot-merge'].includes(d.live[0]?.target) ? { status: [{ ...d.live[0], params: `${16 + this.mergeLeft}/${d.live[0].length} 16` }] } : {}),
           major: d.major,
           minor: d.minor,
         })),

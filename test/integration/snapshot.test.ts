@@ -2,8 +2,9 @@
 // header, vol-activate maps the stack as LVM2 does (snapshot-origin over
 // -real, snapshot over -cow), dmactivate orders it; tm update --sync adds and
 // removes a snapshot of an active origin; a snapshot of a mounted ext4 taken
-// under a running writer passes fsck; lv-merge maps snapshot-merge and the
-// kernel rolls the origin back; LVM2 builds the same stack for the same layout.
+// under a running writer passes fsck; lv-merge maps snapshot-merge, the
+// kernel rolls the origin back, and the next tm update --sync drops the merged
+// snapshot; LVM2 builds the same stack for the same layout.
 // The pipeline runs in process (node starts slowly in the TCG VM); the same
 // cores and the same dmexec executor as the CLIs.
 import { test } from 'uvu';
@@ -19,7 +20,8 @@ import type { Envelope, Vg } from '../../src/lib/vg-types.js';
 import { parseSnapshotStatus } from '../../src/lib/dm-table.js';
 import type { DmProgram } from '../../src/lib/dm-program.js';
 import { cowHeaderWrites } from '../../src/transaction-manager/cow.js';
-import { activate, assertNothingSuspended, dmInfo, dropCaches, makeLoops, namedTables, participant, planFor, readAt, runProgram, sh, sha, writeAt } from '../helpers/vm-dm.js';
+import { activate, assertNothingSuspended, dmInfo, dropCaches, makeLoops, namedTables, participant, planFor, readAt, runProgram, sh, sha, SYNC_CMD, writeAt } from '../helpers/vm-dm.js';
+import { binPath } from '../helpers/cli.js';
 
 const VG = 'vgsnap';
 const MiB = 1 << 20;
@@ -247,6 +249,17 @@ test('lv-merge with --sync: snapshot-merge over the COW; the kernel rolls the or
   assert.ok(st.state === 'valid' && st.allocated === st.metadata, `merge done: ${JSON.stringify(st)}`);
   await dropCaches();
   assert.ok(readAt(`/dev/mapper/${VG}-data-real`, 0, a.length).equals(a), 'the data is back on the origin itself');
+  // the next tm update --sync (any mutator; here through the real CLIs) sees the merge done and drops the snapshot
+  const r = await execa(process.execPath, [binPath('tm'), 'update', VG, ...paths, '--sync', SYNC_CMD, '--', 'lv-change', 'data', '--addtag', 'merged'], { reject: false });
+  assert.is(r.exitCode, 0, String(r.stderr));
+  assert.match(String(r.stderr), /snapshot 'm' has merged into its origin: dropped from the metadata/);
+  assert.equal(envelope().vg.lvs.map((l) => l.name), ['data']);
+  const t2 = await namedTables(`${VG}-`);
+  assert.equal([...t2.keys()], ['data']);
+  assert.match(t2.get('data')![0], /^0 32768 linear /);
+  await dropCaches();
+  assert.ok(readAt(mapper('data'), 0, a.length).equals(a), 'the rolled-back data, now on a plain origin');
+  await assertConverged('after the merge is dropped');
 });
 
 test('LVM2 builds the same stack for the same layout (names, uuid suffixes, tables)', async () => {

@@ -134,6 +134,17 @@ test('merge: the origin becomes snapshot-merge over the COW, the merging snapsho
   assert.equal(ops(plan(k, plain)), ['load vg-o', 'suspend vg-o', 'resume vg-o', 'remove vg-s1-cow', 'remove vg-o-real']);
 });
 
+test('an unfinished merge is not mapped away while the origin stays; deactivating it is fine', () => {
+  const k = kernelAt(origin(1));
+  assert.ok(k.run(plan(k, merging)).ok);
+  k.mergeLeft = 64;
+  assert.throws(() => plan(k, plain), /merge into it is not finished \(64 sectors still to merge\)/);
+  assert.throws(() => plan(k, origin(1)), /not finished/);
+  assert.ok(plan(k, doc()).steps.length > 0, 'deactivation: the merge resumes at the next activation');
+  k.mergeLeft = 0;
+  assert.ok(k.run(plan(k, plain)).ok);
+});
+
 test('a failure at any step of these programs rolls back to the prior state', () => {
   const modes: ResumeFailure[] = ['nothing', 'swap-failed', 'preresume-failed'];
   const moves: [DmDoc, DmDoc][] = [

@@ -10,7 +10,8 @@ import { ToolError } from '../../src/lib/errors.js';
 import { lvCreate } from '../../src/metadata-manip/lv-create.js';
 import { lvExtend, lvReduce } from '../../src/metadata-manip/lv-resize.js';
 import { lvRemove, lvRename } from '../../src/metadata-manip/lv-admin.js';
-import { lvMerge, lvSnapshot } from '../../src/metadata-manip/lv-snapshot.js';
+import { dropFinishedMerges, lvMerge, lvSnapshot } from '../../src/metadata-manip/lv-snapshot.js';
+import { finishedMerges } from '../../src/lib/snapshot-merge.js';
 import { findLv, lvExtents, type Vg } from '../../src/metadata-manip/model.js';
 import { checkVg } from '../../src/lib/vg-check.js';
 import { lvRows, snapshotPercent } from '../../src/report/rows.js';
@@ -107,6 +108,31 @@ test('vol-activate maps an origin with its snapshots as one stack, and the other
   assert.equal(targets('data'), stack);
   assert.equal(targets('snap'), stack);
   assert.equal(targets('plain'), { [`${vg.name}-plain`]: 'linear' });
+});
+
+test('a merge the kernel reports done: finishedMerges finds it, dropFinishedMerges takes the snapshot out', () => {
+  let vg = lvSnapshot(base(), { origin: 'data', name: 'snap', size: '2e' }).vg;
+  vg = lvSnapshot(vg, { origin: 'data', name: 'other', size: '2e' }).vg;
+  vg = lvMerge(vg, { name: 'snap' }).vg;
+  const id = (n: string) => findLv(vg, n)!.id;
+  const kernel = (status: string, cowOf = 'snap'): DmDoc => ({
+    format: 'dvm.dm/1',
+    scope: `DVM-${vg.id}`,
+    devices: [
+      { name: 'v-data-real', uuid: `DVM-${vg.id}-${id('data')}-real`, table: [tableLine(0, 80, 'linear', '7:0 0')], major: 253, minor: 0 },
+      { name: 'v-snap-cow', uuid: `DVM-${vg.id}-${id(cowOf)}-cow`, table: [tableLine(0, 16, 'linear', '7:0 80')], major: 253, minor: 1 },
+      { name: 'v-data', uuid: `DVM-${vg.id}-${id('data')}`, table: [tableLine(0, 80, 'snapshot-merge', '253:0 253:1 P 8')], status: [tableLine(0, 80, 'snapshot-merge', status)], major: 253, minor: 2 },
+    ],
+  });
+  assert.equal([...finishedMerges(vg, kernel('16/16384 16'))], [id('snap')]);
+  assert.equal([...finishedMerges(vg, kernel('48/16384 16'))], [], 'still merging');
+  assert.equal([...finishedMerges(vg, kernel('Merge failed'))], []);
+  assert.equal([...finishedMerges(vg, kernel('16/16384 16', 'other'))], [], 'a merge over another COW is not this one');
+  assert.equal([...finishedMerges(vg, { format: 'dvm.dm/1', scope: '', devices: [] })], [], 'inactive: not started, not done');
+  const after = dropFinishedMerges(vg, new Set([id('snap'), id('other')]));
+  assert.equal(after.lvs.map((l) => l.name).sort(), ['data', 'other'], 'only a merging snapshot is dropped');
+  assert.equal(checkVg(after), []);
+  assert.is(dropFinishedMerges(vg, new Set()), vg);
 });
 
 test('report: Data% of a snapshot from the kernel status, I when it overflowed, as lvs', () => {
