@@ -12,7 +12,7 @@ export interface PlanOptions {
 }
 
 /** Which part of the deptree order a step belongs to (PLANNER.md "Order"). */
-export type Phase = 'unstage' | 'rename' | 'preload' | 'suspend' | 'resume' | 'remove';
+export type Phase = 'unstage' | 'drop' | 'rename' | 'preload' | 'suspend' | 'resume' | 'remove';
 
 /** What the rollback needs to know about a step, taken as it is emitted (see rollback.ts). */
 export interface Traced {
@@ -113,6 +113,14 @@ export function topoOrder(model: Model, want: Want[]): Map<string, number> {
   };
   for (const d of model) add(d.uuid, [...refsOf(d.live), ...refsOf(d.inactive)]);
   for (const w of want) add(w.uuid, refsOf(w.table));
+  // An origin's top device goes after the snapshots of its -real device
+  // (libdm's activation_priority): bottom-up resumes a new snapshot before its
+  // origin, and top-down suspends the origin first.
+  const tables = [...model.flatMap((d) => [{ uuid: d.uuid, t: d.live }, { uuid: d.uuid, t: d.inactive }]), ...want.map((w) => ({ uuid: w.uuid, t: w.table }))];
+  for (const o of tables) {
+    const real = originReal(o.t);
+    if (real !== null) add(o.uuid, tables.filter((x) => snapshotReal(x.t) === real && x.uuid !== o.uuid).map((x) => x.uuid));
+  }
   const rank = new Map<string, number>();
   const state = new Map<string, 'visiting' | 'done'>();
   const visit = (u: string) => {
@@ -125,6 +133,51 @@ export function topoOrder(model: Model, want: Want[]): Map<string, number> {
   };
   for (const u of deps.keys()) visit(u);
   return rank;
+}
+
+/** The -real device (uuid) a `snapshot` table reads, or null for any other table. */
+function snapshotReal(t: NTable | null): string | null {
+  const l = t?.lines[0];
+  const r = l?.target === 'snapshot' ? l.params[0] : undefined;
+  return r !== undefined && typeof r !== 'string' ? r.ref : null;
+}
+
+/** The -cow device (uuid) of a `snapshot` or `snapshot-merge` table, or null. */
+function cowOf(t: NTable | null): string | null {
+  const l = t?.lines[0];
+  const r = l?.target === 'snapshot' || l?.target === 'snapshot-merge' ? l.params[1] : undefined;
+  return r !== undefined && typeof r !== 'string' ? r.ref : null;
+}
+
+/** The -real device under a `snapshot-origin` or `snapshot-merge` table (the origin's top device), or null. */
+function originReal(t: NTable | null): string | null {
+  const l = t?.lines[0];
+  const r = l?.target === 'snapshot-origin' || l?.target === 'snapshot-merge' ? l.params[0] : undefined;
+  return r !== undefined && typeof r !== 'string' ? r.ref : null;
+}
+
+/**
+ * New devices whose first resume must wait until the origin they belong to is
+ * suspended, keyed to that origin: a new snapshot (it becomes exact at the
+ * moment the origin, frozen by the suspend, resumes), and a new -real device
+ * under an origin that runs now (as libdm's delay_resume_if_new: its table is
+ * the origin's current one, and a raid1 set must not run twice at once).
+ * Only when the origin's top device is live; a new stack comes up bottom-up.
+ */
+function heldForOrigin(e: Emitter, want: Want[]): Map<string, MDev> {
+  const held = new Map<string, MDev>();
+  for (const w of want) {
+    const real = originReal(w.table);
+    const o = e.get(w.uuid);
+    if (real === null || !o || !hasLive(o)) continue;
+    const hold = (u: string) => {
+      const d = e.get(u);
+      if (!d || !hasLive(d)) held.set(u, o);
+    };
+    hold(real);
+    for (const s of want) if (snapshotReal(s.table) === real) hold(s.uuid);
+  }
+  return held;
 }
 
 function tempName(d: MDev, taken: Set<string>): string {
@@ -178,14 +231,37 @@ function planOnce(start: Model, want: Want[], opts: PlanOptions, unstage: boolea
       e.resume(d);
     }
 
+  // A snapshot that goes while its origin stays is removed before anything
+  // else changes: while the origin still maps through snapshot-origin it stays
+  // exact, and if it is in use the removal fails (EBUSY) before the origin was
+  // touched. The kernel unregisters it from the origin and waits for its
+  // pending copies (snapshot_dtr); the origin need not be suspended.
+  // A prepare (--stage) removes nothing: the snapshot stays for the commit.
+  // When the origin goes too, the normal top-down removal takes the origin
+  // first: then nothing writes between, and a rollback re-creates both exact.
+  const staying = new Set(
+    [...want.map((w) => originReal(w.table)), ...e.model.filter((d) => wantBy.has(d.uuid)).map((d) => originReal(d.live))].filter((r): r is string => r !== null),
+  );
+  const going = e.model.filter((d) => !wantBy.has(d.uuid) && [snapshotReal(d.live), snapshotReal(d.inactive)].some((r) => r !== null && staying.has(r)));
+  e.phase = 'drop';
+  if (!opts.stage) for (const d of down(going)) e.remove(d);
+  // The COW of a snapshot still there (in a prepare) is not loaded under a new
+  // table yet: the kernel would pair the two for an exception handover, and
+  // the removal at commit would cancel it and leave the new one invalid
+  // (snapshot_dtr). A merge is loaded at the commit, once the snapshot is gone.
+  const busyCow = new Set(opts.stage ? going.flatMap((d) => [cowOf(d.live), cowOf(d.inactive)]).filter((c): c is string => c !== null) : []);
+
   e.phase = 'rename';
   renames(e, want);
 
   // Preload, bottom-up: create and load everything before anything is suspended.
   const parents = new Set(want.flatMap((w) => refsOf(w.table)));
   const toSwap: MDev[] = [];
+  const held = heldForOrigin(e, want);
   e.phase = 'preload';
   for (const w of [...want].sort((a, b) => rank.get(a.uuid)! - rank.get(b.uuid)!)) {
+    const cow = cowOf(w.table);
+    if (cow !== null && busyCow.has(cow)) continue;
     let d = e.get(w.uuid);
     if (!d) {
       e.create(w);
@@ -195,7 +271,9 @@ function planOnce(start: Model, want: Want[], opts: PlanOptions, unstage: boolea
       // A device without a live table serves nobody yet: make it live now, as
       // libdm's preload does for new devices, so its users' tables can load.
       if (!tableEq(d.inactive, w.table)) e.load(d, w.table);
-      e.resume(d);
+      const origin = held.get(d.uuid);
+      if (origin === undefined) e.resume(d);
+      else if (!toSwap.includes(origin)) toSwap.push(origin);
       continue;
     }
     if (tableEq(d.live, w.table)) {
@@ -221,7 +299,7 @@ function planOnce(start: Model, want: Want[], opts: PlanOptions, unstage: boolea
 
   // Resume bottom-up: every desired device that is suspended with something to run.
   e.phase = 'resume';
-  for (const d of up(e.model.filter((d) => wantBy.has(d.uuid) && d.suspended && (hasLive(d) || d.inactive)))) e.resume(d);
+  for (const d of up(e.model.filter((d) => wantBy.has(d.uuid) && (d.suspended ? hasLive(d) || d.inactive : !hasLive(d) && d.inactive)))) e.resume(d);
 
   // Remove top-down what is not desired.
   e.phase = 'remove';

@@ -26,10 +26,10 @@ const inWindow = (p: Phase) => p === 'unstage' || p === 'suspend' || p === 'resu
 
 /**
  * The inverse of each step as it is emitted. `existed`: uuids of devices there
- * before the program; `removed`: uuids the program removes, which a rollback
+ * before the program (true: with a live table); `removed`: uuids the program removes, which a rollback
  * re-creates (so references to them are written by name).
  */
-export function tracer(existed: Set<string>, removed: Set<string>): Tracer {
+export function tracer(existed: Map<string, boolean>, removed: Set<string>): Tracer {
   return (m: Model, s: DmStep, phase: Phase): Traced => {
     if (inWindow(phase)) return { phase, before: cloneModel(m), undo: [], onError: [] };
     const d = m.find((x) => x.name === s.name);
@@ -44,6 +44,12 @@ export function tracer(existed: Set<string>, removed: Set<string>): Tracer {
         return { ...none, undo: [{ op: 'rename', name: s.new_name!, new_name: s.name }] };
       case 'remove': {
         if (!d) return none;
+        // A snapshot removed while its origin runs (phase drop) cannot be
+        // re-created exact: origin writes made in between never reached its
+        // COW. It is only removed so when it leaves the mapping (removed from
+        // the metadata, or merging), so a rollback leaves it gone rather than
+        // bring back a stale copy.
+        if (phase === 'drop') return none;
         const back: DmStep[] = [{ op: 'create', name: d.name, uuid: d.uuid }];
         if (hasLive(d)) {
           back.push(loadStep(d, d.live!, m, removed), { op: 'resume', name: d.name });
@@ -64,7 +70,7 @@ export function tracer(existed: Set<string>, removed: Set<string>): Tracer {
         return {
           ...none,
           undo: [loadStep(d, d.live!, m, removed), { op: 'suspend', name: d.name }, { op: 'resume', name: d.name }],
-          onError: recover(failedState(m, s), relaxed(m), removed),
+          onError: recover(failedState(m, s), relaxed(m), removed, existed),
         };
       }
       default:
@@ -121,13 +127,26 @@ export function failedState(before: Model, step: DmStep): Model {
 
 /**
  * The planner's own plan from `from` to `to`, in full mode. Devices with no
- * live table are kept (their fate is the undo of whatever made them), and
- * devices the program removes are referred to by name.
+ * live table are kept: their fate is the undo of whatever made them. Those
+ * that had none before the program (`existed`) and are live now are made
+ * empty again. Devices the program
+ * removes are referred to by name.
  */
-export function recover(from: Model, to: Want[], removed: Set<string>): DmStep[] {
+export function recover(from: Model, to: Want[], removed: Set<string>, existed?: Map<string, boolean>): DmStep[] {
   const m = from.map((d) => (removed.has(d.uuid) ? { ...d, dev: null } : d));
-  const empty = new Set(m.filter((d) => !hasLive(d) && !to.some((w) => w.uuid === d.uuid)).map((d) => d.name));
-  return planSteps(m, to, { stage: false }).steps.filter((s) => !(s.op === 'remove' && empty.has(s.name)));
+  const wanted = (d: MDev) => to.some((w) => w.uuid === d.uuid);
+  // A device that had no live table before the program (created by it, or an
+  // empty leftover) and holds a table now (a new snapshot or -real device
+  // loaded in preload, made live in the window) is made empty again: removed
+  // in the planner's top-down order (users first: a table, even inactive,
+  // holds the devices it names), then re-created empty, so its create's undo
+  // and the final clears still find it.
+  const reempty = new Map(m.filter((d) => existed !== undefined && existed.get(d.uuid) !== true && (hasLive(d) || d.inactive !== null) && !wanted(d)).map((d) => [d.name, d.uuid]));
+  // Left to the undo of whatever made them: the other devices with no live table.
+  const empty = new Set(m.filter((d) => !hasLive(d) && !wanted(d) && !reempty.has(d.name)).map((d) => d.name));
+  return planSteps(m, to, { stage: false })
+    .steps.filter((s) => !(s.op === 'remove' && empty.has(s.name)))
+    .flatMap((s): DmStep[] => (s.op === 'remove' && reempty.has(s.name) ? [s, { op: 'create', name: s.name, uuid: reempty.get(s.name)! }] : [s]));
 }
 
 /** Whatever the program found staged or suspended is not restored: cleared and resumed, bottom-up, last. */

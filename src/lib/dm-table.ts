@@ -69,3 +69,79 @@ export function tablesEqual(a: readonly TableLine[], b: readonly TableLine[]): b
 
 /** Words of the form `dm:<name>` name another dm device whose number is resolved late. */
 export const DM_REF_PREFIX = 'dm:';
+
+// ---- snapshot targets (Documentation/admin-guide/device-mapper/snapshot.rst) ----
+// Typed params for the three targets of a classic (COW) snapshot stack, written
+// exactly as the kernel prints them back (snapshot_status, STATUSTYPE_TABLE):
+// devices as given (dvm writes `dm:<name>` or `major:minor`), the store type,
+// the chunk size in sectors, then optional features.
+
+/** `snapshot-origin <origin>`: the origin LV's top device, over its hidden `-real` device. */
+export interface SnapshotOriginParams {
+  origin: string;
+}
+
+/** The COW store: persistent (P), persistent with overflow support (PO), or transient (N). */
+export type SnapshotStore = 'P' | 'PO' | 'N';
+const STORES: readonly string[] = ['P', 'PO', 'N'];
+const SNAPSHOT_FEATURES: readonly string[] = ['discard_zeroes_cow', 'discard_passdown_origin'];
+
+/** `snapshot` and `snapshot-merge`: `<origin> <cow> P|PO|N <chunk_sectors> [<#features> <feature>...]`. */
+export interface SnapshotParams {
+  origin: string;
+  cow: string;
+  store: SnapshotStore;
+  /** chunk size in sectors: a power of two */
+  chunk: number;
+  features: string[];
+}
+
+export const formatSnapshotOrigin = (p: SnapshotOriginParams): string => p.origin;
+
+export function parseSnapshotOrigin(params: string): SnapshotOriginParams {
+  if (!/^\S+$/.test(params)) throw new Error(`not snapshot-origin params: ${JSON.stringify(params)}`);
+  return { origin: params };
+}
+
+export function formatSnapshot(p: SnapshotParams): string {
+  const base = `${p.origin} ${p.cow} ${p.store} ${p.chunk}`;
+  return p.features.length ? `${base} ${p.features.length} ${p.features.join(' ')}` : base;
+}
+
+export function parseSnapshot(params: string): SnapshotParams {
+  const bad = (why: string) => new Error(`not snapshot params (${why}): ${JSON.stringify(params)}`);
+  const w = params.split(' ');
+  if (w.length < 4 || w.some((x) => x === '')) throw bad('expected <origin> <cow> <store> <chunk>');
+  const [origin, cow, store, chunkText, countText, ...features] = w;
+  if (!STORES.includes(store)) throw bad(`store '${store}'`);
+  if (!/^[1-9]\d*$/.test(chunkText)) throw bad(`chunk '${chunkText}'`);
+  const chunk = Number(chunkText);
+  if ((chunk & (chunk - 1)) !== 0) throw bad('chunk not a power of two');
+  if (countText === undefined) return { origin, cow, store: store as SnapshotStore, chunk, features: [] };
+  if (!/^[1-9]\d*$/.test(countText) || Number(countText) !== features.length) throw bad('feature count');
+  if (features.some((f) => !SNAPSHOT_FEATURES.includes(f))) throw bad('unknown feature');
+  return { origin, cow, store: store as SnapshotStore, chunk, features };
+}
+
+/**
+ * What a `snapshot` (or `snapshot-merge`) target reports (STATUSTYPE_INFO):
+ * `<allocated>/<total> <metadata>` in sectors, or that it is Invalid (it
+ * overflowed or hit an I/O error), Overflow (a PO store ran out of room), or
+ * Merge failed. lvs computes Data% as allocated/total.
+ */
+export type SnapshotStatus =
+  | { state: 'valid'; allocated: number; total: number; metadata: number }
+  | { state: 'invalid' | 'overflow' | 'merge_failed' | 'unknown' };
+
+export function parseSnapshotStatus(text: string): SnapshotStatus {
+  const t = text.trim();
+  const m = /^(\d+)\/(\d+) (\d+)$/.exec(t);
+  if (m) return { state: 'valid', allocated: Number(m[1]), total: Number(m[2]), metadata: Number(m[3]) };
+  if (t === 'Invalid') return { state: 'invalid' };
+  if (t === 'Overflow') return { state: 'overflow' };
+  if (t === 'Merge failed') return { state: 'merge_failed' };
+  return { state: 'unknown' };
+}
+
+/** A merge is done when only the metadata chunks are left allocated (lvm2's _snap_target_percent). */
+export const mergeDone = (s: SnapshotStatus): boolean => s.state === 'valid' && s.allocated === s.metadata;

@@ -51,3 +51,16 @@ export function lvMerge(input: Vg, o: { name: string }): MutatorResult {
   mine.snapshot = { ...lv.snapshot, merging: true };
   return { vg, notes: [] };
 }
+
+/**
+ * The snapshots whose merge the kernel finished leave the metadata (as lvm2's
+ * lvpoll does when the merge completes): tm update --sync runs this before the
+ * mutator, given finishedMerges() of the kernel it is about to change. The
+ * origin then maps plain again, over the merged data.
+ */
+export function dropFinishedMerges(input: Vg, finished: Set<string>): Vg {
+  if (!input.lvs.some((l) => finished.has(l.id) && l.snapshot?.merging)) return input;
+  const vg = shallowCopy(input);
+  vg.lvs = vg.lvs.filter((l) => !(finished.has(l.id) && l.snapshot?.merging));
+  return vg;
+}

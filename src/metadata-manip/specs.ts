@@ -87,7 +87,7 @@ export const SPECS: Record<string, MutatorSpec> = {
   },
   'lv-snapshot': {
     tool: 'lv-snapshot',
-    usage: 'lv-snapshot ORIGIN NAME SIZE [--chunksize S] [--pv PV...] < vg.json > vg.json\n\nAdd a copy-on-write snapshot NAME of ORIGIN with SIZE of COW space (any lv-create size, or N%ORIGIN), as lvcreate -s. Mapping snapshots through device-mapper is not built yet: vol-activate refuses them.',
+    usage: 'lv-snapshot ORIGIN NAME SIZE [--chunksize S] [--pv PV...] < vg.json > vg.json\n\nAdd a copy-on-write snapshot NAME of ORIGIN with SIZE of COW space (any lv-create size, or N%ORIGIN), as lvcreate -s. vol-activate maps it with its origin (snapshot-origin, snapshot); tm zeroes the COW header before the commit.',
     examples: [
       ['lv-snapshot data data-snap 1G < vg.json', '1 GiB of COW space'],
       ['lv-snapshot data data-snap 20%ORIGIN < vg.json', 'a fifth of the origin'],

@@ -12,6 +12,7 @@ export const FIELDS: Record<string, { heading: string; size?: boolean }> = {
   lv_uuid: { heading: 'LV UUID' },
   lv_active: { heading: 'Active' },
   lv_dm_path: { heading: 'DMPath' },
+  data_percent: { heading: 'Data%' },
   copy_percent: { heading: 'Cpy%Sync' },
   lv_health_status: { heading: 'Health' },
   lv_tags: { heading: 'LV Tags' },

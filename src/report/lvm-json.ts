@@ -26,7 +26,7 @@ export function lvmValue(field: string, v: Row[string], o: LvmJsonOptions): stri
   if (o.format === 'json') return text;
   const numeric = typeof v === 'number' && (!FIELDS[field]?.size || !o.suffix);
   if (numeric) return Number(text);
-  if (v === null && (FIELDS[field]?.size || field.endsWith('_count') || field === 'copy_percent')) return null;
+  if (v === null && (FIELDS[field]?.size || field.endsWith('_count') || field === 'copy_percent' || field === 'data_percent')) return null;
   return text;
 }
 

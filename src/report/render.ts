@@ -11,7 +11,7 @@ export function cell(field: string, v: Value, units: string, extentSize: number,
     const t = formatSize(sectors(v), units, sectors(extentSize));
     return suffix ? t : t.replace(/^<?([\d.]+)[a-zA-Z]$/, '$1'); // --nosuffix, as LVM prints it
   }
-  if (typeof v === 'number' && field === 'copy_percent') return v.toFixed(2);
+  if (typeof v === 'number' && (field === 'copy_percent' || field === 'data_percent')) return v.toFixed(2);
   return String(v);
 }
 

@@ -1,6 +1,7 @@
 // Rows of the report: one object per LV, PV, VG or segment, keyed by the
 // field names LVM users know (lv_name, lv_size, ...). Sizes are sectors.
 import { lvUuid } from '../lib/dm-doc.js';
+import { parseSnapshotStatus, type SnapshotStatus } from '../lib/dm-table.js';
 import { isPvArea, type DmDevice, type DmDoc, type Envelope, type Lv, type Segment } from './model.js';
 
 export type Value = string | number | null | string[];
@@ -62,23 +63,51 @@ function syncPercent(dev: DmDevice | undefined): number | null {
 }
 
 /**
+ * A snapshot's kernel status: its own `snapshot` device's, or for a merging
+ * one its origin's `snapshot-merge` (lvm2's dev_manager_snapshot_percent).
+ */
+function snapshotStatus(env: Envelope, lv: Lv, dmByUuid: Map<string, DmDevice>): SnapshotStatus | null {
+  if (!lv.snapshot) return null;
+  const id = lv.snapshot.merging ? lv.snapshot.origin : lv.id;
+  const target = lv.snapshot.merging ? 'snapshot-merge' : 'snapshot';
+  const st = dmByUuid.get(lvUuid(env.vg.id, id))?.status?.find((l) => l.target === target);
+  return st ? parseSnapshotStatus(st.params) : null;
+}
+
+/**
+ * Data% of a snapshot as lvs prints it (lvm2 _snap_target_percent, then
+ * dm_percent_to_round_float): 0 with only the metadata chunks in use, 100 when
+ * full, otherwise rounded to hundredths but never shown as 0.00 or 100.00.
+ */
+export function snapshotPercent(s: SnapshotStatus | null): number | null {
+  if (s === null || s.state !== 'valid' || s.total === 0) return null;
+  if (s.allocated === s.metadata) return 0;
+  if (s.allocated >= s.total) return 100;
+  const p = Math.round((s.allocated / s.total) * 10000) / 100;
+  return p <= 0 ? 0.01 : p >= 100 ? 99.99 : p;
+}
+
+/**
  * lv_attr as lvs prints it, the columns we can know: type, permissions,
  * allocation (inherit), fixed minor, state, open, target type, zero, health, skip.
  */
-function lvAttr(lv: Lv, partial: boolean, dev: DmDevice | undefined, dmKnown: boolean, origin: 'o' | 'O' | null = null): string {
+function lvAttr(lv: Lv, partial: boolean, dev: DmDevice | undefined, dmKnown: boolean, origin: 'o' | 'O' | null = null, snap: SnapshotStatus | null = null): string {
   const role = subRole(lv);
   const raid = lv.segments.some((s) => s.type === 'raid1');
   // lvs: s snapshot, S merging snapshot, o origin, O origin of a merging snapshot
-  const snap = lv.snapshot ? (lv.snapshot.merging ? 'S' : 's') : origin;
-  const type = snap ?? (raid ? 'r' : role === 'image' ? 'i' : role === 'meta' ? 'e' : '-');
+  const kind = lv.snapshot ? (lv.snapshot.merging ? 'S' : 's') : origin;
+  const type = kind ?? (raid ? 'r' : role === 'image' ? 'i' : role === 'meta' ? 'e' : '-');
   const perm = lv.flags.includes('read_only') ? 'r' : 'w';
   let state = '-';
   let open = '-';
   if (dmKnown && dev) {
     state = dev.suspended ? 's' : dev.table.length ? 'a' : dev.inactive_table ? 'i' : 'd';
+    // lvs: I invalid snapshot (overflowed), S invalid and suspended, m merge failed, M and suspended
+    if (snap?.state === 'invalid' || snap?.state === 'overflow') state = dev.suspended ? 'S' : 'I';
+    if (snap?.state === 'merge_failed') state = dev.suspended ? 'M' : 'm';
     open = (dev.open_count ?? 0) > 0 ? 'o' : '-';
   }
-  const target = raid || role ? 'r' : snap ? 's' : '-';
+  const target = raid || role ? 'r' : kind ? 's' : '-';
   const health = partial ? 'p' : '-';
   return `${type}${perm}i-${state}${open}${target}-${health}-`;
 }
@@ -95,10 +124,11 @@ export function lvRows(env: Envelope, dm: DmDoc | null, opts: { all: boolean }):
       const dev = dm === null ? undefined : dmByUuid.get(lvUuid(env.vg.id, lv.id));
       const partial = isPartial(lv, byId, missing);
       const hidden = lv.flags.includes('hidden');
+      const snap = dm === null ? null : snapshotStatus(env, lv, dmByUuid);
       return {
         lv_name: hidden ? `[${lv.name}]` : lv.name,
         vg_name: env.vg.name,
-        lv_attr: lvAttr(lv, partial, dev, dm !== null, originOf.get(lv.id) ?? null),
+        lv_attr: lvAttr(lv, partial, dev, dm !== null, originOf.get(lv.id) ?? null, snap),
         origin: lv.snapshot ? (byId.get(lv.snapshot.origin)?.name ?? '') : '',
         lv_size: lvSize(lv) * env.vg.extent_size,
         seg_count: lv.segments.length,
@@ -106,6 +136,7 @@ export function lvRows(env: Envelope, dm: DmDoc | null, opts: { all: boolean }):
         lv_uuid: lv.id,
         lv_active: dm === null ? null : dev && dev.table.length ? 'active' : '',
         lv_dm_path: dm === null ? null : dev ? `/dev/mapper/${dev.name}` : '',
+        data_percent: dm === null ? null : snapshotPercent(snap),
         copy_percent: dm === null ? null : syncPercent(dev),
         lv_health_status: partial ? 'partial' : '',
         lv_tags: lv.tags ?? [],

@@ -15,6 +15,7 @@ import { envelope, growing, loadVg, mdaSizeOf, parseVg, pastEnd, pvIdOf, require
 import { encodeGeneration, full, placeNext, placeRecord, reencode, slotOf, wipePv, writeHeader, writeLabel, writeRecord, type Encoded } from './write.js';
 import { headCached, probeSignature } from './probe.js';
 import { extendArea, extendProblem } from './extend.js';
+import { cowHeaderWrites, newSnapshots } from './cow.js';
 
 export type Phase = 'prepare' | 'commit' | 'abort';
 /** The 2PC participant (`--sync CMD`); throws when the phase failed. `envJson`, when given, is canonicalJson(env). */
@@ -243,8 +244,15 @@ export async function commitNext(st: VgState, mutate: Mutator, o: UpdateOptions)
   // 2. the mutator, then tm's own checks; seqno is tm's to set
   const base = baseline(cur);
   if (st.shrunk.size) base.pastEnd = pastEnd(st, cur);
+  const snapshotsBefore = new Set(cur.lvs.filter((l) => l.snapshot).map((l) => l.id));
   const out = await mutate(cur);
   const next = checkNext(st, base, out, Boolean(o.pvChange));
+  // a new snapshot's COW header is zeroed with the record, before the commit (cow.ts)
+  const zeros = cowHeaderWrites(next, newSnapshots(snapshotsBefore, next)).map((z) => {
+    const pv = st.members.get(z.pv);
+    if (!pv || st.missing.includes(z.pv)) throw failed('cannot prepare snapshot', z.pv, 'the PV holding its COW space is missing; nothing written');
+    return { dev: pv.dev, ...z };
+  });
   next.seqno = base.seqno + 1;
   if (o.description !== undefined) next.description = o.description.slice(0, 4096);
   if (o.origin) next.origin = o.origin;
@@ -276,6 +284,7 @@ export async function commitNext(st: VgState, mutate: Mutator, o: UpdateOptions)
   // knows N+1, so damage to the newest copy (the commit's) cannot silently
   // take the VG back to N (the corruption matrix in tm-damage). Two fsync
   // barriers, where there were three (docs/commit.md).
+  for (const z of zeros) z.dev.write(z.offset, Buffer.alloc(z.length));
   targets.forEach((pv, i) => writeRecord(pv.dev, mdaSizeOf(pv), slots[i].offset, enc.record));
   targets.forEach((pv, i) => writeHeader(pv, ident(st, pv, vgName), pv.header?.committed ?? null, slots[i]));
   syncAll(targets);

@@ -4,7 +4,8 @@
 // set: every LV (--all), none (--none) or the LVs active now (--active, the default).
 import { failed } from '../lib/errors.js';
 import { dmName } from '../lib/names.js';
-import { tableLine } from '../lib/dm-table.js';
+import { tableLine, tableSize, type TableLine } from '../lib/dm-table.js';
+import { snapshotStack } from './snapshots.js';
 import { inScope, lvUuid, vgScope, type DmDevice, type DmDoc } from '../lib/dm-doc.js';
 import { lvTable, type TableContext } from './tables.js';
 import { isPvArea, type Envelope, type Lv } from '../lib/vg-types.js';
@@ -75,13 +76,16 @@ export function desiredState(env: Envelope, opts: ActivateOptions, fx: ActivateE
     };
     base = visible.filter((lv) => active(lv));
   }
-  const selected = visible.filter((lv) => (base.includes(lv) || add.includes(lv)) && !drop.has(lv));
-  // Snapshot stacks (snapshot-origin over -real, snapshot over -cow) are not
-  // mapped yet: mapping an origin as a plain LV would leave its snapshots stale.
-  for (const lv of selected) {
-    if (lv.snapshot) throw failed('LV', lv.name, 'is a snapshot: mapping snapshots through device-mapper is not built yet');
-    if (vg.lvs.some((l) => l.snapshot?.origin === lv.id)) throw failed('LV', lv.name, 'has snapshots: mapping snapshot origins through device-mapper is not built yet');
-  }
+  // An origin and its snapshots are one stack: activating or deactivating any
+  // of them does it to all (as lvchange does), since a snapshot reads through
+  // its origin's -real device and an origin mapped without its snapshots would
+  // leave them stale.
+  const group = (lv: Lv): Lv[] => {
+    const origin = lv.snapshot ? byId.get(lv.snapshot.origin) : lv;
+    return origin ? [origin, ...vg.lvs.filter((l) => l.snapshot?.origin === origin.id)] : [lv];
+  };
+  const dropped = new Set([...drop].flatMap(group));
+  const selected = visible.filter((lv) => group(lv).some((m) => base.includes(m) || add.includes(m)) && !dropped.has(lv));
 
   const missing = new Set(env.missing);
   for (const pv of vg.pvs) if (pv.flags.includes('missing')) missing.add(pv.id);
@@ -101,16 +105,31 @@ export function desiredState(env: Envelope, opts: ActivateOptions, fx: ActivateE
 
   const devices: DmDevice[] = [];
   const done = new Set<Lv>();
-  const visit = (lv: Lv, owner: Lv, path: Lv[]) => {
-    if (done.has(lv)) return;
+  /** The LV's own table, its sub-LVs and filler devices first, as device `name`/`uuid`. */
+  const plain = (lv: Lv, owner: Lv, path: Lv[], name: string, uuid: string, readOnly: boolean): TableLine[] => {
     if (path.includes(lv)) throw failed('LV', lv.name, 'sub-LVs reference each other in a cycle');
     const t = lvTable(lv, ctx);
     for (const sub of t.subLvs) visit(sub, owner, [...path, lv]);
-    const name = lvDmName(lv);
-    const uuid = lvUuid(vg.id, lv.id);
-    for (const f of t.fillers) devices.push(device(`${name}-${f.suffix}`, `${uuid}-${f.suffix}`, [tableLine(0, f.length, 'error')], false, owner));
-    devices.push(device(name, uuid, t.lines, lv.flags.includes('read_only'), owner));
+    for (const f of t.fillers) devices.push(device(`${lvDmName(lv)}-${f.suffix}`, `${lvUuid(vg.id, lv.id)}-${f.suffix}`, [tableLine(0, f.length, 'error')], false, owner));
+    devices.push(device(name, uuid, t.lines, readOnly, owner));
+    return t.lines;
+  };
+  const visit = (lv: Lv, owner: Lv, path: Lv[]) => {
+    if (done.has(lv)) return;
+    if (lv.snapshot) {
+      // a snapshot is mapped as part of its origin's stack
+      const origin = byId.get(lv.snapshot.origin);
+      if (!origin) throw failed('LV', lv.name, `snapshot of unknown LV '${lv.snapshot.origin}'`);
+      return visit(origin, origin, path);
+    }
+    const snaps = vg.lvs.filter((l) => l.snapshot?.origin === lv.id);
+    if (snaps.length === 0) plain(lv, owner, path, lvDmName(lv), lvUuid(vg.id, lv.id), lv.flags.includes('read_only'));
+    else {
+      const layer = (l: Lv, devName: string, devUuid: string, ro: boolean) => tableSize(plain(l, l, path, devName, devUuid, ro));
+      for (const d of snapshotStack(lv, snaps, { name: lvDmName, uuid: (l) => lvUuid(vg.id, l.id), layer })) devices.push(device(d.name, d.uuid, d.table, d.readOnly, d.lv));
+    }
     done.add(lv);
+    snaps.forEach((s) => done.add(s));
   };
   for (const lv of selected) visit(lv, lv, []);
   return { format: 'dvm.dm/1', scope, devices };

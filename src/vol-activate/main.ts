@@ -12,8 +12,11 @@ import type { Envelope } from '../lib/vg-types.js';
 
 const USAGE = `Usage: $0 [--all | --active | --none] [--lv NAME...] [--deactivate NAME...] [--partial] < ENVELOPE.json
 
-Turns the VG's LVs into device-mapper tables: linear, striped, and raid1 (dm-raid
-with metadata sub-LVs). Prints the desired state of ALL the VG's dm devices:
+Turns the VG's LVs into device-mapper tables: linear, striped, raid1 (dm-raid
+with metadata sub-LVs), and snapshots as LVM2 maps them (the origin through
+snapshot-origin over <lv>-real, each snapshot through snapshot over
+<snap>-cow, a merging one through snapshot-merge; an origin and its snapshots
+activate and deactivate together). Prints the desired state of ALL the VG's dm devices:
 what is not in it, dmactivate removes. The selection starts from every LV
 (--all) or from the LVs active now (--active, the default, which asks the
 kernel through dmexec --query), adds --lv and takes away --deactivate.

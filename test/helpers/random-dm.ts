@@ -27,12 +27,21 @@ export type LvSpec =
   | { id: string; name: string; kind: 'linear'; segs: Seg[] }
   | { id: string; name: string; kind: 'striped'; n: number; chunk: number; at: { pv: string; off: number }[]; len: number }
   | { id: string; name: string; kind: 'raid1'; legs: { meta: Seg; img: Seg[] }[]; len: number }
-  | { id: string; name: string; kind: 'stack'; inner: Seg[] };
+  | { id: string; name: string; kind: 'stack'; inner: Seg[] }
+  | { id: string; name: string; kind: 'origin'; segs: Seg[]; snaps: Snap[]; next: number };
+/** A snapshot of an 'origin' LV: its COW space, chunk, and whether it merges (at most one). */
+interface Snap {
+  id: string;
+  name: string;
+  cow: Seg;
+  chunk: number;
+  merging?: boolean;
+}
 export type VgSpec = LvSpec[];
 
 const PVS = ['7:0', '7:1', '7:2', '7:3'];
-const IDS = ['a1', 'b2', 'c3', 'd4', 'e5', 'f6'];
-const KINDS: LvSpec['kind'][] = ['linear', 'striped', 'raid1', 'stack', 'linear', 'raid1'];
+const IDS = ['a1', 'b2', 'c3', 'd4', 'e5', 'f6', 'g7'];
+const KINDS: LvSpec['kind'][] = ['linear', 'striped', 'raid1', 'stack', 'linear', 'raid1', 'origin'];
 
 const seg = (r: Rng, len = r.int(1, 4) * 8): Seg => ({ pv: r.pick(PVS), off: r.int(0, 1000) * 8, len });
 const total = (s: Seg[]) => s.reduce((n, x) => n + x.len, 0);
@@ -49,9 +58,32 @@ function newLv(r: Rng, id: string, name: string): LvSpec {
       const len = r.int(1, 4) * 8;
       return { id, name, kind: 'raid1', len, legs: Array.from({ length: r.int(2, 3) }, () => ({ meta: seg(r, 8), img: [seg(r, len)] })) };
     }
+    case 'origin': {
+      const lv: LvSpec = { id, name, kind: 'origin', segs: Array.from({ length: r.int(1, 2) }, () => seg(r)), snaps: [], next: 0 };
+      for (let n = r.int(0, 2); n > 0; n--) addSnap(r, lv);
+      return lv;
+    }
     default:
       return { id, name, kind: 'stack', inner: [seg(r)] };
   }
+}
+
+/** A new snapshot (ids are never reused: `next` counts them). */
+function addSnap(r: Rng, lv: Extract<LvSpec, { kind: 'origin' }>) {
+  const n = lv.next++;
+  lv.snaps.push({ id: `${lv.id}s${n}`, name: `${lv.id}s${n}`, cow: seg(r, 16), chunk: r.pick([8, 16, 64]) });
+}
+
+/** lv-snapshot, lv-remove of a snapshot, lv-merge, and a finished merge dropped. */
+function snapStep(r: Rng, lv: Extract<LvSpec, { kind: 'origin' }>) {
+  const x = r.next();
+  const merging = lv.snaps.find((s) => s.merging);
+  if (merging && x < 0.5) lv.snaps = lv.snaps.filter((s) => s !== merging); // the merge finished
+  else if (x < 0.45 && lv.snaps.length < 3 && !merging) addSnap(r, lv);
+  else if (x < 0.75 && lv.snaps.some((s) => !s.merging)) {
+    const s = r.pick(lv.snaps.filter((t) => !t.merging));
+    lv.snaps = lv.snaps.filter((t) => t !== s);
+  } else if (!merging && lv.snaps.length) r.pick(lv.snaps).merging = true;
 }
 
 export function randomVg(r: Rng): VgSpec {
@@ -68,6 +100,7 @@ export function nextVg(r: Rng, vg: VgSpec): VgSpec {
     const lv = structuredClone(lv0);
     const x = r.next();
     if (x < 0.1) continue; // removed
+    if (lv.kind === 'origin' && r.chance(0.6)) snapStep(r, lv);
     if (x < 0.3) extend(r, lv);
     else if (x < 0.4) reduce(r, lv);
     else if (x < 0.47) {
@@ -90,7 +123,7 @@ export function nextVg(r: Rng, vg: VgSpec): VgSpec {
 
 function extend(r: Rng, lv: LvSpec) {
   const grow = (s: Seg[], by: number) => (r.chance(0.5) ? (s[s.length - 1].len += by) : s.push(seg(r, by)));
-  if (lv.kind === 'linear') grow(lv.segs, r.int(1, 3) * 8);
+  if (lv.kind === 'linear' || lv.kind === 'origin') grow(lv.segs, r.int(1, 3) * 8);
   if (lv.kind === 'stack') grow(lv.inner, r.int(1, 3) * 8);
   if (lv.kind === 'striped') lv.len += lv.n * 8 * r.int(1, 2);
   if (lv.kind === 'raid1') {
@@ -111,7 +144,8 @@ function reduce(r: Rng, lv: LvSpec) {
       if (last.len === 0) s.pop();
     }
   };
-  if (lv.kind === 'linear' && total(lv.segs) > 8) shrink(lv.segs, 8);
+  // as lv-reduce: an origin with snapshots is not reduced
+  if ((lv.kind === 'linear' || (lv.kind === 'origin' && lv.snaps.length === 0)) && total(lv.segs) > 8) shrink(lv.segs, 8);
   if (lv.kind === 'stack' && total(lv.inner) > 8) shrink(lv.inner, 8);
   if (lv.kind === 'striped' && lv.len > lv.n * 8) lv.len -= lv.n * 8;
   if (lv.kind === 'raid1' && lv.len > 8) {
@@ -138,6 +172,19 @@ export function toDoc(vg: VgSpec): DmDoc {
     if (lv.kind === 'stack') {
       dev(`${lv.name}_inner`, `${lv.id}-inner`, linesOf(lv.inner));
       dev(lv.name, lv.id, [tableLine(0, total(lv.inner), 'linear', `dm:vg-${lv.name}_inner 0`)]);
+    }
+    if (lv.kind === 'origin' && lv.snaps.length === 0) dev(lv.name, lv.id, linesOf(lv.segs));
+    if (lv.kind === 'origin' && lv.snaps.length) {
+      // as vol-activate lays the stack out (src/vol-activate/snapshots.ts)
+      const len = total(lv.segs);
+      const real = `dm:vg-${lv.name}-real`;
+      dev(`${lv.name}-real`, `${lv.id}-real`, linesOf(lv.segs));
+      for (const sn of lv.snaps) {
+        dev(`${sn.name}-cow`, `${sn.id}-cow`, linesOf([sn.cow]));
+        if (!sn.merging) dev(sn.name, sn.id, [tableLine(0, len, 'snapshot', `${real} dm:vg-${sn.name}-cow P ${sn.chunk}`)]);
+      }
+      const m = lv.snaps.find((sn) => sn.merging);
+      dev(lv.name, lv.id, [m ? tableLine(0, len, 'snapshot-merge', `${real} dm:vg-${m.name}-cow P ${m.chunk}`) : tableLine(0, len, 'snapshot-origin', real)]);
     }
     if (lv.kind === 'raid1') {
       const refs: string[] = [];

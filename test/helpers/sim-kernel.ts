@@ -54,6 +54,8 @@ export class SimKernel {
   /** PV block devices: "maj:min" → size in sectors */
   pvs = new Map<string, number>();
   violations: string[] = [];
+  /** sectors a snapshot-merge still has to merge (0: done) */
+  mergeLeft = 0;
   /** uuids of every device a program touched */
   touched = new Set<string>();
   private nextMinor = 0;
@@ -95,6 +97,8 @@ export class SimKernel {
           read_only: d.liveRo,
           suspended: d.suspended,
           open_count: this.openCount(d),
+          // a snapshot's (and a merge's) status: `mergeLeft` sectors of exceptions besides the 16 of metadata
+          ...(['snapshot', 'snapshot-merge'].includes(d.live[0]?.target) ? { status: [{ ...d.live[0], params: `${16 + this.mergeLeft}/${d.live[0].length} 16` }] } : {}),
           major: d.major,
           minor: d.minor,
         })),
@@ -191,6 +195,12 @@ export class SimKernel {
               if ((md && this.size(md) === 0) || (dd && this.size(dd) < l.length)) return 'EINVAL';
             }
           }
+        // dm-snapshot's constructor reads the COW header (persistent store).
+        for (const l of lines)
+          if (l.target === 'snapshot' || l.target === 'snapshot-merge') {
+            const cow = this.byDev(l.params.split(' ')[1]);
+            if (cow && this.size(cow) === 0) return 'EINVAL';
+          }
         d.inactive = lines;
         d.inactiveRo = s.read_only ?? false;
         return null;
@@ -218,6 +228,14 @@ export class SimKernel {
           return 'EIO';
         }
         if (d.inactive) {
+          // A snapshot goes live exact only while its origin is suspended (no write
+          // to the origin can slip past it); LVM resumes it inside the origin's suspend.
+          const snapOf = (t: TableLine[]) => (t[0]?.target === 'snapshot' ? t[0].params.split(' ')[0] : null);
+          const real = snapOf(d.inactive);
+          if (real !== null && snapOf(d.live) === null) {
+            const origin = this.devs.find((o) => ['snapshot-origin', 'snapshot-merge'].includes(o.live[0]?.target) && o.live[0].params.split(' ')[0] === real);
+            if (origin && !origin.suspended) this.violations.push(`snapshot '${s.name}' made live while its origin '${origin.name}' runs`);
+          }
           if (!this.fits(d.inactive)) {
             d.inactive = null; // the swap failed: the new table is destroyed, the device stays suspended
             d.suspended = true;
@@ -257,6 +275,11 @@ export class SimKernel {
       if (l.target === 'striped') {
         const n = Number(w[0]);
         for (let k = 0; k < n; k++) areas.push([w[2 + 2 * k], Number(w[3 + 2 * k]), l.length / n]);
+      }
+      // snapshot-origin, snapshot and snapshot-merge read the whole of their -real device
+      if (['snapshot-origin', 'snapshot', 'snapshot-merge'].includes(l.target)) {
+        const real = this.byDev(w[0]);
+        if (real && this.size(real) < l.length) return false;
       }
       for (const [dev, off, len] of areas) {
         const size = this.pvs.get(dev) ?? (this.byDev(dev) ? this.size(this.byDev(dev)!) : 0);

@@ -2,7 +2,10 @@
 // printing and parsing round-trip, as the kernel's text form requires.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { formatTable, parseLine, parseTable, tableLine, tableProblem, formatLine } from '../../src/lib/dm-table.js';
+import {
+  formatTable, parseLine, parseTable, tableLine, tableProblem, formatLine,
+  formatSnapshot, parseSnapshot, formatSnapshotOrigin, parseSnapshotOrigin, parseSnapshotStatus, mergeDone,
+} from '../../src/lib/dm-table.js';
 
 test('print then parse gives the same lines, parse then print the same text', () => {
   let seed = 7;
@@ -36,6 +39,34 @@ test('gaps and overlaps are table problems', () => {
   assert.match(tableProblem([tableLine(0, 8, 'zero'), tableLine(9, 8, 'zero')])!, /gap before line 1/);
   assert.match(tableProblem([tableLine(0, 8, 'zero'), tableLine(4, 8, 'zero')])!, /overlaps/);
   assert.is(tableProblem([]), 'empty table');
+});
+
+test('snapshot and snapshot-origin params print as the kernel prints them and parse back', () => {
+  // as `dmsetup table` shows an LVM2 snapshot stack
+  for (const text of ['253:1 253:2 P 8', '253:1 253:2 PO 16', 'dm:vg-o-real dm:vg-s-cow N 1024', '253:1 253:2 P 8 1 discard_zeroes_cow', '253:1 253:2 P 8 2 discard_zeroes_cow discard_passdown_origin']) {
+    const p = parseSnapshot(text);
+    assert.is(formatSnapshot(p), text);
+    assert.equal(parseSnapshot(formatSnapshot(p)), p);
+  }
+  assert.equal(parseSnapshot('253:1 253:2 P 8'), { origin: '253:1', cow: '253:2', store: 'P', chunk: 8, features: [] });
+  for (const bad of ['253:1 253:2 P', '253:1 253:2 X 8', '253:1 253:2 P 12', '253:1 253:2 P 8 2 discard_zeroes_cow', '253:1 253:2 P 8 1 frobnicate', '253:1  253:2 P 8'])
+    assert.throws(() => parseSnapshot(bad), /not snapshot params/, bad);
+  assert.is(formatSnapshotOrigin(parseSnapshotOrigin('253:1')), '253:1');
+  assert.throws(() => parseSnapshotOrigin('253:1 253:2'), /not snapshot-origin/);
+  // a whole line round-trips through the generic line type too
+  const line = tableLine(0, 24576, 'snapshot', formatSnapshot({ origin: '253:1', cow: '253:2', store: 'P', chunk: 8, features: [] }));
+  assert.equal(parseLine(formatLine(line)), line);
+});
+
+test('snapshot status: used/total metadata, Invalid, Overflow, Merge failed; a merge is done at metadata only', () => {
+  assert.equal(parseSnapshotStatus('16/8192 16'), { state: 'valid', allocated: 16, total: 8192, metadata: 16 });
+  assert.equal(parseSnapshotStatus('Invalid'), { state: 'invalid' });
+  assert.equal(parseSnapshotStatus('Overflow'), { state: 'overflow' });
+  assert.equal(parseSnapshotStatus('Merge failed'), { state: 'merge_failed' });
+  assert.equal(parseSnapshotStatus('what'), { state: 'unknown' });
+  assert.ok(mergeDone(parseSnapshotStatus('16/8192 16')));
+  assert.not.ok(mergeDone(parseSnapshotStatus('48/8192 16')));
+  assert.not.ok(mergeDone(parseSnapshotStatus('Invalid')));
 });
 
 test.run();

@@ -82,7 +82,12 @@ test('stage stops at the commit point; commit finishes, abort returns to generat
       const wanted = want.get(d.uuid);
       // Whatever is not yet live as wanted is staged and suspended; stale devices stay until commit.
       if (wanted !== undefined && now.get(d.uuid) !== wanted) {
-        assert.ok(d.suspended && d.inactive !== null, `seed ${seed}: ${d.name} staged and suspended`);
+        const target = g1.devices.find((x) => x.uuid === d.uuid)!.table[0]?.target;
+        // a merge is loaded at the commit, once the snapshot that shares its COW is gone (PLANNER.md)
+        if (target === 'snapshot-merge') continue;
+        // a new snapshot (or -real) of a running origin is staged, first resumed inside the commit's swap
+        if (d.live.length === 0) assert.ok(d.inactive !== null, `seed ${seed}: ${d.name} staged`);
+        else assert.ok(d.suspended && d.inactive !== null, `seed ${seed}: ${d.name} staged and suspended`);
       }
     }
     for (const d of kernelBefore.devs) {
@@ -111,8 +116,10 @@ test('a failure at any step runs a recovery branch that restores the prior state
     const p = plan(k, g1, stage);
     if (p.steps.length === 0) continue;
     const before = foreign(k);
-    const prior = canon(k);
     const failAt = r.int(0, p.steps.length - 1);
+    // a snapshot removed while its origin stays is not brought back by a rollback (it would be stale)
+    const dropped = new Set(p.steps.slice(0, failAt).filter((s) => s.op === 'remove' && snapshotWhoseOriginStays(k, s.name, g1)).map((s) => k.byName(s.name)!.uuid));
+    const prior = new Map([...canon(k)].filter(([u]) => !dropped.has(u)));
     const res = k.run(p, { failAt, resumeFailure: r.pick(modes) });
     failures++;
     const what = `seed ${seed} (${stage ? 'stage' : 'full'}, step ${failAt} ${p.steps[failAt].op} ${p.steps[failAt].name})`;
@@ -130,5 +137,14 @@ test('a failure at any step runs a recovery branch that restores the prior state
   }
   assert.ok(failures > CASES / 2, 'most cases had something to fail');
 });
+
+/** Whether `name` is a live snapshot whose origin device stays in `want` (the planner removes it first, with no undo). */
+function snapshotWhoseOriginStays(k: SimKernel, name: string, want: DmDoc): boolean {
+  const d = k.byName(name);
+  if (d?.live[0]?.target !== 'snapshot') return false;
+  const real = d.live[0].params.split(' ')[0];
+  const origin = k.devs.find((o) => ['snapshot-origin', 'snapshot-merge'].includes(o.live[0]?.target) && o.live[0].params.split(' ')[0] === real);
+  return origin !== undefined && want.devices.some((w) => w.uuid === origin.uuid);
+}
 
 test.run();
