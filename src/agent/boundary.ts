@@ -10,12 +10,14 @@ import type { Backend, ControlPlane, NodePlane } from './backend/types.js';
 let count = 0;
 let killAt: number | null | undefined;
 let logFile: string | null | undefined;
+let killOn: string | null = null;
 
 function settings(): void {
   if (killAt !== undefined) return;
   const k = process.env.DVM_AGENT_KILL_AT;
   killAt = k && /^[1-9][0-9]*$/.test(k) ? Number(k) : null;
   logFile = process.env.DVM_AGENT_BOUNDARY_LOG || null;
+  killOn = process.env.DVM_AGENT_KILL_ON || null;
 }
 
 /** Marks one boundary; may not return (the kill hook). */
@@ -23,7 +25,7 @@ export function boundary(label: string): void {
   settings();
   count++;
   if (logFile) appendFileSync(logFile, `${count} ${label.replace(/\s+/g, ' ')}\n`);
-  if (killAt !== null && count === killAt) process.kill(process.pid, 'SIGKILL');
+  if ((killAt !== null && count === killAt) || (killOn !== null && label.startsWith(killOn))) process.kill(process.pid, 'SIGKILL');
 }
 
 /** How many boundaries this process has passed. */

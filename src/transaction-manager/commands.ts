@@ -11,11 +11,7 @@ import { add, envelopeJson, history, init, read, recover, remove, updateWithJson
 import { checkOptionsFor, type TmArgs } from './options.js';
 import { growMetadata } from './grow.js';
 import { runMutator, shellParticipant } from './run.js';
-import type { Mutator } from './ops.js';
-import { finishedMerges } from '../lib/snapshot-merge.js';
-import { vgScope } from '../lib/dm-doc.js';
-import { queryKernel } from '../dmexec/client.js';
-import { dropFinishedMerges } from '../metadata-manip/lv-snapshot.js';
+import { finishingMerges, mergedNow } from './merges.js';
 import { commitTime, historyTable, originNow } from './origin.js';
 import { shrinkProblems, type VgState } from './state.js';
 import type { FileDev } from '../pv-format/device.js';
@@ -73,27 +69,6 @@ async function withLocked<T>(paths: string[], mode: 'ex' | 'sh', waitSeconds: nu
 }
 
 /** Check what the parser cannot (names, which options go with which command), then run the command. */
-/**
- * With --sync, tm changes the kernel too, so it first asks the kernel which
- * merges are over and drops those snapshots from generation N+1 (as lvm2's
- * merge polling does), whatever the mutator: the participant then maps their
- * origins plain again. No merging snapshot, no query. A kernel that cannot be
- * asked drops nothing (the safe side: the merge stays mapped).
- */
-function finishingMerges(mutate: Mutator): Mutator {
-  return async (vg) => {
-    if (!vg.lvs.some((l) => l.snapshot?.merging)) return mutate(vg);
-    let done = new Set<string>();
-    try {
-      done = finishedMerges(vg, queryKernel(vgScope(vg.id)));
-    } catch {
-      /* no device-mapper here: nothing can have merged */
-    }
-    for (const l of vg.lvs) if (done.has(l.id)) process.stderr.write(`tm: snapshot '${l.name}' has merged into its origin: dropped from the metadata\n`);
-    return mutate(dropFinishedMerges(vg, done));
-  };
-}
-
 export async function runCommand(a: TmArgs): Promise<void> {
   const { command: cmd, vg, mutator } = a;
   if (!isValidName(vg)) throw usageError('invalid VG name', vg);
@@ -168,12 +143,18 @@ export async function runCommand(a: TmArgs): Promise<void> {
         // exit 0 only when the VG verifies clean afterwards; recover is idempotent, so a retry is safe
         if (remaining.length) throw failed('recover', vg, `could not repair ${remaining.length} problem${remaining.length > 1 ? 's' : ''}: ${remaining.join('; ')}${actions.length ? `; repaired: ${actions.join('; ')}` : ''}`);
         if (actions.length) process.stderr.write(`tm: recover '${vg}': ${actions.join('; ')}\n`);
+        // With --sync, merges the kernel finished leave the metadata here too (as after an update).
+        if (sync && mergedNow(env.vg).size) {
+          const next = await updateWithJson(vg, devs, finishingMerges(async (v) => v, (l) => process.stderr.write(`tm: ${l}\n`)), { sync, origin, description: 'snapshot merges finished', ...commitHooks(vg) });
+          await writeDocument(next.env);
+          return;
+        }
         await writeDocument(env);
         return;
       }
       case 'update': {
         const [name, ...margs] = mutator!;
-        const mutate = sync ? finishingMerges(runMutator(name, margs, timeout)) : runMutator(name, margs, timeout);
+        const mutate = sync ? finishingMerges(runMutator(name, margs, timeout), (l) => process.stderr.write(`tm: ${l}\n`)) : runMutator(name, margs, timeout);
         const { env, json, afterCommit: late } = await updateWithJson(vg, devs, mutate, { sync, origin, description: [name, ...margs].join(' '), ...commitHooks(vg) });
         if (late) process.stderr.write(afterCommit('tm', late));
         await writeStdout(envelopeJson(env, json));

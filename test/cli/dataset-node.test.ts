@@ -5,31 +5,19 @@
 // by `status` with its reason and time, and unfenced.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { assertOneLineError, runBin } from '../helpers/cli.js';
 import { openDirStore } from '../../src/agent/store/dir/dir-store.js';
 import { validate } from '../../src/lib/schema.js';
 import { listingDoc, nodeState } from '../helpers/store-contract.js';
+import { storeFiles } from '../helpers/store-files.js';
 
 const parent = mkdtempSync(path.join(tmpdir(), 'dvm-dataset-node-'));
 test.after(() => rmSync(parent, { recursive: true, force: true }));
 let n = 0;
 const ds = (store: string, ...args: string[]) => runBin('dataset', ['--store', store, ...args]);
-
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (!e.name.endsWith('.lock')) out[path.relative(dir, p)] = readFileSync(p, 'utf8');
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 /** A store where node n3 reported a mounted device of dataset 'pg' and its agent is gone. */
 async function deadNodeStore(): Promise<string> {
@@ -57,7 +45,7 @@ test('dataset --help lists node fence and unfence; dataset node --help describes
 
 test('bad usage exits 2 with one line and changes nothing: missing --yes, bad option, bad action, bad node, bad reason', async () => {
   const store = await deadNodeStore();
-  const before = snapshot(store);
+  const before = storeFiles(store);
   assertOneLineError(await ds(store, 'node', 'fence', 'n3'), 'dataset', 2, /needs --yes: its volumes are then detached without its unmount; power it off or cut it from the storage first$/);
   assertOneLineError(await ds(store, 'node', 'fence', 'n3', '--yes', '--bogus'), 'dataset', 2);
   assertOneLineError(await ds(store, 'node', 'frob', 'n3'), 'dataset', 2, /fence or unfence/);
@@ -67,7 +55,7 @@ test('bad usage exits 2 with one line and changes nothing: missing --yes, bad op
   assertOneLineError(await ds(store, 'node', 'fence', 'n3', '--yes', '--reason', 'two\nlines'), 'dataset', 2, /invalid --reason/);
   assertOneLineError(await ds(store, 'node', 'fence', 'n3', '--yes', '--reason'), 'dataset', 2);
   assertOneLineError(await ds(store, 'node', 'unfence', 'n3', '--yes'), 'dataset', 2, /go with 'node fence'/);
-  assert.equal(snapshot(store), before, 'the store is byte-identical');
+  assert.equal(storeFiles(store), before, 'the store is byte-identical');
 });
 
 test('a node whose agent runs is not fenced (exit 1, one line); nor one the store does not know', async () => {
@@ -75,10 +63,10 @@ test('a node whose agent runs is not fenced (exit 1, one line); nor one the stor
   const agent = await openDirStore(store);
   try {
     await agent.writeNodeState(nodeState('n3'), { credentialed: false }); // holds n3's lock, as a running agent does
-    const before = snapshot(store);
+    const before = storeFiles(store);
     assertOneLineError(await ds(store, 'node', 'fence', 'n3', '--yes'), 'dataset', 1, /node 'n3': its agent is running .*a live node is not fenced: its agent unmounts what moves away \('dataset status' shows it alive\)$/);
     assertOneLineError(await ds(store, 'node', 'fence', 'n9', '--yes'), 'dataset', 1, /node 'n9': not known to store .*\('dataset status' lists the nodes\)$/);
-    assert.equal(snapshot(store), before, 'nothing written');
+    assert.equal(storeFiles(store), before, 'nothing written');
   } finally {
     await agent.close();
   }
@@ -109,11 +97,11 @@ test('a dead node fenced: status shows it with reason and time, --json too; unfe
   assert.is(r.stdout, "node 'n3' was not fenced\n");
   // A fenced node's agent says so and does nothing (--once: exit 1, no listing, no state written).
   assert.is((await ds(store, 'node', 'fence', 'n3', '--yes', '--reason', 'off')).exitCode, 0);
-  const before = snapshot(store);
+  const before = storeFiles(store);
   const agent = await runBin('dataset-agent', ['--store', store, '--node', 'n3', '--backend', 'memory', '--credentialed', '--once']);
   assert.is(agent.exitCode, 1, agent.stderr);
   assert.match(agent.stderr, /node 'n3' is fenced since \S+ by \S+ \(off\): this agent mounts and uses nothing, and takes no part in the election, until 'dataset node unfence n3'\n$/);
-  assert.equal(snapshot(store), before, 'the fenced agent wrote nothing');
+  assert.equal(storeFiles(store), before, 'the fenced agent wrote nothing');
   assert.is((await ds(store, 'node', 'unfence', 'n3')).exitCode, 0);
   // No --reason: the record says none.
   assert.is((await ds(store, 'node', 'fence', 'n3', '--yes')).exitCode, 0);

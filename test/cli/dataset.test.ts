@@ -3,7 +3,7 @@
 // refused with one line and nothing changed, and `status --wait`.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { assertOneLineError, cliBattery, runBin } from '../helpers/cli.js';
@@ -11,6 +11,7 @@ import { openDirStore } from '../../src/agent/store/dir/dir-store.js';
 import { validate } from '../../src/lib/schema.js';
 import type { DatasetsDoc, DatasetStatus } from '../../src/agent/docs.js';
 import { listingDoc, statusDoc } from '../helpers/store-contract.js';
+import { storeFiles } from '../helpers/store-files.js';
 
 const parent = mkdtempSync(path.join(tmpdir(), 'dvm-dataset-cli-'));
 let n = 0;
@@ -25,19 +26,6 @@ async function desired(store: string): Promise<DatasetsDoc> {
 }
 const byName = (doc: DatasetsDoc, name: string) => Object.entries(doc.datasets).find(([, d]) => d.name === name);
 /** Every file of the store with its bytes: "nothing changed" means this is equal. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (!e.name.endsWith('.lock')) out[path.relative(dir, p)] = readFileSync(p, 'utf8');
-    }
-  };
-  walk(dir);
-  return out;
-}
-
 cliBattery(test, 'dataset', {
   args: ['--store', path.join(parent, 'battery'), 'list'],
   readsStdin: false,
@@ -104,7 +92,7 @@ test('refusals exit 1 with one line and change nothing', async () => {
   const store = freshStore();
   await ds(store, 'create', 'a', '--size', '64M', '--mount', '/srv/a');
   await ds(store, 'create', 'x', '--size', '64M', '--fs', 'xfs');
-  const before = snapshot(store);
+  const before = storeFiles(store);
   const cases: [string[], string][] = [
     [['create', 'a', '--size', '1G'], 'exists'],
     [['grow', 'a', '32M'], 'smaller'],
@@ -117,13 +105,13 @@ test('refusals exit 1 with one line and change nothing', async () => {
   ];
   const rs = await Promise.all(cases.map(([args]) => ds(store, ...args)));
   cases.forEach(([, msg], i) => assertOneLineError(rs[i], 'dataset', 1, msg));
-  assert.equal(snapshot(store), before);
+  assert.equal(storeFiles(store), before);
 });
 
 test('bad arguments exit 2 with one line and change nothing; a hostile volume id never reaches the store', async () => {
   const store = freshStore();
   await ds(store, 'create', 'a', '--size', '64M');
-  const before = snapshot(store);
+  const before = storeFiles(store);
   const cases: string[][] = [
     ['create', '../etc', '--size', '1G'],
     ['create', '-x', '--size', '1G'],
@@ -156,7 +144,7 @@ test('bad arguments exit 2 with one line and change nothing; a hostile volume id
   rs.forEach((r, i) => assertOneLineError(r, 'dataset', 2, undefined));
   void cases;
   assertOneLineError(await runBin('dataset', ['list']), 'dataset', 2, '--store');
-  assert.equal(snapshot(store), before);
+  assert.equal(storeFiles(store), before);
 });
 
 test('a store that others can write, or a missing one, is refused (exit 4); a corrupt entry exits 3', async () => {

@@ -397,5 +397,32 @@ export function backendContract(t: ContractTarget): void {
     }),
   );
 
+  s('snapshots, where limits say the backend takes them: none listed as a volume, removed once, restored once (consumed), the origin kept', () =>
+    withWorld(async (_w, n1) => {
+      const c = ctl(n1);
+      const v = await create(c);
+      if (!(await c.limits()).can_snapshot) {
+        if (c.snapshot) await expectError(c.snapshot(v.id, 'x'), 'unsupported');
+        return;
+      }
+      assert.ok(c.snapshot && c.removeSnapshot && c.restoreSnapshot, 'can_snapshot: all three snapshot calls');
+      await expectError(c.snapshot!(t.unknownId, 'x'), 'unknown-volume');
+      const sid = await c.snapshot!(v.id, 'before-shrink');
+      assert.type(sid, 'string');
+      const l = await listUntil(c, (vs) => vs.some((x) => x.id === v.id), 'the origin listed');
+      assert.not.ok(l.some((x) => x.id === sid), 'a snapshot is not a volume');
+      assert.ok(l.some((x) => x.id === v.id && x.size === t.size), 'the origin is listed at its size');
+      await expectError(c.removeSnapshot!(t.unknownId, sid), 'unknown-volume');
+      await c.removeSnapshot!(v.id, sid);
+      await expectError(c.removeSnapshot!(v.id, sid), 'unknown-volume');
+      const back = await c.snapshot!(v.id, 'to-restore');
+      await c.restoreSnapshot!(v.id, back);
+      await expectError(c.removeSnapshot!(v.id, back), 'unknown-volume');
+      await expectError(c.restoreSnapshot!(v.id, back), 'unknown-volume');
+      assert.ok((await c.list()).some((x) => x.id === v.id && x.size === t.size), 'the origin is still there, at its size');
+      await c.destroy(v.id);
+    }),
+  );
+
   s.run();
 }

@@ -4,10 +4,13 @@
 // loop devices. A dataset is created (an LV tagged with its id), formatted
 // once, mounted under the mount root from /dev/mapper, written, grown online
 // (lv-extend through the two-phase commit, then resize2fs on the mounted
-// filesystem), shrunk offline, and destroyed (the LV gone, nothing left mapped).
+// filesystem), shrunk offline with a snapshot taken first and removed once the
+// shrunk filesystem passed fsck, and destroyed (the LV gone, nothing left
+// mapped). Then dataset-agent processes are killed (SIGKILL) at each step of a
+// shrink and restarted: the next one finishes it, the data intact.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -23,16 +26,17 @@ import { views } from '../../src/agent/cli/views.js';
 import { init, read } from '../../src/transaction-manager/ops.js';
 import { closeAll, openLocked } from '../../src/transaction-manager/lock.js';
 import { vgScope } from '../../src/lib/dm-doc.js';
+import { binPath } from '../helpers/cli.js';
 
 const MiB = 1 << 20;
 const VG = `dvmag${process.pid}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-function readVg(devs: string[]) {
+function readVg(devs: string[], vg = VG) {
   const d = openLocked(devs, 'sh');
   try {
-    return read(VG, d).env.vg;
+    return read(vg, d).env.vg;
   } finally {
     closeAll(d);
   }
@@ -114,8 +118,14 @@ test('create, format once, mount, write, grow online, shrink, destroy: a dataset
     assert.is(readVg(devs).lvs[0].segments.reduce((n, s) => n + s.extent_count, 0), 12, '48 MiB of 4 MiB extents');
     assert.is(sha(readFileSync(path.join(target, 'data'))), sha(data));
 
+    const logged = log.length;
     await op.updateDesired((doc) => change.shrink(doc, 'a', 40 * MiB, new Date()));
     await converged(op, 'shrink', log);
+    const shrinkLog = log.slice(logged).join('\n');
+    assert.match(shrinkLog, /dvm snapshot dvm-/, `a snapshot was taken before the shrink:\n${shrinkLog}`);
+    assert.match(shrinkLog, /dvm remove-snapshot dvm-/, 'and removed after it');
+    assert.ok(shrinkLog.indexOf('dvm remove-snapshot') < shrinkLog.indexOf('dvm resize'), 'removed before the volume shrank');
+    assert.is(readVg(devs).lvs.length, 1, 'no snapshot LV left');
     assert.is(readVg(devs).lvs[0].segments.reduce((n, s) => n + s.extent_count, 0), 10, 'shrunk to 40 MiB');
     assert.ok(mountOf(target), 'mounted again after the offline shrink');
     assert.is(sha(readFileSync(path.join(target, 'data'))), sha(data), 'the data survived the shrink');
@@ -133,6 +143,89 @@ test('create, format once, mount, write, grow online, shrink, destroy: a dataset
     await op.close();
     spawnSync('umount', [target]);
     for (const dev of query(vgScope(readVg(devs).id)).devices) spawnSync('dmsetup', ['--noudevsync', 'remove', dev.name]);
+    for (const dev of devs) spawnSync('losetup', ['-d', dev]);
+    rmSync(work, { recursive: true, force: true });
+    rmSync(loopDir, { recursive: true, force: true });
+  }
+});
+
+const extents = (devs: string[], vg: string) => readVg(devs, vg).lvs.map((l) => l.segments.reduce((n, s) => n + s.extent_count, 0));
+
+test('dataset-agent killed (SIGKILL) at each step of a shrink on dvm:VG: the next agent finishes it, data intact, no snapshot left', async () => {
+  const vg = `${VG}k`;
+  const { dir: loopDir, devs } = await makeLoops(2, 160);
+  const work = mkdtempSync('/tmp/dvm-agent-dvm-kill-');
+  const mountRoot = path.join(work, 'mnt');
+  mkdirSync(mountRoot);
+  const d = openLocked(devs, 'ex');
+  try {
+    init(vg, d, { extentSize: 8192 });
+  } finally {
+    closeAll(d);
+  }
+  const store = path.join(work, 'store');
+  const op = await openDirStore(store, { create: true });
+  const target = path.join(mountRoot, 'k');
+  let agent: { child: ChildProcess; exited: Promise<NodeJS.Signals | number | null>; err: string[] } | null = null;
+  const start = (env: Record<string, string> = {}) => {
+    const child = spawn(process.execPath, [binPath('dataset-agent'), '--store', store, '--node', 'n1', '--backend', `dvm:${vg}?devs=${devs.join(',')}`, '--mount-root', mountRoot, '--credentialed'], {
+      env: { ...(process.env as Record<string, string>), ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const err: string[] = [];
+    child.stderr!.on('data', (b) => err.push(String(b)));
+    const exited = new Promise<NodeJS.Signals | number | null>((r) => child.on('exit', (code, sig) => r(sig ?? code)));
+    agent = { child, exited, err };
+    return agent;
+  };
+  const stop = async () => {
+    if (!agent) return;
+    if (agent.child.exitCode === null && agent.child.signalCode === null) agent.child.kill('SIGTERM');
+    await agent.exited;
+    agent = null;
+  };
+  const tail = () => (agent ? agent.err.join('').split('\n').slice(-25).join('\n') : '');
+  try {
+    start();
+    await op.updateDesired((doc) => change.create(doc, { name: 'k', size: 96 * MiB, filesystem: 'ext4', node: 'n1', mount: null, meta: {} }, new Date()));
+    await converged(op, 'create', [tail()]);
+    const [id] = Object.keys((await op.readDesired()).value.datasets);
+    const uuid = (await op.readStatuses())[id]?.formatted?.uuid;
+    assert.ok(uuid, 'formatted');
+    const data = randomBytes(4 * MiB);
+    writeFileSync(path.join(target, 'data'), data);
+    await sh('sync', []);
+    await stop();
+    // Each kill lands at one step of the shrink; the agent started after it finishes the shrink.
+    const kills: [string, number][] = [
+      ['after control.snapshot', 88],
+      ['after resize2fs', 80],
+      ['before control.removeSnapshot', 72],
+      ['after control.removeSnapshot', 64],
+      ['after control.resize', 56],
+    ];
+    for (const [label, mb] of kills) {
+      await op.updateDesired((doc) => change.shrink(doc, 'k', mb * MiB, new Date()));
+      const a = start({ DVM_AGENT_KILL_ON: label });
+      const how = await Promise.race([a.exited, sleep(180_000).then(() => 'timeout')]);
+      assert.is(how, 'SIGKILL', `killed at '${label}':\n${tail()}`);
+      agent = null;
+      start();
+      await converged(op, `shrink to ${mb} MiB after a kill at '${label}'`, [tail()]);
+      assert.equal(extents(devs, vg), [mb / 4], `${label}: one LV (no snapshot left), ${mb} MiB`);
+      assert.ok(mountOf(target), `${label}: mounted again`);
+      assert.is(sha(readFileSync(path.join(target, 'data'))), sha(data), `${label}: the data survived`);
+      const st = (await op.readStatuses())[id]!;
+      assert.is(st.formatted?.uuid, uuid, `${label}: the same filesystem (never formatted again)`);
+      assert.is(st.markers.shrink_started, undefined, `${label}: the shrink marker cleared`);
+      assert.not.ok(query(vgScope(readVg(devs, vg).id)).devices.some((x) => x.suspended), `${label}: nothing suspended`);
+      await stop();
+    }
+  } finally {
+    await stop().catch(() => {});
+    await op.close();
+    spawnSync('umount', [target]);
+    for (const dev of query(vgScope(readVg(devs, vg).id)).devices) spawnSync('dmsetup', ['--noudevsync', 'remove', dev.name]);
     for (const dev of devs) spawnSync('losetup', ['-d', dev]);
     rmSync(work, { recursive: true, force: true });
     rmSync(loopDir, { recursive: true, force: true });

@@ -197,10 +197,13 @@ async function run(step: PlanStep, fx: ApplyEffects): Promise<string | null> {
           if (!isBackendError(e, 'unknown-volume')) throw e;
         }
       }
+      const keep = step.args.keep_marker === true;
       await patchStatus(fx, step.dataset, (s) => {
-        delete s.markers.shrink_started;
+        // Mid-shrink (the filesystem checked, the volume not yet shrunk) the marker stays, its snapshot gone.
+        if (keep && s.markers.shrink_started?.snapshot === sid) s.markers.shrink_started.snapshot = null;
+        else if (!keep) delete s.markers.shrink_started;
       });
-      return `shrink finished; snapshot '${sid}' removed`;
+      return keep ? `snapshot '${sid}' removed; the shrink goes on` : `shrink finished; snapshot '${sid}' removed`;
     }
     case 'restore-snapshot':
       throw new StepFailed('restoring a snapshot is an operator action, not planned by this agent', 'unsupported');
@@ -221,6 +224,7 @@ async function run(step: PlanStep, fx: ApplyEffects): Promise<string | null> {
     case 'record':
       return record(step, fx);
     case 'fsck':
+      return fsckOnly(step, fx);
     case 'mount':
       return mount(step, fx);
     case 'unmount': {
@@ -353,6 +357,27 @@ async function record(step: PlanStep, fx: ApplyEffects): Promise<string> {
     delete s.markers.create_started;
   });
   return msg;
+}
+
+/** The check of a shrunk, unmounted filesystem (fsck's own repairs allowed): its result decides whether the shrink's snapshot goes. */
+async function fsckOnly(step: PlanStep, fx: ApplyEffects): Promise<string> {
+  const v = vol(step);
+  const fs = fsArg(step);
+  const to = num(step, 'to');
+  const dev = await fsDevice(step, fx);
+  const m = await fx.host.mountedAt(dev);
+  if (m) throw new StepFailed(`'${dev}' is mounted at '${m.path}': a shrunk filesystem is checked unmounted`);
+  const p = await fx.host.probe(dev);
+  if (!p.signature || p.signature.type !== fs) throw new StepFailed(`'${dev}' does not show the ${fs} filesystem to check${p.error ? ` (${p.error})` : ''}`);
+  if (p.fs_size === null || p.fs_size > to) throw new StepFailed(`the filesystem on '${dev}' is ${p.fs_size ?? 'of unknown size'}, not yet shrunk to ${to} bytes`);
+  const f = await fx.host.fsck(dev, fs, { force: true });
+  await patchStatus(fx, step.dataset, (s) => {
+    const at = fx.now().toISOString();
+    s.fsck = { volume: v.id, node: fx.node, code: f.code, at, read_only: f.code >= 4 };
+    const shrink = s.markers.shrink_started;
+    if (shrink && shrink.volume === v.id && !shrink.checked) shrink.checked = { code: f.code, at };
+  });
+  return f.code >= 4 ? `fsck left errors (exit ${f.code}: ${f.detail})` : `checked (fsck exit ${f.code})`;
 }
 
 async function mount(step: PlanStep, fx: ApplyEffects): Promise<string> {

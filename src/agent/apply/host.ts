@@ -382,9 +382,9 @@ export function realHost(run: Runner, now: () => number = Date.now): Host {
       if (u.code !== 0) throw new Error(`partx --update --nr ${nr} '${device}' failed (exit ${u.code}): ${firstLine(u.stderr)}`);
     },
 
-    async fsck(device, fs) {
+    async fsck(device, fs, o) {
       if (fs === 'ext4') {
-        const r = await run('e2fsck', ['-p', device]);
+        const r = await run('e2fsck', [...(o?.force ? ['-f'] : []), '-p', device]);
         return { code: r.code, detail: firstLine(r.stderr) || firstLine(r.stdout) };
       }
       // xfs_repair -n: 0 clean, 1 corruption found, 2 a dirty log (mount replays it).

@@ -81,8 +81,11 @@ export interface Host {
   partitionSpan?(partition: string): Promise<{ start: number; size: number } | null>;
   /** Moves the end of `partition` (of `device`) to the device's end, the start unchanged; the kernel is told in place (mounted or not). */
   growPartition?(device: string, partition: string): Promise<void>;
-  /** Checks (and, for ext4, preens) the filesystem: fsck's exit status; >= 4 means errors left. */
-  fsck(device: string, fs: Filesystem): Promise<{ code: number; detail: string }>;
+  /**
+   * Checks (and, for ext4, preens) the filesystem: fsck's exit status; >= 4
+   * means errors left. `force`: a full check even of a filesystem marked clean.
+   */
+  fsck(device: string, fs: Filesystem, o?: { force?: boolean }): Promise<{ code: number; detail: string }>;
   mount(device: string, path: string, fs: Filesystem, readOnly: boolean): Promise<void>;
   /** Never lazy. */
   unmount(path: string): Promise<void>;

@@ -599,10 +599,18 @@ function onTarget(id: string, d: DesiredDataset, st: DatasetStatus | null, v: Vo
   return { phase: 'converged', reason: null };
 }
 
+type ShrinkMarker = NonNullable<DatasetStatus['markers']['shrink_started']>;
+
+const keptForRestore = (m: ShrinkMarker): Decision => ({
+  phase: 'degraded',
+  reason: `the filesystem shrunk to ${fmtSize(m.to)} has errors fsck did not correct (exit ${m.checked!.code} at ${m.checked!.at}); snapshot '${m.snapshot}', taken before the shrink, is kept to restore it from`,
+});
+
 /**
  * An explicit shrink: snapshot first where the backend can, unmount, shrink
- * the filesystem offline, shrink the volume, refresh the device, then clear
- * the marker. Null when there is nothing left of it to do.
+ * the filesystem offline, check it and remove the snapshot (kept, and the
+ * dataset degraded, when the check finds errors), shrink the volume, refresh
+ * the device, then clear the marker. Null when there is nothing left of it to do.
  */
 function shrinkStep(
   id: string, d: DesiredDataset, st: DatasetStatus | null, v: Volume, dev: LocalDevice, node: string,
@@ -631,6 +639,19 @@ function shrinkStep(
         why: `shrinking the filesystem offline to ${fmtSize(to)}`,
       };
     }
+    if (marker?.snapshot) {
+      // The snapshot is the way back until the shrunk filesystem is checked;
+      // it goes before the volume shrinks, as an origin with a snapshot cannot
+      // (LVM refuses it; the snapshot would lose the tail it rolls back to).
+      if (!marker.checked) {
+        return { step: mk(id, 'fsck', here, v, { device: dev.path, filesystem: fsType, to, volume: va }, `the filesystem shrunk to ${fmtSize(to)} on '${dev.path}' is checked`), why: `checking the shrunk filesystem before its snapshot goes` };
+      }
+      if (marker.checked.code >= 4 || marker.checked.code < 0) return keptForRestore(marker);
+      return {
+        step: mk(id, 'remove-snapshot', CREDENTIALED, v, { snapshot: marker.snapshot, volume: va, keep_marker: true }, `snapshot '${marker.snapshot}' is removed; the shrink goes on`),
+        why: `the shrunk filesystem is checked (fsck exit ${marker.checked.code}); removing its snapshot before the volume shrinks`,
+      };
+    }
     return { step: mk(id, 'resize', CREDENTIALED, v, { size: to, shrink: true, volume: va }, `volume '${v.id}' is ${fmtSize(to)}`), why: `shrinking volume '${v.id}' to ${fmtSize(to)} (its filesystem already is)` };
   }
   if (dev.size > v.size) {
@@ -640,9 +661,7 @@ function shrinkStep(
     if (marker.snapshot !== null) {
       // Kept until the shrunk filesystem has passed the fsck of its next mount (the usual mount step).
       if (!marker.checked) return null;
-      if (marker.checked.code >= 4 || marker.checked.code < 0) {
-        return { phase: 'degraded', reason: `the filesystem shrunk to ${fmtSize(marker.to)} has errors fsck did not correct (exit ${marker.checked.code} at ${marker.checked.at}); snapshot '${marker.snapshot}', taken before the shrink, is kept to restore it from` };
-      }
+      if (marker.checked.code >= 4 || marker.checked.code < 0) return keptForRestore(marker);
       return { step: mk(id, 'remove-snapshot', CREDENTIALED, v, { snapshot: marker.snapshot, volume: va }, `the shrink's snapshot is removed and the marker cleared`), why: `shrink done and checked (fsck exit ${marker.checked.code}); removing its snapshot` };
     }
     return { step: mk(id, 'record', here, v, { device: dev.path, volume: va, clear: 'shrink_started' }, 'the shrink marker is cleared'), why: 'shrink done; clearing its marker' };

@@ -47,6 +47,9 @@ export async function openFromSpec(spec: BackendSpec, opts: BackendOptions): Pro
 /** The LV name a dataset's volume gets: one per (cluster, dataset), so a repeated create finds the first. */
 export const volumeName = (cluster: string, dataset: string) => `dvm-${createHash('sha256').update(`${cluster}\0${dataset}`).digest('hex').slice(0, 20)}`;
 
+/** The LV name of volume `id`'s snapshot called `name`: one per name, found again after a timeout. */
+export const snapshotName = (id: string, name: string) => `${id}-s${createHash('sha256').update(name).digest('hex').slice(0, 8)}`;
+
 export async function openDvm(vgName: string, opts: BackendOptions, o: DvmOptions = {}): Promise<Backend> {
   const spec = o.spec ?? `dvm:${vgName}`;
   if (!isValidName(vgName)) throw usageError('invalid backend', spec, `'${vgName}' is not a volume group name`);
@@ -77,7 +80,10 @@ export async function openDvm(vgName: string, opts: BackendOptions, o: DvmOption
   }
 
   const lvSize = (v: Vg, lv: Lv) => lv.segments.reduce((n, s) => n + s.extent_count, 0) * v.extent_size * 512;
-  const visible = (v: Vg) => v.lvs.filter((l) => !l.flags.includes('hidden'));
+  /** A volume is a user LV that is not a snapshot (snapshots are the volumes' own, found by origin). */
+  const isVolume = (l: Lv) => !l.flags.includes('hidden') && !l.snapshot;
+  const visible = (v: Vg) => v.lvs.filter(isVolume);
+  const snapshotsOf = (v: Vg, lv: Lv) => v.lvs.filter((l) => l.snapshot?.origin === lv.id);
 
   const toVolume = (v: Vg, lv: Lv): Volume => {
     const st = fromTags(lv.tags);
@@ -95,7 +101,7 @@ export async function openDvm(vgName: string, opts: BackendOptions, o: DvmOption
   async function need(id: string): Promise<{ v: Vg; lv: Lv; st: TagState }> {
     checkVolumeId(id, DVM_VOLUME_ID);
     const v = (await vg.read()).vg;
-    const lv = v.lvs.find((l) => l.name === id && !l.flags.includes('hidden'));
+    const lv = v.lvs.find((l) => l.name === id && isVolume(l));
     if (!lv) throw new BackendError('unknown-volume', `no volume '${id}' in volume group '${vgName}'`, id);
     return { v, lv, st: fromTags(lv.tags) };
   }
@@ -112,7 +118,7 @@ export async function openDvm(vgName: string, opts: BackendOptions, o: DvmOption
   const limitsNow = async (): Promise<Limits> => {
     const v = (await vg.read()).vg;
     const total = v.pvs.reduce((n, p) => n + p.pe_count, 0) * unit;
-    return { allocation_unit: unit, min_size: unit, max_size: total, per_node: null, max_volumes: null, max_bytes: total, can_shrink: true, can_snapshot: false };
+    return { allocation_unit: unit, min_size: unit, max_size: total, per_node: null, max_volumes: null, max_bytes: total, can_shrink: true, can_snapshot: true };
   };
 
   const control: ControlPlane = {
@@ -152,7 +158,8 @@ export async function openDvm(vgName: string, opts: BackendOptions, o: DvmOption
       const { v, lv, st } = await need(id);
       if (st.node) throw new BackendError('already-attached', `volume '${id}' is attached to node '${st.node}': detach it first`, id, st.node);
       if (active(kernelDev(v, lv))) throw new BackendError('in-use', `volume '${id}' is still active: release it first`, id);
-      await call(id, () => vg.update('lv-remove', [id]));
+      // Its snapshots go with it (lv-remove refuses an origin without them): the dataset's data is gone.
+      await call(id, () => vg.update('lv-remove', [id, ...snapshotsOf(v, lv).map((s) => s.name)]));
     },
 
     async attach(id, to) {
@@ -196,13 +203,65 @@ export async function openDvm(vgName: string, opts: BackendOptions, o: DvmOption
       checkMetadata(metadata, id, st.metadata);
       await retag(id, lv, { ...st, metadata: { ...st.metadata, ...metadata } });
     },
+
+    async snapshot(id, name) {
+      log(`snapshot ${id}`);
+      const { v, lv } = await need(id);
+      // One snapshot per (volume, name): a repeat after a timeout or a crash finds the first.
+      const sid = snapshotName(id, String(name));
+      const there = v.lvs.find((l) => l.name === sid);
+      if (there) {
+        if (there.snapshot?.origin !== lv.id) throw new BackendError('invalid', `LV '${sid}' exists in '${vgName}' and is not a snapshot of '${id}'`, id);
+        if (there.snapshot.merging) throw new BackendError('in-use', `snapshot '${sid}' is merging into '${id}'`, id);
+        return sid;
+      }
+      // COW room for every chunk of the origin and the exception store's own
+      // chunks (a 4 KiB chunk indexes 256), so it can never overflow: a
+      // snapshot that fills up is invalid and restores nothing.
+      const bytes = lvSize(v, lv);
+      const chunk = 4096;
+      const cow = bytes + (Math.ceil(bytes / chunk / 256) + 2) * chunk;
+      await call(id, () => vg.update('lv-snapshot', [id, sid, `${Math.ceil(cow / unit)}e`]));
+      return sid;
+    },
+
+    async removeSnapshot(id, sid) {
+      log(`remove-snapshot ${id} ${sid}`);
+      const { v, lv } = await need(id);
+      const s = snapshotsOf(v, lv).find((l) => l.name === sid);
+      if (!s) throw new BackendError('unknown-volume', `volume '${id}' has no snapshot '${String(sid).slice(0, 64)}'`, id);
+      if (s.snapshot!.merging) throw new BackendError('in-use', `snapshot '${sid}' is merging into '${id}': it goes when the merge is over`, id);
+      // --sync: an active origin is reloaded plain around the removal, suspended in order.
+      await call(id, () => vg.update('lv-remove', [sid]));
+    },
+
+    async restoreSnapshot(id, sid) {
+      log(`restore-snapshot ${id} ${sid}`);
+      const { v, lv } = await need(id);
+      const s = snapshotsOf(v, lv).find((l) => l.name === sid);
+      if (!s) throw new BackendError('unknown-volume', `volume '${id}' has no snapshot '${String(sid).slice(0, 64)}'`, id);
+      const st = fromTags(lv.tags);
+      if (active(kernelDev(v, lv))) throw new BackendError('in-use', `volume '${id}' is active${st.node ? ` on node '${st.node}'` : ''}: release it before a restore`, id, st.node ?? undefined);
+      // lv-merge marks the merge; the kernel does it once the origin is mapped
+      // (snapshot-merge), and the snapshot leaves the metadata when it reports
+      // the merge done. Each part is found again after a crash: a merging
+      // snapshot is not merged twice, an active origin is released again.
+      if (!s.snapshot!.merging) await call(id, () => vg.update('lv-merge', [sid]));
+      await call(id, () => vg.activation({ lvs: [id] }));
+      const until = Date.now() + 540_000;
+      while ((await vg.settleMerges()) === null) {
+        if (Date.now() > until) throw new BackendError('unavailable', `the merge of snapshot '${sid}' into '${id}' is not over after 9 minutes: it goes on in the kernel`, id);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await call(id, () => vg.activation({ deactivate: [id] }));
+    },
   };
 
   /** The active device of a volume attached here; `connect` activates it when it is not. */
   async function local(v: Volume, connect: boolean): Promise<NodeDevice | null> {
     checkVolumeId(v.id, DVM_VOLUME_ID);
     const cur = (await vg.read()).vg;
-    const lv = cur.lvs.find((l) => l.name === v.id && !l.flags.includes('hidden'));
+    const lv = cur.lvs.find((l) => l.name === v.id && isVolume(l));
     if (!lv || fromTags(lv.tags).node !== node) return null;
     let dev = kernelDev(cur, lv);
     if (!active(dev)) {
@@ -222,7 +281,7 @@ export async function openDvm(vgName: string, opts: BackendOptions, o: DvmOption
     async verifyDevice(v, devPath) {
       checkVolumeId(v.id, DVM_VOLUME_ID);
       const cur = (await vg.read()).vg;
-      const lv = cur.lvs.find((l) => l.name === v.id && !l.flags.includes('hidden'));
+      const lv = cur.lvs.find((l) => l.name === v.id && isVolume(l));
       if (!lv) return `volume '${v.id}' does not exist`;
       const st = fromTags(lv.tags);
       if (st.node !== node) return `volume '${v.id}' is not attached to node '${node}'${st.node ? ` (it is attached to '${st.node}')` : ''}`;
@@ -250,7 +309,7 @@ export async function openDvm(vgName: string, opts: BackendOptions, o: DvmOption
     async release(v) {
       checkVolumeId(v.id, DVM_VOLUME_ID);
       const cur = (await vg.read()).vg;
-      const lv = cur.lvs.find((l) => l.name === v.id && !l.flags.includes('hidden'));
+      const lv = cur.lvs.find((l) => l.name === v.id && isVolume(l));
       if (!lv) return;
       const st = fromTags(lv.tags);
       if (st.node !== null && st.node !== node) return;

@@ -17,6 +17,8 @@ import { discover, systemBlockDevices } from '../../../discovery/scan.js';
 import { closeAll, openLocked } from '../../../transaction-manager/lock.js';
 import { read, update, type Participant } from '../../../transaction-manager/ops.js';
 import { originNow } from '../../../transaction-manager/origin.js';
+import { finishingMerges, mergedNow } from '../../../transaction-manager/merges.js';
+import { dropFinishedMerges } from '../../../metadata-manip/lv-snapshot.js';
 import { runInProcess } from '../../../metadata-manip/in-process.js';
 import { desiredState } from '../../../vol-activate/activate.js';
 import { planProgram } from '../../../dmactivate/program.js';
@@ -86,7 +88,24 @@ export class DvmVg {
           for (const n of r.notes) this.log(n);
           return r.doc;
         };
-        return await update(this.name, devs, mutate, { sync: this.participant(), origin: originNow(['dataset-agent', 'dvm', tool, ...args]), description: [tool, ...args].join(' ').slice(0, 4096) });
+        const log = (l: string) => this.log(l);
+        return await update(this.name, devs, finishingMerges(mutate, log), { sync: this.participant(), origin: originNow(['dataset-agent', 'dvm', tool, ...args]), description: [tool, ...args].join(' ').slice(0, 4096) });
+      } finally {
+        closeAll(devs);
+      }
+    });
+  }
+
+  /** Commits a generation without the snapshots whose merge the kernel finished (the origins map plain again); null: none had. */
+  settleMerges(): Promise<Envelope | null> {
+    return serial(this.name, async () => {
+      const devs = openLocked(this.paths(), 'ex');
+      try {
+        const cur = read(this.name, devs).env.vg;
+        const done = mergedNow(cur);
+        if (!done.size) return null;
+        this.log(`merged: ${cur.lvs.filter((l) => done.has(l.id)).map((l) => l.name).join(', ')}`);
+        return await update(this.name, devs, async (vg) => dropFinishedMerges(vg, mergedNow(vg)), { sync: this.participant(), origin: originNow(['dataset-agent', 'dvm', 'merged']), description: 'snapshot merges finished' });
       } finally {
         closeAll(devs);
       }
