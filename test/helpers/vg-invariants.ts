@@ -24,6 +24,19 @@ export function vgProblems(vg: Vg): string[] {
     names.add(lv.name);
     if (lv.tags && (lv.tags.length === 0 || lv.tags.some((t, i) => i > 0 && lv.tags![i - 1] >= t))) bad.push(`${lv.name} tags not sorted and unique (or an empty list): ${lv.tags.join(',')}`);
   }
+  // Snapshots: of an LV that exists and is no snapshot itself, a visible LV; one merge per origin at most.
+  const merging = new Set<string>();
+  for (const lv of vg.lvs) {
+    if (!lv.snapshot) continue;
+    const o = byId.get(lv.snapshot.origin);
+    if (!o) bad.push(`snapshot ${lv.name}: origin ${lv.snapshot.origin} is not in the VG`);
+    else if (o.snapshot) bad.push(`snapshot ${lv.name}: origin ${o.name} is itself a snapshot`);
+    if (lv.flags.includes('hidden')) bad.push(`snapshot ${lv.name} is hidden`);
+    if (lv.snapshot.merging) {
+      if (merging.has(lv.snapshot.origin)) bad.push(`two snapshots merging into ${o?.name ?? lv.snapshot.origin}`);
+      merging.add(lv.snapshot.origin);
+    }
+  }
   for (const lv of vg.lvs) {
     let next = 0;
     for (const [i, s] of lv.segments.entries()) {

@@ -11,6 +11,7 @@ import { lvExtend, lvReduce } from '../../src/metadata-manip/lv-resize.js';
 import { lvRemove, lvRename } from '../../src/metadata-manip/lv-admin.js';
 import { pvChange } from '../../src/metadata-manip/pv-change.js';
 import { lvChange } from '../../src/metadata-manip/lv-change.js';
+import { lvMerge, lvSnapshot } from '../../src/metadata-manip/lv-snapshot.js';
 import { findLv, lvExtents, type Vg } from '../../src/metadata-manip/model.js';
 import type { MutatorResult } from '../../src/metadata-manip/common.js';
 import { vgProblems } from '../helpers/vg-invariants.js';
@@ -76,7 +77,15 @@ function randomStep(r: () => number, vg: Vg, n: number): Step {
       },
     };
   }
-  if (roll < 0.85) return { what: `remove ${lv.name}`, run: (v) => lvRemove(v, { name: lv.name }), expect: (_b, a) => assert.not.ok(findLv(a, lv.name)) };
+  if (roll < 0.85) {
+    // an origin goes only with its snapshots named too: mostly they are
+    const snaps = r() < 0.7 ? vg.lvs.filter((l) => l.snapshot?.origin === lv.id).map((l) => l.name) : [];
+    return {
+      what: `remove ${lv.name} ${snaps.join(' ')}`,
+      run: (v) => lvRemove(v, { name: lv.name, more: snaps }),
+      expect: (_b, a) => assert.ok(![lv.name, ...snaps].some((x) => findLv(a, x)), 'removed, with the snapshots named'),
+    };
+  }
   if (roll < 0.9) {
     // tags from a small alphabet, so that adds and deletes meet the same tags often
     const tag = () => pick(r, ['a', 'b=1', 'x/y', 'dvm:ds#1', '@c', '-d']);
@@ -95,6 +104,30 @@ function randomStep(r: () => number, vg: Vg, n: number): Step {
       },
     };
   }
+  if (roll < 0.925) {
+    // a snapshot of any LV (a snapshot's own is refused, exit 1), sized absolutely or as a share of the origin
+    const name = `s${n}`;
+    const s = r() < 0.5 ? `${int(r, 1, 120)}%ORIGIN` : size('');
+    return {
+      what: `lv-snapshot ${lv.name} ${name} ${s}`,
+      run: (v) => lvSnapshot(v, { origin: lv.name, name, size: s, pvs: pvArg() }),
+      expect: (b, a) => {
+        const snap = findLv(a, name)!;
+        assert.is(snap.snapshot?.origin, findLv(b, lv.name)!.id, 'a snapshot of the origin');
+        assert.not.ok(snap.snapshot?.merging);
+        assert.equal(findLv(a, lv.name)!.segments, findLv(b, lv.name)!.segments, 'the origin is unchanged');
+      },
+    };
+  }
+  if (roll < 0.94) {
+    const snaps = top.filter((l) => l.snapshot);
+    const target = snaps.length && r() < 0.9 ? pick(r, snaps) : lv;
+    return {
+      what: `lv-merge ${target.name}`,
+      run: (v) => lvMerge(v, { name: target.name }),
+      expect: (_b, a) => assert.ok(findLv(a, target.name)!.snapshot?.merging, 'marked merging'),
+    };
+  }
   if (roll < 0.95) {
     const to = `r${n}`;
     return { what: `rename ${lv.name} ${to}`, run: (v) => lvRename(v, { name: lv.name, newName: to }), expect: (_b, a) => assert.ok(findLv(a, to) && !findLv(a, lv.name)) };
@@ -111,6 +144,9 @@ function deepFreeze<T>(o: T): T {
   }
   return o;
 }
+
+/** Successful requests per kind (the first word of `what`), over every sequence run. */
+const succeeded = new Map<string, number>();
 
 function runSequence(seed: number, steps: number): { ok: number; failed: number } {
   const r = rng(seed);
@@ -136,6 +172,8 @@ function runSequence(seed: number, steps: number): { ok: number; failed: number 
     step.expect?.(vg, res.vg);
     vg = res.vg;
     ok++;
+    const kind = step.what.split(' ')[0];
+    succeeded.set(kind, (succeeded.get(kind) ?? 0) + 1);
   }
   return { ok, failed };
 }
@@ -151,6 +189,7 @@ test('random sequences on random VGs keep every invariant (10 VGs x 300 requests
   // Both outcomes must be exercised, or the generator has drifted.
   assert.ok(ok > 1000, `${ok} requests succeeded`);
   assert.ok(failed > 100, `${failed} requests were refused`);
+  for (const kind of ['create', 'extend', 'reduce', 'remove', 'lv-change', 'lv-snapshot', 'lv-merge', 'rename']) assert.ok((succeeded.get(kind) ?? 0) > 5, `${kind}: ${succeeded.get(kind) ?? 0} succeeded`);
 });
 
 test('a long sequence on one VG (1500 requests)', () => {
