@@ -122,9 +122,10 @@ test('create, format once, mount, write, grow online, shrink, destroy: a dataset
     await op.updateDesired((doc) => change.shrink(doc, 'a', 40 * MiB, new Date()));
     await converged(op, 'shrink', log);
     const shrinkLog = log.slice(logged).join('\n');
-    assert.match(shrinkLog, /dvm snapshot dvm-/, `a snapshot was taken before the shrink:\n${shrinkLog}`);
-    assert.match(shrinkLog, /dvm remove-snapshot dvm-/, 'and removed after it');
-    assert.ok(shrinkLog.indexOf('dvm remove-snapshot') < shrinkLog.indexOf('dvm resize'), 'removed before the volume shrank');
+    const at = (re: RegExp) => shrinkLog.search(re);
+    assert.ok(at(/^a snapshot dvm-\S+ ok /m) >= 0, `a snapshot was taken before the shrink:\n${shrinkLog}`);
+    assert.ok(at(/^a snapshot /m) < at(/^a shrink-fs \S+ ok /m) && at(/^a shrink-fs /m) < at(/^a fsck \S+ ok .*fsck exit 0/m), 'the shrunk filesystem checked');
+    assert.ok(at(/^a fsck /m) < at(/^a remove-snapshot \S+ ok /m) && at(/^a remove-snapshot /m) < at(/^a resize \S+ ok /m), 'the snapshot removed after the check, before the volume shrank');
     assert.is(readVg(devs).lvs.length, 1, 'no snapshot LV left');
     assert.is(readVg(devs).lvs[0].segments.reduce((n, s) => n + s.extent_count, 0), 10, 'shrunk to 40 MiB');
     assert.ok(mountOf(target), 'mounted again after the offline shrink');

@@ -95,7 +95,9 @@ for (const [when, cmd] of crashes) {
     const b = writeAt(dev, 0, 64 * 1024);
     assert.not.ok(a.equals(b));
     await crashThenRecover(`lv-merge, killed ${when}`, cmd, ['lv-merge', 'rs']);
-    if (!(await envelope()).vg.lvs.find((l) => l.name === 'rs')?.snapshot?.merging) {
+    // (a committed merge of 64 KiB may be over already: the same recover then dropped the snapshot)
+    const rs = (await envelope()).vg.lvs.find((l) => l.name === 'rs');
+    if (rs && !rs.snapshot?.merging) {
       assert.is.not(when, 'after commit', 'a committed merge is kept by recover');
       assert.is((await update(SYNC_CMD, ['lv-merge', 'rs'])).code, 0);
     }

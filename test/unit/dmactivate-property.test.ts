@@ -120,12 +120,21 @@ test('a failure at any step runs a recovery branch that restores the prior state
     // a snapshot removed while its origin stays is not brought back by a rollback (it would be stale)
     const dropped = new Set(p.steps.slice(0, failAt).filter((s) => s.op === 'remove' && snapshotWhoseOriginStays(k, s.name, g1)).map((s) => k.byName(s.name)!.uuid));
     const prior = new Map([...canon(k)].filter(([u]) => !dropped.has(u)));
+    // A program killed mid-shrink can leave a raid live over images already
+    // smaller than it: that table cannot be loaded again (dm-raid checks the
+    // images' size), so a rollback cannot bring it back. Nothing else may differ.
+    const stale = staleRaid(k);
     const res = k.run(p, { failAt, resumeFailure: r.pick(modes) });
     failures++;
     const what = `seed ${seed} (${stage ? 'stage' : 'full'}, step ${failAt} ${p.steps[failAt].op} ${p.steps[failAt].name})`;
     assert.is(res.failedAt, failAt, what);
-    assert.ok(res.recoveryOk !== false, `${what}: recovery steps all succeed`);
-    assert.equal([...canon(k)].sort(), [...prior].sort(), `${what}: live tables and names as before`);
+    if (!stale.size) {
+      assert.ok(res.recoveryOk !== false, `${what}: recovery steps all succeed`);
+      assert.equal([...canon(k)].sort(), [...prior].sort(), `${what}: live tables and names as before`);
+    } else {
+      const keep = (m: Map<string, string>) => [...m].filter(([u]) => !stale.has(u)).sort();
+      assert.equal(keep(canon(k)), keep(prior), `${what}: live tables and names as before, but for the unloadable raid`);
+    }
     for (const d of mine(k)) {
       if (d.live.length) assert.not.ok(d.suspended, `${what}: ${d.name} left suspended`);
       assert.is(d.inactive, null, `${what}: ${d.name} left staged`);
@@ -137,6 +146,21 @@ test('a failure at any step runs a recovery branch that restores the prior state
   }
   assert.ok(failures > CASES / 2, 'most cases had something to fail');
 });
+
+/** Uuids of raid devices whose live table is longer than one of its images now (left by a crash mid-shrink). */
+function staleRaid(k: SimKernel): Set<string> {
+  const out = new Set<string>();
+  for (const d of mine(k))
+    for (const l of d.live) {
+      if (l.target !== 'raid') continue;
+      const w = l.params.split(' ');
+      for (let i = 0; i < Number(w[5]); i++) {
+        const img = k.byDev(w[7 + 2 * i]);
+        if (img && k.size(img) < l.length) out.add(d.uuid);
+      }
+    }
+  return out;
+}
 
 /** Whether `name` is a live snapshot whose origin device stays in `want` (the planner removes it first, with no undo). */
 function snapshotWhoseOriginStays(k: SimKernel, name: string, want: DmDoc): boolean {
