@@ -88,7 +88,8 @@ for (const [when, cmd] of crashes) {
     await assertConverged(`${when}: snapshot gone`);
   });
 
-  test(`lv-merge of an active origin, tm killed ${when}: recover --sync converges; the merge ends in the kernel and leaves the metadata`, async () => {
+  // Killed after the precommit nothing reached the kernel: lv-snapshot's case above is the same rollback.
+  if (when !== 'after precommit') test(`lv-merge of an active origin, tm killed ${when}: recover --sync converges; the merge ends in the kernel and leaves the metadata`, async () => {
     const dev = `/dev/mapper/${VG}-raw`;
     const a = writeAt(dev, 0, 64 * 1024);
     assert.is((await update(SYNC_CMD, ['lv-snapshot', 'raw', 'rs', '8M'])).code, 0);

@@ -4,7 +4,8 @@
 // removes a snapshot of an active origin; a snapshot of a mounted ext4 taken
 // under a running writer passes fsck; lv-merge maps snapshot-merge, the
 // kernel rolls the origin back, and the next tm update --sync drops the merged
-// snapshot; LVM2 builds the same stack for the same layout.
+// snapshot; an overflowed snapshot is invalid and reported so; LVM2 builds the
+// same stack for the same layout.
 // The pipeline runs in process (node starts slowly in the TCG VM); the same
 // cores and the same dmexec executor as the CLIs.
 import { test } from 'uvu';
@@ -20,7 +21,9 @@ import type { Envelope, Vg } from '../../src/lib/vg-types.js';
 import { parseSnapshotStatus } from '../../src/lib/dm-table.js';
 import type { DmProgram } from '../../src/lib/dm-program.js';
 import { cowHeaderWrites } from '../../src/transaction-manager/cow.js';
-import { activate, assertNothingSuspended, dmInfo, dropCaches, makeLoops, namedTables, participant, planFor, readAt, runProgram, sh, sha, SYNC_CMD, writeAt } from '../helpers/vm-dm.js';
+import { activate, assertNothingSuspended, dmInfo, dropCaches, makeLoops, namedTables, participant, planFor, query, readAt, runProgram, sh, sha, SYNC_CMD, writeAt } from '../helpers/vm-dm.js';
+import { lvRows } from '../../src/report/rows.js';
+import { vgScope } from '../../src/lib/dm-doc.js';
 import { binPath } from '../helpers/cli.js';
 
 const VG = 'vgsnap';
@@ -122,6 +125,26 @@ test('lv-remove of the snapshot with --sync: the origin goes back to a plain tab
   await dropCaches();
   assert.ok(readAt(mapper('data'), 0, cur.length).equals(cur));
   await assertConverged('after lv-remove');
+});
+
+test('a snapshot that overflows is invalid in the kernel and reported so (lv_attr I), never read as good; removing it frees the origin', async () => {
+  await change((vg) => lvSnapshot(vg, { origin: 'data', name: 'tiny', size: '1e' }).vg);
+  const rows = () => Object.fromEntries(lvRows(envelope(), query(vgScope(envelope().vg.id)), { all: false }).map((r) => [r.lv_name, [r.lv_attr, r.data_percent]]));
+  assert.equal(rows().tiny, ['swi-a-s---', 0], 'a fresh snapshot: valid, empty');
+  // 8 MiB of new data into the origin: twice the 4 MiB of COW space
+  for (let off = 0; off < 8 * MiB; off += MiB) writeAt(mapper('data'), off, MiB);
+  await sh('sync', []);
+  assert.is(parseSnapshotStatus((await status(`${VG}-tiny`)).split(' ').slice(3).join(' ')).state, 'invalid', 'the kernel invalidated it');
+  assert.equal(rows().tiny, ['swi-I-s---', null], 'report says invalid, no Data%');
+  await dropCaches();
+  const r = await execa('dd', [`if=${mapper('tiny')}`, 'of=/dev/null', 'bs=4096', 'count=1', 'iflag=direct'], { reject: false });
+  assert.is.not(r.exitCode, 0, 'an invalid snapshot cannot be read');
+  const cur = readAt(mapper('data'), 0, MiB);
+  await change((vg) => lvRemove(vg, { name: 'tiny' }).vg);
+  assert.equal([...(await namedTables(`${VG}-`)).keys()], ['data']);
+  await dropCaches();
+  assert.ok(readAt(mapper('data'), 0, MiB).equals(cur), 'the origin kept every write');
+  await assertConverged('after removing the overflowed snapshot');
 });
 
 test('a snapshot of a mounted ext4 taken under a running writer passes fsck', async () => {
