@@ -66,9 +66,25 @@ export const devNum = (p: string) => {
   return `${major}:${minor}`;
 };
 
+/**
+ * A dmsetup command over every device: it lists the devices, then asks each,
+ * so a device another test removes in between fails the whole command
+ * ("Device does not exist"). The integration files run two at a time: retry.
+ */
+async function dmsetupAll(args: string[]): Promise<string> {
+  for (let i = 0; ; i++) {
+    try {
+      return await sh('dmsetup', args);
+    } catch (e) {
+      if (i >= 10 || !/Device does not exist/.test((e as Error).message)) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 /** `dmsetup table` as name → lines. */
 export async function dmTables(): Promise<Map<string, string[]>> {
-  const out = await sh('dmsetup', ['table']);
+  const out = await dmsetupAll(['table']);
   const m = new Map<string, string[]>();
   for (const line of out.split('\n')) {
     const x = /^(\S+): (.*)$/.exec(line);
@@ -80,7 +96,7 @@ export async function dmTables(): Promise<Map<string, string[]>> {
 
 /** name → "maj:min" and state of every dm device. */
 export async function dmInfo(): Promise<{ name: string; dev: string; suspended: boolean; inactive: boolean; uuid: string }[]> {
-  const out = await sh('dmsetup', ['info', '-c', '--noheadings', '--separator', '|', '-o', 'name,major,minor,attr,uuid']);
+  const out = await dmsetupAll(['info', '-c', '--noheadings', '--separator', '|', '-o', 'name,major,minor,attr,uuid']);
   return out
     .split('\n')
     .filter((l) => l.trim() && !l.includes('No devices found'))
