@@ -142,6 +142,24 @@ export function participant(env: Envelope, phase: 'prepare' | 'commit' | 'abort'
 /** The tm --sync participant command line, with our tools by full path. */
 export const SYNC_CMD = `${process.execPath} ${binPath('vol-activate')} --active | ${process.execPath} ${binPath('dmactivate')} | ${process.execPath} ${binPath('dmexec')} >/dev/null`;
 
+/** The tm CLI, as a process (so that a test can kill it): exit code, stdout, stderr. */
+export async function tmCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const r = await execa(process.execPath, [binPath('tm'), ...args], { reject: false });
+  return { code: r.exitCode ?? 70, out: String(r.stdout), err: String(r.stderr) };
+}
+
+/**
+ * tm killed at each side of its commit point: a --sync command that runs the
+ * participant (or not) and then kills tm, its parent. After the precommit and
+ * after prepare (devices suspended, tables staged) recover rolls back; after
+ * the commit it rolls forward.
+ */
+export const TM_CRASHES: readonly [string, string][] = [
+  ['after precommit', `if [ "$DVM_TM_PHASE" = prepare ]; then kill -9 $PPID; exit 1; fi; ${SYNC_CMD}`],
+  ['after prepare', `${SYNC_CMD}; if [ "$DVM_TM_PHASE" = prepare ]; then kill -9 $PPID; fi`],
+  ['after commit', `if [ "$DVM_TM_PHASE" = commit ]; then kill -9 $PPID; exit 1; fi; ${SYNC_CMD}`],
+];
+
 /** The real thing: `sh -c CMD` with the envelope on stdin and DVM_TM_PHASE set, as tm runs it. */
 export async function participantCli(env: Envelope, phase: 'prepare' | 'commit' | 'abort'): Promise<number> {
   const r = await execa('sh', ['-c', SYNC_CMD], { input: JSON.stringify(env), env: { DVM_TM_PHASE: phase }, reject: false });

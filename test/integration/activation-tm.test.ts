@@ -8,17 +8,14 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { binPath } from '../helpers/cli.js';
-import { assertNothingSuspended, dropCaches, makeLoops, planFor, query, sh, sha, SYNC_CMD } from '../helpers/vm-dm.js';
+import { assertNothingSuspended, dropCaches, makeLoops, planFor, query, sh, sha, SYNC_CMD, TM_CRASHES, tmCli } from '../helpers/vm-dm.js';
 
 const VG = 'vgtm';
 let devs: string[] = [];
 const mnt = '/tmp/dvm-mnt-tm';
 const files = new Map<string, string>();
 const node = process.execPath;
-const tm = async (args: string[], input = '') => {
-  const r = await execa(node, [binPath('tm'), ...args], { input, reject: false });
-  return { code: r.exitCode ?? 70, out: String(r.stdout), err: String(r.stderr) };
-};
+const tm = tmCli;
 const envelope = async () => JSON.parse((await tm(['read', VG, ...devs])).out);
 /** the kernel matches the committed metadata: activating it again plans nothing (planned in process: node starts slowly in the VM) */
 async function assertConverged(what: string) {
@@ -59,12 +56,7 @@ test('online grow: tm update --sync … -- lv-extend, then resize2fs on the moun
   await assertConverged('after online grow');
 });
 
-// Each crash: a --sync command that runs the participant (or not) and then kills tm (its parent).
-const crashes: [string, string][] = [
-  ['after precommit', `if [ "$DVM_TM_PHASE" = prepare ]; then kill -9 $PPID; exit 1; fi; ${SYNC_CMD}`],
-  ['after prepare', `${SYNC_CMD}; if [ "$DVM_TM_PHASE" = prepare ]; then kill -9 $PPID; fi`],
-  ['after commit', `if [ "$DVM_TM_PHASE" = commit ]; then kill -9 $PPID; exit 1; fi; ${SYNC_CMD}`],
-];
+const crashes = TM_CRASHES;
 for (const [when, cmd] of crashes) {
   test(`tm killed ${when}: tm recover --sync converges, data intact`, async () => {
     const before = await envelope();

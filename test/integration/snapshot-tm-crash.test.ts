@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { binPath } from '../helpers/cli.js';
-import { assertNothingSuspended, dropCaches, makeLoops, planFor, query, readAt, sh, sha, SYNC_CMD, writeAt } from '../helpers/vm-dm.js';
+import { assertNothingSuspended, dropCaches, makeLoops, planFor, query, readAt, sh, sha, SYNC_CMD, TM_CRASHES, tmCli, writeAt } from '../helpers/vm-dm.js';
 import type { Envelope } from '../../src/lib/vg-types.js';
 
 const VG = 'vgsnapk';
@@ -20,10 +20,7 @@ let devs: string[] = [];
 const mnt = '/tmp/dvm-mnt-snapk';
 const files = new Map<string, string>();
 const node = process.execPath;
-const tm = async (args: string[]) => {
-  const r = await execa(node, [binPath('tm'), ...args], { reject: false });
-  return { code: r.exitCode ?? 70, out: String(r.stdout), err: String(r.stderr) };
-};
+const tm = tmCli;
 const envelope = async (): Promise<Envelope> => JSON.parse((await tm(['read', VG, ...devs])).out);
 const names = async () => (await envelope()).vg.lvs.map((l) => l.name).sort();
 const update = (cmd: string, mutator: string[]) => tm(['update', VG, ...devs, '--sync', cmd, '--', ...mutator]);
@@ -58,12 +55,7 @@ test.after(async () => {
   for (const d of devs) await sh('losetup', ['-d', d]).catch(() => {});
 });
 
-// A --sync command that runs the participant (or not) and then kills tm (its parent).
-const crashes: [string, string][] = [
-  ['after precommit', `if [ "$DVM_TM_PHASE" = prepare ]; then kill -9 $PPID; exit 1; fi; ${SYNC_CMD}`],
-  ['after prepare', `${SYNC_CMD}; if [ "$DVM_TM_PHASE" = prepare ]; then kill -9 $PPID; fi`],
-  ['after commit', `if [ "$DVM_TM_PHASE" = commit ]; then kill -9 $PPID; exit 1; fi; ${SYNC_CMD}`],
-];
+const crashes = TM_CRASHES;
 
 async function crashThenRecover(what: string, cmd: string, mutator: string[]) {
   const r = await update(cmd, mutator);

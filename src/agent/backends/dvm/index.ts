@@ -20,6 +20,7 @@ import { BackendError, META_CLUSTER, META_DATASET, type Backend, type BackendOpt
 import type { Limits, Volume } from '../../docs.js';
 import { fromTags, tagChanges, toTags, type TagState } from './tags.js';
 import { DvmVg, findPvs } from './vg.js';
+import { mergedNow } from '../../../transaction-manager/merges.js';
 
 /** Volume ids are LV names: the schema's name rule keeps them safe in paths (no '/', not '..'). */
 export const DVM_VOLUME_ID = new RegExp(NAME_PATTERN);
@@ -246,13 +247,15 @@ export async function openDvm(vgName: string, opts: BackendOptions, o: DvmOption
       // (snapshot-merge), and the snapshot leaves the metadata when it reports
       // the merge done. Each part is found again after a crash: a merging
       // snapshot is not merged twice, an active origin is released again.
-      if (!s.snapshot!.merging) await call(id, () => vg.update('lv-merge', [sid]));
+      const merging = s.snapshot!.merging ? v : (await call(id, () => vg.update('lv-merge', [sid]))).vg;
       await call(id, () => vg.activation({ lvs: [id] }));
+      // Only the kernel is asked while the merge runs; the metadata is written once, when it is over.
       const until = Date.now() + 540_000;
-      while ((await vg.settleMerges()) === null) {
+      while (!mergedNow(merging).has(s.id)) {
         if (Date.now() > until) throw new BackendError('unavailable', `the merge of snapshot '${sid}' into '${id}' is not over after 9 minutes: it goes on in the kernel`, id);
         await new Promise((r) => setTimeout(r, 100));
       }
+      await call(id, () => vg.settleMerges());
       await call(id, () => vg.activation({ deactivate: [id] }));
     },
   };

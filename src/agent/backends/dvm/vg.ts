@@ -105,7 +105,8 @@ export class DvmVg {
         const done = mergedNow(cur);
         if (!done.size) return null;
         this.log(`merged: ${cur.lvs.filter((l) => done.has(l.id)).map((l) => l.name).join(', ')}`);
-        return await update(this.name, devs, async (vg) => dropFinishedMerges(vg, mergedNow(vg)), { sync: this.participant(), origin: originNow(['dataset-agent', 'dvm', 'merged']), description: 'snapshot merges finished' });
+        // The lock is held from the read on: the generation the update reads is `cur`.
+        return await update(this.name, devs, async (vg) => dropFinishedMerges(vg, done), { sync: this.participant(), origin: originNow(['dataset-agent', 'dvm', 'merged']), description: 'snapshot merges finished' });
       } finally {
         closeAll(devs);
       }
