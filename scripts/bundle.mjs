@@ -36,31 +36,71 @@ const lazyStringWidth = {
 };
 
 /**
- * yargs' platform shim imports node:assert (which loads util's inspector,
- * the assertion error's colours and so a stderr stream) and reads
- * process.stdout.columns when its module loads (which builds a stdout
- * stream): together ~6 ms of every tool's start, for two equality checks of
- * yargs' own arguments and a help-text width. This gives it the same two
- * checks inline and reads the width when help is laid out.
+ * Text swaps in modules that would load a Node builtin at every start for
+ * something a short-lived tool rarely or never does. Every builtin outside
+ * Node's start-up snapshot is compiled when first required (docs/startup.md).
+ * The build fails when a text is not found (the module changed: update the table).
+ *
+ * - yargs' platform shim imports node:assert (which loads util's inspector,
+ *   the assertion error's colours and so a stderr stream) and reads
+ *   process.stdout.columns when its module loads (which builds a stdout
+ *   stream): ~6 ms of every start, for two equality checks of yargs' own
+ *   arguments and a help-text width. It gets the same checks inline and
+ *   reads the width when help is laid out.
+ * - node:module (it pulls in the ES module loader: ~2 ms) is imported for
+ *   createRequire by our builtins.ts, yargs' shim and yargs-parser, as ES
+ *   modules must; in the bundle the loader's own require is at hand.
+ * - node-gyp-build requires node:os (~2 ms) for os.arch() and os.platform(),
+ *   which Node documents as process.arch and process.platform.
  */
-const leanYargsShim = {
-  name: 'lean-yargs-shim',
-  setup(b) {
-    b.onLoad({ filter: /yargs[\\/]lib[\\/]platform-shims[\\/]esm\.mjs$/ }, async (args) => {
-      const { readFile } = await import('node:fs/promises');
-      let src = await readFile(args.path, 'utf8');
-      const swap = (from, to) => {
-        if (!src.includes(from)) throw new Error(`lean-yargs-shim: '${from}' not found in ${args.path} (yargs changed: update the plugin)`);
-        src = src.replace(from, to);
-      };
-      swap("import { notStrictEqual, strictEqual } from 'assert'",
+const PATCHES = [
+  {
+    file: /yargs[\\/]lib[\\/]platform-shims[\\/]esm\.mjs$/,
+    swaps: [
+      ["import { notStrictEqual, strictEqual } from 'assert'",
         "const fail = (m) => { throw Object.assign(new Error(m), { code: 'ERR_ASSERTION' }) };\n" +
         "const strictEqual = (a, b, m) => { if (!Object.is(a, b)) fail(m ?? `${a} !== ${b}`) };\n" +
-        "const notStrictEqual = (a, b, m) => { if (Object.is(a, b)) fail(m ?? `${a} === ${b}`) };");
-      swap("stdColumns: typeof process.stdout.columns !== 'undefined' ? process.stdout.columns : null",
-        "get stdColumns() { return typeof process.stdout.columns !== 'undefined' ? process.stdout.columns : null }");
-      return { contents: src, loader: 'js', resolveDir: path.dirname(args.path) };
-    });
+        "const notStrictEqual = (a, b, m) => { if (Object.is(a, b)) fail(m ?? `${a} === ${b}`) };"],
+      ["stdColumns: typeof process.stdout.columns !== 'undefined' ? process.stdout.columns : null",
+        "get stdColumns() { return typeof process.stdout.columns !== 'undefined' ? process.stdout.columns : null }"],
+      ["import { createRequire } from 'node:module';", ''],
+      ['const require = createRequire(import.meta.url);', ''],
+    ],
+  },
+  {
+    file: /yargs-parser[\\/]build[\\/]lib[\\/]index\.js$/,
+    swaps: [
+      ["import { createRequire } from 'node:module';", ''],
+      ['const require = createRequire ? createRequire(import.meta.url) : undefined;', ''],
+    ],
+  },
+  {
+    file: /dist[\\/]src[\\/]lib[\\/]builtins\.js$/,
+    swaps: [
+      ["import { createRequire } from 'node:module';", ''],
+      ['createRequire(import.meta.url)', 'require'],
+    ],
+  },
+  {
+    file: /node-gyp-build[\\/]node-gyp-build\.js$/,
+    swaps: [["var os = require('os')", 'var os = { arch: () => process.arch, platform: () => process.platform }']],
+  },
+];
+
+const patchModules = {
+  name: 'patch-modules',
+  setup(b) {
+    for (const { file, swaps } of PATCHES) {
+      b.onLoad({ filter: file }, async (args) => {
+        const { readFile } = await import('node:fs/promises');
+        let src = await readFile(args.path, 'utf8');
+        for (const [from, to] of swaps) {
+          if (!src.includes(from)) throw new Error(`patch-modules: '${from}' not found in ${args.path} (the module changed: update PATCHES)`);
+          src = src.replace(from, to);
+        }
+        return { contents: src, loader: 'js', resolveDir: path.dirname(args.path) };
+      });
+    }
   },
 };
 
@@ -77,7 +117,7 @@ async function bundleAll() {
       // bundle that is the bundle's, from __filename.
       define: { 'import.meta.url': '__bundleUrl' },
       banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
-      plugins: [lazyStringWidth, leanYargsShim],
+      plugins: [lazyStringWidth, patchModules],
       // etcd3 loads its .proto files relative to its own directory at run
       // time: it stays a plain require from node_modules (loaded only for etcd:// stores).
       external: ['etcd3'],

@@ -1,7 +1,7 @@
 // The planner: (current model, desired devices) → ordered dm steps, in the
 // order libdevmapper's deptree uses (see PLANNER.md). Pure: it only reasons
 // about a model of the kernel, which it updates as it emits each step.
-import { createHash } from 'node:crypto';
+import { sha256 } from '../lib/sha256.js';
 import { failed } from '../lib/errors.js';
 import type { DmStep } from '../lib/dm-program.js';
 import { appendOnly, cloneModel, refsOf, render, tableEq, tableSize, type MDev, type Model, type NTable, type Want } from './model.js';
@@ -181,7 +181,7 @@ function heldForOrigin(e: Emitter, want: Want[]): Map<string, MDev> {
 }
 
 function tempName(d: MDev, taken: Set<string>): string {
-  const h = createHash('sha256').update(d.uuid).digest('hex').slice(0, 12);
+  const h = sha256(d.uuid).toString('hex').slice(0, 12);
   for (let i = 0; ; i++) {
     const n = i === 0 ? `dvm-tmp-${h}` : `dvm-tmp-${h}-${i}`;
     if (!taken.has(n)) return n;

@@ -4,7 +4,7 @@
 // `dmexec --query`): a forked dmexec costs a whole Node start, twice per
 // participant phase. DVM_QUERY_FORK=1 forks dmexec instead (for comparison:
 // bench/README.md). Only mains import this: src/lib imports no tool folder.
-import { execFileSync } from 'node:child_process';
+import { builtin } from '../lib/builtins.js';
 import { environmentError, causeOf, ToolError } from '../lib/errors.js';
 import { parseDocument } from '../lib/io.js';
 import { canonicalJson } from '../lib/canonical-json.js';
@@ -14,6 +14,9 @@ import type { DmDoc } from '../lib/dm-doc.js';
 import { loadNative } from './native.js';
 import { DmControl } from './control.js';
 import { queryState } from './query.js';
+
+// Only the DVM_QUERY_FORK path forks: child_process (~3 ms to load, with net) waits for it.
+const childProcess = builtin<typeof import('node:child_process')>('child_process');
 
 /** What `dmexec --query --scope SCOPE` prints, parsed; in-process unless DVM_QUERY_FORK=1. */
 export function queryKernel(scope: string): DmDoc {
@@ -37,7 +40,7 @@ export function queryKernel(scope: string): DmDoc {
 function queryForked(scope: string): DmDoc {
   let out: string;
   try {
-    out = execFileSync(process.execPath, [toolShim('dmexec'), '--query', '--scope', scope], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 << 20 });
+    out = childProcess().execFileSync(process.execPath, [toolShim('dmexec'), '--query', '--scope', scope], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 << 20 });
   } catch (e) {
     const err = e as { stderr?: string };
     const line = String(err.stderr ?? '').trim().split('\n').pop() || causeOf(e);

@@ -1,6 +1,6 @@
 // The dm control device: every query ioctl goes through DmControl.call, and
 // whole programs through DmControl.run (one native call, memory locked).
-import { constants as osConstants } from 'node:os';
+import { builtin } from '../lib/builtins.js';
 import { environmentError, failed } from '../lib/errors.js';
 import type { TableLine } from '../lib/dm-table.js';
 import { CMD, FLAG, packHeader, readHeader, parseNameList, parseSpecs, type Header, type NameEntry } from './layout.js';
@@ -10,8 +10,11 @@ export const CONTROL_PATH = '/dev/mapper/control';
 const QUERY_BUFFER = 16384;
 const MAX_QUERY_BUFFER = 64 * 1024 * 1024;
 
-const ERRNO_NAMES = new Map<number, string>(Object.entries(osConstants.errno).map(([k, v]) => [v as number, k]));
-export const errnoName = (errno: number): string => ERRNO_NAMES.get(errno) ?? `E${errno}`;
+// Errno names are wanted only when a call fails: node:os (~2 ms to load) waits for one.
+const os = builtin<typeof import('node:os')>('os');
+let errnoNames: Map<number, string> | undefined;
+export const errnoName = (errno: number): string =>
+  (errnoNames ??= new Map(Object.entries(os().constants.errno).map(([k, v]) => [v as number, k]))).get(errno) ?? `E${errno}`;
 
 export class DmControl {
   private constructor(
@@ -80,7 +83,7 @@ export class DmControl {
   /** DEV_STATUS by name; null when there is no such device. */
   info(name: string): Header | null {
     const { errno, buf } = this.call(CMD.DEV_STATUS, (size) => packHeader({ name }, size), 4096);
-    if (errno === osConstants.errno.ENXIO) return null;
+    if (errnoName(errno) === 'ENXIO') return null;
     if (errno) throw failed('cannot get info', name, errnoName(errno));
     return readHeader(buf);
   }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../lib/sha256.js';
 
 /** The dvm.vg/1 document (schemas/vg.v1.schema.json): one set of types, shared. */
 import { isPvArea, type Area, type Lv, type Segment, type Vg } from '../lib/vg-types.js';
@@ -45,7 +45,7 @@ const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
  */
 export function newLvId(vg: Vg, name: string, taken: Set<string>): string {
   for (let counter = 0; ; counter++) {
-    const h = createHash('sha256').update(`${vg.id}\0${vg.seqno}\0${name}\0${counter}`).digest();
+    const h = sha256(`${vg.id}\0${vg.seqno}\0${name}\0${counter}`);
     let id = '';
     for (let i = 0; i < 32; i++) id += ALPHABET[h[i] % 62];
     if (!taken.has(id)) {

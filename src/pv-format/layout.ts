@@ -1,7 +1,7 @@
 // Byte layout of a dvm PV (see FORMAT.md). Pure encode/decode with every
 // field bounds-checked before it is used: nothing here trusts the disk.
-import { createHash } from 'node:crypto';
 import { crc32 } from './crc32.js';
+import { sha256 } from '../lib/sha256.js';
 
 export const SECTOR = 512;
 export const BLOCK = 4096; // every metadata write is whole, aligned 4 KiB blocks
@@ -39,7 +39,7 @@ export function ringSpans(mdaSize: number, offset: number, length: number): [num
   const first = Math.min(length, mdaSize - offset);
   return first === length ? [[offset, length]] : [[offset, first], [RING_OFFSET, length - first]];
 }
-export const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest();
+export { sha256 };
 
 function u64(b: Buffer, off: number, field: string): number {
   const v = b.readBigUInt64LE(off);
@@ -213,10 +213,18 @@ export interface RecordHead {
 
 export const hasRecordMagic = (b: Buffer) => ascii(b, 0, 8) === RECORD_MAGIC;
 
-/** Build a ring record for one generation: compressed when that is smaller. */
+/**
+ * A record of at most this many bytes is stored raw: two blocks at most, one
+ * more than deflating could save in a ring of thousands, and the reader and
+ * writer of a small VG never load zlib (~2 ms of a start, with the stream
+ * machinery it pulls in).
+ */
+export const RAW_RECORD_MAX = 2 * BLOCK;
+
+/** Build a ring record for one generation: raw when small (RAW_RECORD_MAX), else compressed when that is smaller. */
 export function encodeRecord(vgId: string, seqno: number, json: Buffer, prevHash: Buffer | null, deflate: (b: Buffer) => Buffer): { record: Buffer; hash: Buffer } {
   if (json.length > MAX_JSON) throw new Error(`metadata of ${json.length} bytes is over the ${MAX_JSON} byte limit`);
-  const packed = deflate(json);
+  const packed = REC_HDR + json.length <= RAW_RECORD_MAX ? json : deflate(json);
   const useDeflate = packed.length < json.length;
   const payload = useDeflate ? packed : json;
   const hash = sha256(json);

@@ -1,11 +1,29 @@
 // What tm records about each commit, and `tm history` as a table. LVM's
 // metadata archive says when, on which host and after which command a
 // generation was made; that is what people read after an incident.
-import { hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { builtin } from '../lib/builtins.js';
 import type { Origin } from '../lib/vg-types.js';
 
+const os = builtin<typeof import('node:os')>('os');
+
+/**
+ * The host name, as uname(2) gives it (what os.hostname() returns): Linux
+ * shows it in /proc, which saves every commit loading node:os (~2 ms); the
+ * call is the fallback where /proc is not mounted.
+ */
+export function hostName(): string {
+  try {
+    const h = readFileSync('/proc/sys/kernel/hostname', 'utf8').trim();
+    if (h !== '') return h;
+  } catch {
+    // no /proc here
+  }
+  return os().hostname();
+}
+
 /** The origin of a commit made now by this process (`argv`: tm's own arguments, the mutator's included). */
-export function originNow(argv: string[], now = new Date(), host = hostname()): Origin {
+export function originNow(argv: string[], now = new Date(), host = hostName()): Origin {
   return { time: now.toISOString().replace(/\.\d{3}Z$/, 'Z'), host: host.slice(0, 255), command: ['tm', ...argv].slice(0, 256).map((a) => a.slice(0, 4096)) };
 }
 

@@ -205,7 +205,8 @@ export async function ringEndSetup(devs: MemDev[], update: (vgName: string, devs
     writeHeader(pv, ident, pv.header!.committed, null);
     writeHeader(pv, ident, pv.header!.committed, null);
   }
-  await update('vg0', devs, randomLvs(17));
+  // 8 LVs: under RAW_RECORD_MAX raw, one block; 37: deflated, two blocks.
+  await update('vg0', devs, randomLvs(8));
   await update('vg0', devs, randomLvs(29));
   for (const d of devs) {
     const s = readPv(d).header!.committed!;

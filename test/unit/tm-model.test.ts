@@ -5,7 +5,7 @@ import { inflateRawSync } from 'node:zlib';
 import { checkVg } from '../../src/lib/vg-check.js';
 import type { Vg } from '../../src/lib/vg-types.js';
 import { addPvs, dropOrMarkMissing, extentsUsedOn, markMissing, removePvs, unmarkMissing } from '../../src/transaction-manager/pvs.js';
-import { Damage, decodeHeader, decodeLabel, decodePayload, decodeRecordHead, encodeHeader, encodeLabel, encodeRecord, RING_OFFSET } from '../../src/pv-format/layout.js';
+import { Damage, decodeHeader, decodeLabel, decodePayload, decodeRecordHead, encodeHeader, encodeLabel, encodeRecord, RAW_RECORD_MAX, RING_OFFSET } from '../../src/pv-format/layout.js';
 import { placeNext, placeRecord, deflate } from '../../src/transaction-manager/write.js';
 import { ToolError } from '../../src/lib/errors.js';
 
@@ -80,9 +80,14 @@ test('layout: label, header and record round-trip; damage is detected', () => {
   assert.equal(decodeHeader(hb, 1, { vgId: id('V'), pvId: id('p'), mdaSize: label.mdaSize }), h);
   assert.throws(() => decodeHeader(hb, 0, null), (e: unknown) => e instanceof Damage && /wrong place/.test((e as Error).message));
   assert.throws(() => decodeHeader(hb, 1, { vgId: id('W'), pvId: id('p'), mdaSize: label.mdaSize }), (e: unknown) => e instanceof Damage);
-  const json = Buffer.from('{"x":"' + 'a'.repeat(1000) + '"}\n');
+  const json = Buffer.from('{"x":"' + 'a'.repeat(RAW_RECORD_MAX) + '"}\n');
   const { record, hash } = encodeRecord(id('V'), 7, json, null, deflate);
   assert.ok(record.length < json.length, 'compressed because it pays');
+  const twoBlocks = Buffer.from('{"x":"' + 'a'.repeat(RAW_RECORD_MAX - 256 - 9) + '"}\n');
+  assert.is(twoBlocks.length + 256, RAW_RECORD_MAX);
+  const raw = encodeRecord(id('V'), 7, twoBlocks, null, deflate);
+  assert.is(raw.record.readUInt32LE(12), 0, 'a record of two blocks or less is stored raw');
+  assert.is(raw.record.length, RAW_RECORD_MAX);
   const head = decodeRecordHead(record, RING_OFFSET, label.mdaSize);
   assert.is(head.seqno, 7);
   assert.ok(head.hash.equals(hash));
