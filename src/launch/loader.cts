@@ -28,7 +28,7 @@ export function cachePath(bundle: string): string {
 
 /** Compiles a CommonJS bundle, using its code cache when V8 accepts it. */
 export function compileBundle(bundle: string): { script: vm.Script; cacheUsed: boolean } {
-  const source = readFileSync(bundle, 'utf8');
+  const source = readFileSync(bundle, 'latin1'); // ASCII (scripts/bundle.mjs: charset)
   let cachedData: Buffer | undefined;
   try {
     cachedData = readFileSync(cachePath(bundle));

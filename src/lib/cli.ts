@@ -5,7 +5,9 @@ import { EXIT } from './exit-codes.js';
 import { PATHS } from './paths.js';
 import { onStdoutFailure } from './io.js';
 
-let cachedVersion: string | undefined;
+/** The package's version, written into the bundle at build (scripts/bundle.mjs); unbundled, read from package.json. */
+declare const DVM_BUNDLED_VERSION: string | undefined;
+let cachedVersion = typeof DVM_BUNDLED_VERSION === 'string' ? DVM_BUNDLED_VERSION : undefined;
 export function dvmVersion(): string {
   if (!cachedVersion) {
     const pkg = JSON.parse(readFileSync(PATHS.packageJson, 'utf8'));

@@ -29,6 +29,16 @@ test('one bundle, whose trained code cache V8 accepts', () => {
   assert.equal(readdirSync(path.join(ROOT, 'dist')).filter((f) => f.endsWith('.cjs')), ['dvm.cjs']);
 });
 
+test('the bundle is ASCII (the loader reads it as latin1), names no node:module, and carries the version', () => {
+  const bytes = readFileSync(BUNDLE);
+  const at = bytes.findIndex((b) => b > 0x7f);
+  assert.is(at, -1, `non-ASCII byte at ${at}`);
+  const text = bytes.toString('latin1');
+  assert.not.match(text, /require\("(node:)?module"\)/, 'node:module costs every start its compile');
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  assert.ok(text.includes(JSON.stringify(pkg.version)), 'the version is written in at build');
+});
+
 test('an unknown tool name is a usage error', async () => {
   const r = await execa(process.execPath, ['-e', `require(${JSON.stringify(path.join(ROOT, 'dist/src/launch/loader.cjs'))}).run('no-such-tool')`], { reject: false });
   assert.is(r.exitCode, 2);
