@@ -48,6 +48,7 @@ const lazyStringWidth = {
  *   stream): ~6 ms of every start, for two equality checks of yargs' own
  *   arguments and a help-text width. It gets the same checks inline and
  *   reads the width when help is laid out.
+ * - yargs' package.json search (see below) walked up from the cwd.
  * - node:module (it pulls in the ES module loader: ~2 ms) is imported for
  *   createRequire by our builtins.ts, yargs' shim and yargs-parser, as ES
  *   modules must; in the bundle the loader's own require is at hand.
@@ -66,6 +67,12 @@ const PATCHES = [
         "get stdColumns() { return typeof process.stdout.columns !== 'undefined' ? process.stdout.columns : null }"],
       ["import { createRequire } from 'node:module';", ''],
       ['const require = createRequire(import.meta.url);', ''],
+      // yargs looks for the package.json above the module that holds it
+      // ('node_modules'): from the bundle it found no such path and walked
+      // up from the cwd at every parse, so a package.json there could have
+      // changed how dvm parses. It starts at dvm's root, as unbundled.
+      ["const mainFilename = __dirname.substring(0, __dirname.lastIndexOf('node_modules'));",
+        "const mainFilename = __dirname.substring(0, __dirname.lastIndexOf('/dist/') + 1);"],
     ],
   },
   {
