@@ -1,6 +1,6 @@
 // Reading one PV: label, both header copies, the committed record, and (on
 // demand) a scan of the whole ring. Every failure becomes a one-line reason.
-import { builtin } from '../lib/builtins.js';
+import { inflateRaw } from '../lib/raw-deflate.js';
 import type { Dev } from './device.js';
 import {
   BLOCK, Damage, LABEL_OFFSET, LABEL_SIZE, MDA_OFFSET, REC_HDR, RING_OFFSET,
@@ -8,9 +8,8 @@ import {
   type Header, type Label, type Slot,
 } from './layout.js';
 
-// zlib (and the stream machinery it loads) only once a compressed record is read.
-const zlib = builtin<typeof import('node:zlib')>('zlib');
-export const inflate = (b: Buffer, max: number) => zlib().inflateRawSync(b, { maxOutputLength: Math.max(max, 1) });
+// The addon's zlib (src/lib/raw-deflate.ts), only once a compressed record is read.
+export const inflate = (b: Buffer, max: number) => inflateRaw(b, Math.max(max, 1));
 
 /** One generation as stored: its JSON bytes and where it sits. */
 export interface Generation {

@@ -1,6 +1,6 @@
 // The write side: placing records in a ring, writing headers alternately
 // into copy A and B, and labels. Callers fsync (dev.sync) between steps.
-import { builtin } from '../lib/builtins.js';
+import { deflateRaw } from '../lib/raw-deflate.js';
 import { failed } from '../lib/errors.js';
 import type { Dev } from '../pv-format/device.js';
 import {
@@ -9,8 +9,7 @@ import {
 } from '../pv-format/layout.js';
 import { newest, type Generation, type PvRead } from '../pv-format/pv.js';
 
-const zlib = builtin<typeof import('node:zlib')>('zlib');
-export const deflate = (b: Buffer) => zlib().deflateRawSync(b, { level: 6 });
+export const deflate = (b: Buffer) => deflateRaw(b, 6);
 
 export interface Encoded {
   seqno: number;
