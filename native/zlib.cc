@@ -14,6 +14,14 @@ static Napi::Uint8Array Bytes(const Napi::CallbackInfo& info, const char* usage)
   return info[0].As<Napi::Uint8Array>();
 }
 
+// The whole input in, the whole output buffer to fill: one call does it all.
+static void Aim(z_stream& z, Napi::Uint8Array in, std::vector<unsigned char>& out) {
+  z.next_in = in.Data();
+  z.avail_in = in.ByteLength();
+  z.next_out = out.data();
+  z.avail_out = out.size();
+}
+
 // deflateRaw(bytes: Uint8Array, level: number) -> Buffer
 static Napi::Value DeflateRaw(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -22,10 +30,7 @@ static Napi::Value DeflateRaw(const Napi::CallbackInfo& info) {
   z_stream z{};
   if (deflateInit2(&z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) throw Napi::Error::New(env, "deflateRaw: deflateInit2 failed");
   std::vector<unsigned char> out(deflateBound(&z, in.ByteLength()));
-  z.next_in = in.Data();
-  z.avail_in = in.ByteLength();
-  z.next_out = out.data();
-  z.avail_out = out.size();
+  Aim(z, in, out);
   int r = deflate(&z, Z_FINISH);
   size_t n = out.size() - z.avail_out;
   deflateEnd(&z);
@@ -43,10 +48,7 @@ static Napi::Value InflateRaw(const Napi::CallbackInfo& info) {
   z_stream z{};
   if (inflateInit2(&z, -15) != Z_OK) throw Napi::Error::New(env, "inflateRaw: inflateInit2 failed");
   std::vector<unsigned char> out(static_cast<size_t>(max));
-  z.next_in = in.Data();
-  z.avail_in = in.ByteLength();
-  z.next_out = out.data();
-  z.avail_out = out.size();
+  Aim(z, in, out);
   int r = inflate(&z, Z_FINISH);
   size_t n = out.size() - z.avail_out;
   std::string why = z.msg ? z.msg : "";

@@ -9,6 +9,20 @@ import { PATHS } from './paths.js';
 
 let cached: unknown;
 
+/**
+ * The addon's exports when it loads and has every function named, else
+ * null: for users with a fallback in Node itself (src/lib/sha256.ts,
+ * src/lib/raw-deflate.ts), so an old local build or a missing prebuild only costs speed.
+ */
+export function addonWith<T>(...names: (keyof T & string)[]): T | null {
+  try {
+    const a = loadAddon<Record<string, unknown>>();
+    return names.every((n) => typeof a[n] === 'function') ? (a as T) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The addon's exports; each user types the part it calls (src/dmexec/native.ts, src/transaction-manager/lock.ts). */
 export function loadAddon<T>(): T {
   if (cached === undefined) {

@@ -2,7 +2,7 @@
 // (the zlib Node itself is built with, same bytes as node:zlib) when it
 // loads; else node:zlib, which costs a short-lived tool ~3 ms to load with
 // the stream machinery it pulls in.
-import { loadAddon } from './addon.js';
+import { addonWith } from './addon.js';
 import { builtin } from './builtins.js';
 
 interface Codec {
@@ -13,13 +13,7 @@ const zlib = builtin<typeof import('node:zlib')>('zlib');
 let codec: Codec | undefined;
 
 function choose(): Codec {
-  try {
-    const a = loadAddon<Partial<Codec>>();
-    if (typeof a.deflateRaw === 'function' && typeof a.inflateRaw === 'function') return a as Codec;
-  } catch {
-    // no addon here: the same codec from Node
-  }
-  return {
+  return addonWith<Codec>('deflateRaw', 'inflateRaw') ?? {
     deflateRaw: (b, level) => zlib().deflateRawSync(b, { level }),
     inflateRaw: (b, max) => zlib().inflateRawSync(b, { maxOutputLength: max }),
   };

@@ -2,7 +2,7 @@
 // native addon (OpenSSL, as linked into Node itself) when it loads; else
 // node:crypto. The addon is ~1 ms to load, node:crypto ~4 ms (it pulls in
 // Node's stream machinery): a short-lived tool's whole read of a small VG.
-import { loadAddon } from './addon.js';
+import { addonWith } from './addon.js';
 import { builtin } from './builtins.js';
 
 type Digest = (b: Uint8Array) => Buffer;
@@ -10,13 +10,7 @@ const crypto = builtin<typeof import('node:crypto')>('crypto');
 let digest: Digest | undefined;
 
 function choose(): Digest {
-  try {
-    const fromAddon = loadAddon<{ sha256?: Digest }>().sha256;
-    if (typeof fromAddon === 'function') return fromAddon;
-  } catch {
-    // no addon here (not built, no prebuild for this platform): the same hash from Node
-  }
-  return (b) => crypto().createHash('sha256').update(b).digest();
+  return addonWith<{ sha256: Digest }>('sha256')?.sha256 ?? ((b) => crypto().createHash('sha256').update(b).digest());
 }
 
 /** The SHA-256 of `data` (a string is hashed as its UTF-8 bytes). */
