@@ -17,6 +17,12 @@ export interface Row {
   lvm2: Sample | null;
   /** the target, as a ratio to LVM2 or an absolute time, for the bare measurement */
   target?: { ratio?: number; ms?: number };
+  /**
+   * The same shape of command with empty Node programs (bare): `node -e 0`
+   * for one tool, three of them piped for a pipeline. What Node itself
+   * costs before dvm runs a line; its ratio to LVM2 is the best a ratio can get.
+   */
+  floor?: Sample;
   note?: string;
 }
 
@@ -104,8 +110,11 @@ export function hostCases(root: string, runs: number): Row[] {
       /* best effort */
     }
 
+    // Node alone, in the same run: one start, and three piped as the report pipeline is
+    const node = `${process.execPath} -e 0`;
+    const floors = { one: measureBoth(runs, () => node, e).bare, pipe: measureBoth(runs, () => `${node} | ${node} | ${node}`, e).bare };
     const pair = (label: string, key: string, target?: Row['target'], note?: string) =>
-      rows.push({ case: label, dvm: dvm.get(key)?.machine ?? null, bare: dvm.get(key)?.bare ?? null, lvm2: lvm.get(key) ?? null, target, note });
+      rows.push({ case: label, dvm: dvm.get(key)?.machine ?? null, bare: dvm.get(key)?.bare ?? null, lvm2: lvm.get(key) ?? null, target, floor: key.startsWith('report@') ? floors.pipe : floors.one, note });
     pair('1. lv-create commit, 10 LVs', 'create@10', { ratio: 1.0 });
     pair('2. lv-create commit, 1,000 LVs', 'create@1000', { ratio: 0.8 });
     pair('2. lv-create commit, 10,000 LVs', 'create@10000', { ms: 200 }, `LVM2: ${lvmLimit}`);

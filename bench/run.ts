@@ -40,12 +40,12 @@ function print(rows: Row[], floor: { machine: Sample; bare: Sample }): void {
 machine = the environment as this machine has it${ca ? ` (NODE_EXTRA_CA_CERTS=${ca})` : ' (NODE_EXTRA_CA_CERTS is not set here: both columns measure the same)'}`);
   console.log('bare    = the same without NODE_EXTRA_CA_CERTS; the targets apply to it');
   console.log(`node -e 0: machine ${floor.machine.ms.toFixed(0)} ms, bare ${floor.bare.ms.toFixed(0)} ms; medians of ${runs} runs, the two interleaved; ratios are dvm / LVM2\n`);
-  console.log(`${'case'.padEnd(52)} ${'lvm2'.padStart(7)} | ${'machine'.padStart(7)} ${'ratio'.padStart(6)} | ${'bare'.padStart(7)} ${'ratio'.padStart(6)} | ${'dvmMiB'.padStart(6)} ${'lvmMiB'.padStart(6)}  target (bare)`);
+  console.log(`${'case'.padEnd(52)} ${'lvm2'.padStart(7)} | ${'machine'.padStart(7)} ${'ratio'.padStart(6)} | ${'bare'.padStart(7)} ${'ratio'.padStart(6)} | ${'node'.padStart(7)} ${'ratio'.padStart(6)} | ${'dvmMiB'.padStart(6)} ${'lvmMiB'.padStart(6)}  target (bare)`);
   for (const r of rows) {
     const extra = [verdict(r), r.note].filter(Boolean).join('; ');
-    console.log(`${r.case.padEnd(52)} ${fmt(r.lvm2)} | ${fmt(r.dvm)} ${ratio(r.dvm, r.lvm2)} | ${fmt(r.bare)} ${ratio(r.bare, r.lvm2)} | ${mem(r.dvm)} ${mem(r.lvm2)}  ${extra}`);
+    console.log(`${r.case.padEnd(52)} ${fmt(r.lvm2)} | ${fmt(r.dvm)} ${ratio(r.dvm, r.lvm2)} | ${fmt(r.bare)} ${ratio(r.bare, r.lvm2)} | ${fmt(r.floor)} ${ratio(r.floor, r.lvm2)} | ${mem(r.dvm)} ${mem(r.lvm2)}  ${extra}`);
   }
-  console.log('(times in ms)');
+  console.log('(times in ms; node = the same command shape with empty Node programs, bare: `node -e 0`, or three piped for a pipeline)');
 }
 
 const floor = measureBoth(runs, () => `${process.execPath} -e 0`, envs());

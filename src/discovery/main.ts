@@ -1,5 +1,6 @@
 // discover: which devices carry dvm PVs, by VG (docs/architecture.md, docs/contracts.md).
 import { parser, handledByYargs } from '../lib/cli.js';
+import { quickParse, withOptions, type CommandLine } from '../lib/args.js';
 import { failed, usageError } from '../lib/errors.js';
 import { writeDocument, writeStdout } from '../lib/io.js';
 import { isValidName } from '../lib/names.js';
@@ -20,16 +21,32 @@ Example:
   discover -0 vg0 | xargs -0 tm read vg0
   discover --dir /var/lib/images --json`;
 
+export const LINE: CommandLine = {
+  options: {
+    json: { type: 'boolean', describe: 'print a dvm.discover/1 summary' },
+    dev: { type: 'string', describe: 'also look at this device or file (repeatable)' },
+    dir: { type: 'string', describe: 'also look at every file in this directory (repeatable)' },
+    null: { alias: '0', type: 'boolean', describe: 'with VG: end each path with NUL instead of a newline (xargs -0)' },
+  },
+  positionals: ['[vg]'],
+  maxWords: 1,
+};
+
+/** What the tool runs with: quickParse's result, or yargs'. null: yargs printed help or the version. */
+async function parse(argv: string[]): Promise<Record<string, unknown> | null> {
+  return quickParse(argv, LINE) ?? (await viaYargs(argv));
+}
+
+/** The parse by yargs itself, built from the same table (help, usage errors, whatever quickParse leaves to it). */
+export async function viaYargs(argv: string[]): Promise<Record<string, unknown> | null> {
+  const y = (await parser('discover', argv, USAGE)).command('$0 [vg]', 'see above').positional('vg', { type: 'string' });
+  const args = await withOptions(y, LINE.options).parseAsync();
+  return handledByYargs(args) ? null : args;
+}
+
 export async function main(argv: string[]): Promise<void> {
-  const args = await parser('discover', argv, USAGE)
-    .command('$0 [vg]', 'see above')
-    .positional('vg', { type: 'string' })
-    .option('json', { type: 'boolean', describe: 'print a dvm.discover/1 summary' })
-    .option('dev', { type: 'string', describe: 'also look at this device or file (repeatable)' })
-    .option('dir', { type: 'string', describe: 'also look at every file in this directory (repeatable)' })
-    .option('null', { alias: '0', type: 'boolean', describe: 'with VG: end each path with NUL instead of a newline (xargs -0)' })
-    .parseAsync();
-  if (handledByYargs(args as { help?: unknown })) return;
+  const args = await parse(argv);
+  if (!args) return;
   const vg = args.vg === undefined ? undefined : String(args.vg);
   if (vg !== undefined && !isValidName(vg)) throw usageError('invalid VG name', vg);
   const list = (v: unknown) => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);

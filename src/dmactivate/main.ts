@@ -21,7 +21,7 @@ Example:
   vol-activate --all < env.json | dmactivate --current now.json --stage | jq .steps`;
 
 export async function main(argv: string[]): Promise<void> {
-  const args = await parser('dmactivate', argv, USAGE)
+  const args = await (await parser('dmactivate', argv, USAGE))
     .option('current', { type: 'string', describe: 'the current dm state (dvm.dm/1) from FILE instead of asking the kernel', requiresArg: true })
     .option('stage', { type: 'boolean', describe: 'stop at the commit point (as DVM_TM_PHASE=prepare)' })
     .check((a) => {

@@ -28,7 +28,7 @@ Example:
     {"op":"resume","name":"demo","on_error":[{"op":"remove","name":"demo"}]}]}' | dmexec`;
 
 export async function main(argv: string[]): Promise<void> {
-  const args = await parser('dmexec', argv, USAGE)
+  const args = await (await parser('dmexec', argv, USAGE))
     .option('query', { type: 'boolean', describe: 'print the current devices as dvm.dm/1 instead of running a program' })
     .option('scope', { type: 'string', describe: 'with --query: only devices whose dm uuid starts with PREFIX', requiresArg: true })
     .option('dry-run', { type: 'boolean', describe: 'validate and show the steps, touching nothing' })

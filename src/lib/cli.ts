@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import yargs, { type Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { LINE_MAX, ToolError, quoteText, usageError } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { PATHS } from './paths.js';
@@ -20,7 +20,10 @@ export function dvmVersion(): string {
  * A yargs parser with the shared conventions: strict options, --help and
  * --version, and usage errors thrown as exit-2 ToolErrors instead of printed.
  */
-export function parser(tool: string, argv: string[], usage: string): Argv {
+export async function parser(tool: string, argv: string[], usage: string): Promise<Argv> {
+  // Loaded when a tool needs it (help, a usage error, a command line
+  // quickParse leaves to it): its modules' evaluation is saved otherwise.
+  const { default: yargs } = await import('yargs');
   return yargs(argv)
     .scriptName(tool)
     .usage(usage)
@@ -83,11 +86,19 @@ export function afterCommit(tool: string, failure: string): string {
 }
 
 /**
- * Run a tool's main. Errors become one stderr line and an exit code; nothing
- * calls process.exit, so stdout is always flushed. EPIPE on stdout (a reader
- * that went away, e.g. `| head`) is silent.
+ * Run a tool's main. Errors become one stderr line and an exit code, set in
+ * process.exitCode. EPIPE on stdout (a reader that went away, e.g. `| head`)
+ * is silent.
+ *
+ * The one process.exit(), deliberately: from 'beforeExit', which Node emits
+ * only once the event loop is empty, when the process is about to end
+ * anyway. Nothing is pending then (no write, no child, no timer: each would
+ * keep the loop alive), so nothing can be cut off, which is the reason for
+ * the usual rule of never calling it; what it skips is V8's heap teardown,
+ * 2-4 ms of every short run (docs/startup.md). 'exit' listeners still run.
  */
 export function runTool(tool: string, main: (argv: string[]) => Promise<void>, argv = process.argv.slice(2)): void {
+  process.once('beforeExit', () => process.exit());
   onStdoutFailure((err: NodeJS.ErrnoException) => {
     const failure = `write 'stdout': ${quoteText(String(err.code ?? err.message))}`;
     if (committed !== null) {

@@ -1,5 +1,5 @@
-import type { Argv } from 'yargs';
 import { handledByYargs, parser } from '../lib/cli.js';
+import { quickParse, withOptions, type CommandLine, type OptionTable } from '../lib/args.js';
 import { usageError } from '../lib/errors.js';
 import { readDocument, writeDocument } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
@@ -13,7 +13,7 @@ export interface MutatorSpec {
   positionals: string[];
   /** The last positional may repeat (lv-remove NAME...). */
   variadic?: boolean;
-  options?: (y: Argv) => Argv;
+  options?: OptionTable;
   apply: (vg: Vg, pos: string[], args: Record<string, unknown>) => MutatorResult;
 }
 
@@ -23,22 +23,34 @@ export interface ParsedArgs {
   args: Record<string, unknown>;
 }
 
-export async function parseMutatorArgs(spec: MutatorSpec, argv: string[]): Promise<ParsedArgs | null> {
-  // `lv-reduce data -1G`: a negative size is an argument, not a bundle of short options.
+/** `lv-reduce data -1G`: a negative size is an argument, not a bundle of short options. */
+export function negativesAsWords(argv: string[]): string[] {
   const negative = argv.filter((a) => /^-\d/.test(a));
   const rest = argv.filter((a) => !/^-\d/.test(a));
   const dd = rest.indexOf('--');
-  const normalized = negative.length ? (dd >= 0 ? [...rest, ...negative] : [...rest, '--', ...negative]) : rest;
-  // Strict about options only: positionals are ours to count.
-  let y = parser(spec.tool, normalized, spec.usage).strict(false).strictOptions().parserConfiguration({ 'parse-positional-numbers': false, 'parse-numbers': false });
-  for (const [cmd, what] of spec.examples) y = y.example(cmd, what);
-  if (spec.options) y = spec.options(y);
-  const args = (await y.parse()) as Record<string, unknown> & { _: (string | number)[]; help?: unknown; version?: unknown };
-  if (handledByYargs(args)) return null;
+  return negative.length ? (dd >= 0 ? [...rest, ...negative] : [...rest, '--', ...negative]) : rest;
+}
+
+/** A mutator's command line; strict about options only: positionals are ours to count. */
+export const mutatorLine = (spec: MutatorSpec): CommandLine => ({ options: spec.options ?? {}, configuration: { 'parse-positional-numbers': false, 'parse-numbers': false } });
+
+export async function parseMutatorArgs(spec: MutatorSpec, argv: string[]): Promise<ParsedArgs | null> {
+  const normalized = negativesAsWords(argv);
+  const args = quickParse(normalized, mutatorLine(spec)) ?? (await mutatorViaYargs(spec, normalized));
+  if (!args) return null;
   const pos = args._.map(String);
   if (spec.variadic ? pos.length < spec.positionals.length : pos.length !== spec.positionals.length)
     throw usageError('usage', undefined, `expected ${spec.positionals.join(' ')}, got ${pos.length} argument${pos.length === 1 ? '' : 's'} (see '${spec.tool} --help')`);
   return { pos, args };
+}
+
+/** The parse by yargs itself (help, usage errors, whatever quickParse leaves to it); null when it printed help or the version. */
+export async function mutatorViaYargs(spec: MutatorSpec, argv: string[]): Promise<(Record<string, unknown> & { _: (string | number)[] }) | null> {
+  const line = mutatorLine(spec);
+  let y = (await parser(spec.tool, argv, spec.usage)).strict(false).strictOptions().parserConfiguration(line.configuration!);
+  for (const [cmd, what] of spec.examples) y = y.example(cmd, what);
+  const args = (await withOptions(y, line.options).parse()) as Record<string, unknown> & { _: (string | number)[] };
+  return handledByYargs(args) ? null : args;
 }
 
 /** The change itself, made the same way by the CLI and by tm update in-process. */
@@ -73,5 +85,5 @@ export function intOption(args: Record<string, unknown>, name: string): number |
   return n;
 }
 
-export const pvOption = (y: Argv) => y.option('pv', { type: 'string', array: true, description: 'take extents only from these PVs (by id; ID:FIRST-LAST limits to a PE range)' });
+export const PV_OPTION: OptionTable = { pv: { type: 'string', array: true, describe: 'take extents only from these PVs (by id; ID:FIRST-LAST limits to a PE range)' } };
 export const strings = (v: unknown): string[] | undefined => (v === undefined ? undefined : (v as unknown[]).map(String));

@@ -1,6 +1,6 @@
 // Every mutator's arguments and pure change, by tool name: the CLIs
 // (*-main.ts) and tm update's in-process path run the same specs.
-import { intOption, pvOption, strings, type MutatorSpec } from './cli.js';
+import { intOption, PV_OPTION, strings, type MutatorSpec } from './cli.js';
 import { lvCreate } from './lv-create.js';
 import { lvExtend, lvReduce } from './lv-resize.js';
 import { lvRemove, lvRename } from './lv-admin.js';
@@ -19,12 +19,13 @@ export const SPECS: Record<string, MutatorSpec> = {
       ['lv-create safe 1G --mirrors 1 < vg.json', 'raid1 with two copies'],
     ],
     positionals: ['NAME', 'SIZE'],
-    options: (y) =>
-      pvOption(y)
-        .option('stripes', { alias: 'i', type: 'string', description: 'number of stripes (distinct PVs)' })
-        .option('stripe-size', { alias: 'I', type: 'string', description: 'stripe size, KiB by default (64k)' })
-        .option('mirrors', { alias: 'm', type: 'string', description: 'extra copies: raid1 with N+1 legs on distinct PVs' })
-        .option('addtag', { type: 'string', array: true, requiresArg: true, description: 'tag the new LV (repeatable)' }),
+    options: {
+      ...PV_OPTION,
+      stripes: { alias: 'i', type: 'string', describe: 'number of stripes (distinct PVs)' },
+      'stripe-size': { alias: 'I', type: 'string', describe: 'stripe size, KiB by default (64k)' },
+      mirrors: { alias: 'm', type: 'string', describe: 'extra copies: raid1 with N+1 legs on distinct PVs' },
+      addtag: { type: 'string', array: true, requiresArg: true, describe: 'tag the new LV (repeatable)' },
+    },
     apply: (vg, [name, size], a) => {
       const created = lvCreate(vg, { name, size, stripes: intOption(a, 'stripes'), stripeSize: a['stripe-size'] as string | undefined, mirrors: intOption(a, 'mirrors'), pvs: strings(a.pv) });
       const tags = strings(a.addtag);
@@ -40,7 +41,7 @@ export const SPECS: Record<string, MutatorSpec> = {
       ['lv-extend data +100%FREE --pv PVID < vg.json', "all of one PV's free space"],
     ],
     positionals: ['NAME', 'SIZE'],
-    options: pvOption,
+    options: PV_OPTION,
     apply: (vg, [name, size], a) => lvExtend(vg, { name, size, pvs: strings(a.pv) }),
   },
   'lv-reduce': {
@@ -79,10 +80,10 @@ export const SPECS: Record<string, MutatorSpec> = {
       ['lv-change data --deltag backup < vg.json', 'take one off'],
     ],
     positionals: ['NAME'],
-    options: (y) =>
-      y
-        .option('addtag', { type: 'string', array: true, requiresArg: true, description: 'add this tag (repeatable)' })
-        .option('deltag', { type: 'string', array: true, requiresArg: true, description: 'delete this tag (repeatable)' }),
+    options: {
+      addtag: { type: 'string', array: true, requiresArg: true, describe: 'add this tag (repeatable)' },
+      deltag: { type: 'string', array: true, requiresArg: true, describe: 'delete this tag (repeatable)' },
+    },
     apply: (vg, [name], a) => lvChange(vg, { name, addTags: strings(a.addtag), delTags: strings(a.deltag) }),
   },
   'lv-snapshot': {
@@ -93,7 +94,7 @@ export const SPECS: Record<string, MutatorSpec> = {
       ['lv-snapshot data data-snap 20%ORIGIN < vg.json', 'a fifth of the origin'],
     ],
     positionals: ['ORIGIN', 'NAME', 'SIZE'],
-    options: (y) => pvOption(y).option('chunksize', { alias: 'c', type: 'string', requiresArg: true, description: 'COW chunk size, KiB by default (4k to 512k; 4k)' }),
+    options: { ...PV_OPTION, chunksize: { alias: 'c', type: 'string', requiresArg: true, describe: 'COW chunk size, KiB by default (4k to 512k; 4k)' } },
     apply: (vg, [origin, name, size], a) => lvSnapshot(vg, { origin, name, size, chunkSize: a.chunksize as string | undefined, pvs: strings(a.pv) }),
   },
   'lv-merge': {
@@ -108,7 +109,7 @@ export const SPECS: Record<string, MutatorSpec> = {
     usage: 'pv-change PV --allocatable y|n < vg.json > vg.json\n\nAllow or forbid new allocations on a PV (named by id). Extents already in use stay where they are.',
     examples: [['pv-change Xy12AbCd34EfGh56 --allocatable n < vg.json', 'stop allocating on that PV']],
     positionals: ['PV'],
-    options: (y) => y.option('allocatable', { alias: 'x', type: 'string', description: 'y or n', demandOption: true }),
+    options: { allocatable: { alias: 'x', type: 'string', describe: 'y or n', demandOption: true } },
     apply: (vg, [pv], a) => {
       const v = String(a.allocatable);
       if (v !== 'y' && v !== 'n') throw usageError('invalid option', '--allocatable', `expected y or n, got '${v}'`);

@@ -1,5 +1,6 @@
 // report: lvs/pvs/vgs-style tables (or JSON) from a dvm.envelope/1.
 import { parser, handledByYargs } from '../lib/cli.js';
+import { quickParse, withOptions, type CommandLine } from '../lib/args.js';
 import { readDocument, writeDocument, writeStdout, readDocumentFile } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
 import { invalidInput } from '../lib/errors.js';
@@ -32,42 +33,61 @@ function joinSortArgs(argv: string[]): string[] {
   return out;
 }
 
-export async function main(argv: string[]): Promise<void> {
-  const args = await parser('report', joinSortArgs(argv), USAGE)
-    .option('lvs', { type: 'boolean', describe: 'logical volumes (the default)' })
-    .option('pvs', { type: 'boolean', describe: 'physical volumes' })
-    .option('vgs', { type: 'boolean', describe: 'the volume group' })
-    .option('segments', { type: 'boolean', describe: 'LV segments' })
+export const LINE: CommandLine = {
+  options: {
+    lvs: { type: 'boolean', describe: 'logical volumes (the default)', checked: true },
+    pvs: { type: 'boolean', describe: 'physical volumes', checked: true },
+    vgs: { type: 'boolean', describe: 'the volume group', checked: true },
+    segments: { type: 'boolean', describe: 'LV segments', checked: true },
+    o: { alias: 'options', type: 'string', requiresArg: true, describe: 'fields, comma separated; +FIELDS appends to the defaults' },
+    units: { type: 'string', default: 'h', requiresArg: true, describe: 'h (human), s, b, k, m, g, t, p, e (extents)' },
+    json: { type: 'boolean', describe: 'print dvm.report/1 (sizes as integer sectors)', checked: true },
+    reportformat: { type: 'string', choices: ['basic', 'json', 'json_std'], requiresArg: true, describe: "json: the document 'lvs --reportformat json' prints; json_std: the same with numbers as numbers" },
+    S: { alias: 'select', type: 'string', requiresArg: true, describe: "rows to show: 'field OP value' joined by && and ||, OP one of = != =~ !~ < <= > >=" },
+    O: { alias: 'sort', type: 'string', requiresArg: true, describe: 'sort by these fields, comma separated; -field sorts descending' },
+    nosuffix: { type: 'boolean', describe: 'sizes without their unit letter' },
+    all: { alias: 'a', type: 'boolean', describe: 'include hidden sub-LVs (mirror images and metadata)' },
+    noheadings: { type: 'boolean', describe: 'no heading line' },
+    separator: { type: 'string', requiresArg: true, describe: 'separate columns with this string instead of aligning them' },
+    dm: { type: 'boolean', describe: 'add activation state from the kernel (runs dmexec --query)' },
+    'dm-state': { type: 'string', requiresArg: true, describe: 'read the kernel state from a saved dvm.dm/1 file instead' },
+  },
+  maxWords: 1,
+};
+
+/** What the tool runs with: quickParse's result, or yargs'. null: yargs printed help or the version. */
+async function parse(argv: string[]): Promise<Record<string, unknown> & { _: (string | number)[] } | null> {
+  return quickParse(argv, LINE) ?? (await viaYargs(argv));
+}
+
+/** The parse by yargs itself, built from the same table (help, usage errors, whatever quickParse leaves to it). */
+export async function viaYargs(argv: string[]): Promise<Record<string, unknown> & { _: (string | number)[] } | null> {
+  const args = await withOptions(await parser('report', argv, USAGE), LINE.options)
     .conflicts({ lvs: ['pvs', 'vgs', 'segments'], pvs: ['vgs', 'segments'], vgs: ['segments'] })
-    .option('o', { alias: 'options', type: 'string', requiresArg: true, describe: 'fields, comma separated; +FIELDS appends to the defaults' })
-    .option('units', { type: 'string', default: 'h', requiresArg: true, describe: 'h (human), s, b, k, m, g, t, p, e (extents)' })
-    .option('json', { type: 'boolean', describe: 'print dvm.report/1 (sizes as integer sectors)' })
-    .option('reportformat', { type: 'string', choices: ['basic', 'json', 'json_std'], requiresArg: true, describe: "json: the document 'lvs --reportformat json' prints; json_std: the same with numbers as numbers" })
     .conflicts('json', 'reportformat')
-    .option('S', { alias: 'select', type: 'string', requiresArg: true, describe: "rows to show: 'field OP value' joined by && and ||, OP one of = != =~ !~ < <= > >=" })
-    .option('O', { alias: 'sort', type: 'string', requiresArg: true, describe: 'sort by these fields, comma separated; -field sorts descending' })
-    .option('nosuffix', { type: 'boolean', describe: 'sizes without their unit letter' })
-    .option('all', { alias: 'a', type: 'boolean', describe: 'include hidden sub-LVs (mirror images and metadata)' })
-    .option('noheadings', { type: 'boolean', describe: 'no heading line' })
-    .option('separator', { type: 'string', requiresArg: true, describe: 'separate columns with this string instead of aligning them' })
-    .option('dm', { type: 'boolean', describe: 'add activation state from the kernel (runs dmexec --query)' })
-    .option('dm-state', { type: 'string', requiresArg: true, describe: 'read the kernel state from a saved dvm.dm/1 file instead' })
     .check((a) => {
       if (a._.length > 1) throw new Error(`unexpected argument '${a._[1]}'`);
       if (!/^[hHsSbBkKmMgGtTpPeE]$/.test(String(a.units))) throw new Error(`invalid --units '${a.units}'`);
       return true;
     })
     .parseAsync();
-  if (handledByYargs(args)) return;
+  return handledByYargs(args) ? null : args;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const args = await parse(joinSortArgs(argv));
+  if (!args) return;
 
   const env = await readDocument<Envelope>([FORMATS.envelope]);
   const vgArg = args._[0] === undefined ? undefined : String(args._[0]);
   if (vgArg !== undefined && vgArg !== env.vg.name) throw invalidInput('wrong volume group', vgArg, `the envelope on stdin is for '${env.vg.name}'`);
 
-  const dm: DmDoc | null = args['dm-state'] ? readDocumentFile<DmDoc>(args['dm-state'], [FORMATS.dm]) : args.dm ? queryKernel(vgScope(env.vg.id)) : null;
+  const str = (v: unknown) => (v === undefined ? undefined : String(v));
+  const dmState = str(args['dm-state']);
+  const dm: DmDoc | null = dmState ? readDocumentFile<DmDoc>(dmState, [FORMATS.dm]) : args.dm ? queryKernel(vgScope(env.vg.id)) : null;
 
   const kind: Kind = args.pvs ? 'pvs' : args.vgs ? 'vgs' : args.segments ? 'segments' : 'lvs';
-  const opts: ReportOptions = { kind, fields: args.o, units: String(args.units), all: Boolean(args.all), headings: !args.noheadings, separator: args.separator, select: args.S, sort: args.O, suffix: !args.nosuffix };
+  const opts: ReportOptions = { kind, fields: str(args.o), units: String(args.units), all: Boolean(args.all), headings: !args.noheadings, separator: str(args.separator), select: str(args.S), sort: str(args.O), suffix: !args.nosuffix };
   if (args.json) await writeDocument(jsonReport(env, dm, opts));
   else if (args.reportformat === 'json' || args.reportformat === 'json_std') await writeStdout(lvmJsonReport(env, dm, opts, args.reportformat));
   else await writeStdout(textReport(env, dm, opts));

@@ -3,6 +3,7 @@
 // table is options.ts, the commands (locking, output) commands.ts, the
 // cores ops.ts.
 import { parser, handledByYargs } from '../lib/cli.js';
+import { quickParse, withOptions, type CommandLine } from '../lib/args.js';
 import { runCommand } from './commands.js';
 import { OPTIONS, checkCommand } from './options.js';
 
@@ -33,17 +34,30 @@ Example:
   discover vg0 | tm update vg0 -- lv-create data 1G
   discover vg0 | xargs tm read vg0`;
 
-export async function main(argv: string[]): Promise<void> {
-  const dd = argv.indexOf('--');
-  const own = dd < 0 ? argv : argv.slice(0, dd);
-  let y = parser('tm', own, USAGE)
+/** tm's words and options, for yargs and for quickParse alike. */
+export const LINE: CommandLine = { options: OPTIONS, positionals: ['<command>', '<vg>', '[devs..]'] };
+
+/** What the tool runs with: quickParse's result, or yargs'. null: yargs printed help or the version. */
+async function parse(own: string[]): Promise<Record<string, unknown> | null> {
+  return quickParse(own, LINE) ?? (await viaYargs(own));
+}
+
+/** The parse by yargs itself, built from the same table (help, usage errors, whatever quickParse leaves to it). */
+export async function viaYargs(own: string[]): Promise<Record<string, unknown> | null> {
+  const y = (await parser('tm', own, USAGE))
     .command('$0 <command> <vg> [devs..]', 'see above')
     .positional('command', { type: 'string' })
     .positional('vg', { type: 'string' })
     .positional('devs', { type: 'string', array: true });
-  for (const [name, o] of Object.entries(OPTIONS)) y = y.option(name, { type: o.type, array: 'array' in o ? o.array : undefined, describe: o.describe });
-  const args = await y.parseAsync();
-  if (handledByYargs(args)) return;
+  const args = await withOptions(y, OPTIONS).parseAsync();
+  return handledByYargs(args) ? null : args;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const dd = argv.indexOf('--');
+  const own = dd < 0 ? argv : argv.slice(0, dd);
+  const args = await parse(own);
+  if (!args) return;
   const str = (v: unknown) => (v === undefined ? undefined : String(v));
   await runCommand({
     command: checkCommand(String(args.command)),

@@ -2,14 +2,12 @@
 // parser (main.ts) is built from it and every option given to a command it
 // does not belong to is a usage error, in one loop.
 import { usageError } from '../lib/errors.js';
+import type { OptionSpec as ArgSpec } from '../lib/args.js';
 
 export const COMMANDS = ['init', 'read', 'verify', 'recover', 'update', 'history', 'add', 'remove', 'grow-metadata'] as const;
 export type Command = (typeof COMMANDS)[number];
 
-interface OptionSpec {
-  type: 'string' | 'boolean' | 'number';
-  array?: boolean;
-  describe: string;
+interface OptionSpec extends ArgSpec {
   commands: readonly Command[];
 }
 

@@ -27,7 +27,7 @@ Example:
   discover vg0 | xargs tm read vg0 | vol-activate --none | dmactivate | dmexec     # vgchange -an`;
 
 export async function main(argv: string[]): Promise<void> {
-  const args = await parser('vol-activate', argv, USAGE)
+  const args = await (await parser('vol-activate', argv, USAGE))
     .option('all', { type: 'boolean', describe: 'activate every LV' })
     .option('active', { type: 'boolean', describe: 'keep active exactly the LVs active now (default)' })
     .option('none', { type: 'boolean', describe: 'start from no LV: deactivates every LV but those given with --lv (as vgchange -an)' })

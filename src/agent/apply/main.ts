@@ -29,7 +29,7 @@ Examples:
   dataset-apply --node c --credentialed --backend loopback:/srv/lb --store /var/lib/dvm/store < plan.json`;
 
 export async function main(argv: string[]): Promise<void> {
-  const args = await parser('dataset-apply', argv, USAGE)
+  const args = await (await parser('dataset-apply', argv, USAGE))
     .option('node', { type: 'string', requiresArg: true, demandOption: true, describe: 'this node' })
     .option('backend', { type: 'string', requiresArg: true, demandOption: true, describe: 'backend spec' })
     .option('store', { type: 'string', requiresArg: true, demandOption: true, describe: 'the store (markers, records, the election)' })

@@ -147,7 +147,7 @@ async function afterChange(s: Store, name: string, what: string, goal: Goal, tim
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const args = await withStoreOptions(parser('dataset', argv, USAGE))
+  const args = await withStoreOptions(await parser('dataset', argv, USAGE))
     .option('store', { type: 'string', requiresArg: true, describe: 'the store: a directory, or etcd:// endpoints and a prefix' })
     .command('create', 'make a dataset', (y) =>
       y

@@ -21,7 +21,7 @@ Examples:
   dataset-volumes --backend memory | jq '.volumes[].id'`;
 
 export async function main(argv: string[]): Promise<void> {
-  const args = await parser('dataset-volumes', argv, USAGE)
+  const args = await (await parser('dataset-volumes', argv, USAGE))
     .option('backend', { type: 'string', requiresArg: true, describe: 'memory, loopback:DIR, dvm:VG, openstack' })
     .option('node', { type: 'string', requiresArg: true, describe: 'the node listing (default: the host name)' })
     .check((a) => {

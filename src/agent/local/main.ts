@@ -44,7 +44,7 @@ const noDevices: NodePlane = {
 };
 
 export async function main(argv: string[]): Promise<void> {
-  const args = await parser('dataset-local', argv, USAGE)
+  const args = await (await parser('dataset-local', argv, USAGE))
     .option('node', { type: 'string', requiresArg: true, demandOption: true, describe: 'this node' })
     .option('backend', { type: 'string', requiresArg: true, describe: 'backend spec (memory, loopback:DIR, ...)' })
     .option('volumes', { type: 'string', requiresArg: true, describe: 'dvm.volumes/1 file (the listing)' })

@@ -22,7 +22,7 @@ Examples:
   dataset-agent --store /var/lib/dvm/store --node n2 --backend loopback:/srv/lb --once`;
 
 export async function main(argv: string[]): Promise<void> {
-  const args = await withStoreOptions(parser('dataset-agent', argv, USAGE))
+  const args = await withStoreOptions(await parser('dataset-agent', argv, USAGE))
     .option('store', { type: 'string', requiresArg: true, describe: 'the store: a directory, or etcd:// endpoints and a prefix' })
     .option('node', { type: 'string', requiresArg: true, describe: "this node's name" })
     .option('backend', { type: 'string', requiresArg: true, describe: 'memory, loopback:DIR, dvm:VG, openstack' })

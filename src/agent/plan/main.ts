@@ -41,7 +41,7 @@ function readDoc<T>(file: string, format: string): T {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const args = await parser('dataset-plan', argv, USAGE)
+  const args = await (await parser('dataset-plan', argv, USAGE))
     .option('node', { type: 'string', requiresArg: true, demandOption: true, describe: 'the node planning' })
     .option('credentialed', { type: 'boolean', describe: 'this node runs the control steps' })
     .option('desired', { type: 'string', requiresArg: true, demandOption: true, describe: 'dvm.datasets/1 file' })
