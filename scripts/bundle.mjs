@@ -141,11 +141,16 @@ async function bundleAll() {
       // execa stays inside too (initialized only when tm forks): a real dynamic
       // import() from a script compiled with a code cache has no loader in Node 20.
       //
-      // Smaller files to read at each start (the VM reads them over 9p); names kept for stack traces.
+      // Smaller files to read at each start (the VM reads them over 9p):
+      // with short local names 1.11 MB instead of 1.48 (~1 ms of a start).
+      // keepNames: functions and classes keep their names, for stack traces
+      // and the errors recognised by name.
       minifyWhitespace: true,
       // ASCII only (esbuild escapes the rest), so the loader reads it as latin1: ~1 ms less than decoding UTF-8.
       charset: 'ascii',
       minifySyntax: true,
+      minifyIdentifiers: true,
+      keepNames: true,
       logLevel: 'warning',
   });
 }

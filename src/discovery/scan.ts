@@ -1,6 +1,7 @@
 // Finding dvm PVs: read only the label and the two header copies of each
 // candidate device (a few KiB), never the metadata ring.
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { byCodeUnits } from '../lib/order.js';
 import path from 'node:path';
 import { FileDev } from '../pv-format/device.js';
 import { BLOCK, MDA_OFFSET, decodeHeader, type Header } from '../pv-format/layout.js';
@@ -182,10 +183,10 @@ export function discover(candidates: string[]): Discovery {
       name: named[0]?.vgName ?? null,
       id,
       seqno: named[0]?.seqno ?? null,
-      pvs: fs.map((f) => ({ id: f.pvId, path: f.path, seqno: f.seqno })).sort((a, b) => a.path.localeCompare(b.path)),
+      pvs: fs.map((f) => ({ id: f.pvId, path: f.path, seqno: f.seqno })).sort((a, b) => byCodeUnits(a.path, b.path)),
     };
   });
-  vgs.sort((a, b) => String(a.name).localeCompare(String(b.name)) || a.id.localeCompare(b.id));
+  vgs.sort((a, b) => byCodeUnits(String(a.name), String(b.name)) || byCodeUnits(a.id, b.id));
   const byPv = new Map<string, string[]>();
   for (const f of found) (byPv.get(f.pvId) ?? byPv.set(f.pvId, []).get(f.pvId)!).push(f.path);
   const duplicates = [...byPv.entries()].filter(([, ps]) => ps.length > 1).map(([pv, paths]) => ({ pv, paths: paths.sort() }));

@@ -6,6 +6,7 @@
 // volume for that dataset, and a create whose answer was lost is looked for
 // in the listing rather than sent again.
 import type { Limits, Volume, VolumeStatus } from '../../docs.js';
+import { byCodeUnits } from '../../../lib/order.js';
 import { checkMetadata, checkSize } from '../../backend/common.js';
 import { BackendError, type ControlPlane, type CreateRequest } from '../../backend/types.js';
 import type { Api } from './api.js';
@@ -263,7 +264,7 @@ export class OpenStackControl implements ControlPlane {
       for (const v of this.o.cluster ? await this.#unclaimed() : []) if (!seen.has(v.id)) raw.push(v);
       const vols: Volume[] = [];
       for (const v of raw) vols.push(await this.#toVolume(v));
-      vols.sort((a, b) => a.id.localeCompare(b.id));
+      vols.sort((a, b) => byCodeUnits(a.id, b.id));
       this.#lastList = vols;
       return vols;
     });
