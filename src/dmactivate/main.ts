@@ -1,5 +1,6 @@
 // dmactivate: the desired dm state on stdin → a dvm.dmexec/1 program on stdout.
 import { parser, handledByYargs } from '../lib/cli.js';
+import { quickParse, withOptions, type CommandLine } from '../lib/args.js';
 import { readDocument, writeDocument, readDocumentFile } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
 import { queryKernel } from '../dmexec/client.js';
@@ -20,18 +21,35 @@ Example:
   discover vg0 | xargs tm read vg0 | vol-activate --all | dmactivate | dmexec
   vol-activate --all < env.json | dmactivate --current now.json --stage | jq .steps`;
 
-export async function main(argv: string[]): Promise<void> {
-  const args = await (await parser('dmactivate', argv, USAGE))
-    .option('current', { type: 'string', describe: 'the current dm state (dvm.dm/1) from FILE instead of asking the kernel', requiresArg: true })
-    .option('stage', { type: 'boolean', describe: 'stop at the commit point (as DVM_TM_PHASE=prepare)' })
+export const LINE: CommandLine = {
+  options: {
+    current: { type: 'string', describe: 'the current dm state (dvm.dm/1) from FILE instead of asking the kernel', requiresArg: true },
+    stage: { type: 'boolean', describe: 'stop at the commit point (as DVM_TM_PHASE=prepare)' },
+  },
+  maxWords: 0,
+};
+
+/** What the tool runs with: quickParse's result, or yargs'. null: yargs printed help or the version. */
+async function parse(argv: string[]): Promise<(Record<string, unknown> & { _: (string | number)[] }) | null> {
+  return quickParse(argv, LINE) ?? (await viaYargs(argv));
+}
+
+/** The parse by yargs itself, built from the same table (help, usage errors, whatever quickParse leaves to it). */
+export async function viaYargs(argv: string[]): Promise<(Record<string, unknown> & { _: (string | number)[] }) | null> {
+  const args = await withOptions(await parser('dmactivate', argv, USAGE), LINE.options)
     .check((a) => {
       if (a._.length) throw new Error(`unexpected argument '${a._[0]}'`);
       return true;
     })
     .parseAsync();
-  if (handledByYargs(args)) return;
+  return handledByYargs(args) ? null : args;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const args = await parse(argv);
+  if (!args) return;
   const stage = stageFromPhase(process.env.DVM_TM_PHASE, Boolean(args.stage));
   const desired = await readDocument<DmDoc>([FORMATS.dm]);
-  const current = args.current ? readDocumentFile<DmDoc>(args.current, [FORMATS.dm]) : queryKernel(desired.scope);
+  const current = args.current ? readDocumentFile<DmDoc>(String(args.current), [FORMATS.dm]) : queryKernel(desired.scope);
   await writeDocument(planProgram(current, desired, { stage }));
 }

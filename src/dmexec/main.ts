@@ -1,10 +1,11 @@
 // dmexec: run a dvm.dmexec/1 program against the kernel, or --query it.
 import { parser, handledByYargs } from '../lib/cli.js';
+import { quickParse, withOptions, type CommandLine } from '../lib/args.js';
 import { readDocument, writeDocument } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
 import { EXIT } from '../lib/exit-codes.js';
 import { ToolError } from '../lib/errors.js';
-import { loadNative } from './native.js';
+import { loadNative, type LockMode } from './native.js';
 import { DmControl } from './control.js';
 import { queryState } from './query.js';
 import { dryRun, execute } from './execute.js';
@@ -27,12 +28,24 @@ Example:
      "on_error":[{"op":"remove","name":"demo"}]},
     {"op":"resume","name":"demo","on_error":[{"op":"remove","name":"demo"}]}]}' | dmexec`;
 
-export async function main(argv: string[]): Promise<void> {
-  const args = await (await parser('dmexec', argv, USAGE))
-    .option('query', { type: 'boolean', describe: 'print the current devices as dvm.dm/1 instead of running a program' })
-    .option('scope', { type: 'string', describe: 'with --query: only devices whose dm uuid starts with PREFIX', requiresArg: true })
-    .option('dry-run', { type: 'boolean', describe: 'validate and show the steps, touching nothing' })
-    .option('lock', { choices: ['ranges', 'mlockall'] as const, default: 'ranges' as const, describe: 'lock only what the critical section touches, or everything (see src/dmexec/LOCKING.md)' })
+export const LINE: CommandLine = {
+  options: {
+    query: { type: 'boolean', describe: 'print the current devices as dvm.dm/1 instead of running a program', checked: true },
+    scope: { type: 'string', describe: 'with --query: only devices whose dm uuid starts with PREFIX', requiresArg: true },
+    'dry-run': { type: 'boolean', describe: 'validate and show the steps, touching nothing', checked: true },
+    lock: { type: 'string', choices: ['ranges', 'mlockall'], default: 'ranges', describe: 'lock only what the critical section touches, or everything (see src/dmexec/LOCKING.md)' },
+  },
+  maxWords: 0,
+};
+
+/** What the tool runs with: quickParse's result, or yargs'. null: yargs printed help or the version. */
+async function parse(argv: string[]): Promise<(Record<string, unknown> & { _: (string | number)[] }) | null> {
+  return quickParse(argv, LINE) ?? (await viaYargs(argv));
+}
+
+/** The parse by yargs itself, built from the same table (help, usage errors, whatever quickParse leaves to it). */
+export async function viaYargs(argv: string[]): Promise<(Record<string, unknown> & { _: (string | number)[] }) | null> {
+  const args = await withOptions(await parser('dmexec', argv, USAGE), LINE.options)
     .conflicts('query', 'dry-run')
     .check((a) => {
       if (a.scope !== undefined && !a.query) throw new Error('--scope goes with --query');
@@ -40,12 +53,17 @@ export async function main(argv: string[]): Promise<void> {
       return true;
     })
     .parseAsync();
-  if (handledByYargs(args)) return;
+  return handledByYargs(args) ? null : args;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const args = await parse(argv);
+  if (!args) return;
 
   if (args.query) {
     const ctl = DmControl.open(loadNative());
     try {
-      await writeDocument(queryState(ctl, args.scope ?? ''));
+      await writeDocument(queryState(ctl, args.scope === undefined ? '' : String(args.scope)));
     } finally {
       ctl.close();
     }
@@ -71,7 +89,7 @@ export async function main(argv: string[]): Promise<void> {
   if (process.getuid?.() !== 0) throw new ToolError(EXIT.ENVIRONMENT, "cannot run program 'stdin': device-mapper needs root (run dmexec as root)");
   const ctl = DmControl.open(loadNative());
   try {
-    const result = execute(program, ctl, { lock: args.lock });
+    const result = execute(program, ctl, { lock: args.lock as LockMode });
     await writeDocument(result);
     if (!result.ok) {
       const bad = result.steps.find((s) => !s.ok && !s.recovery)!;

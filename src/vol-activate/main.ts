@@ -1,6 +1,7 @@
 // vol-activate: an envelope on stdin → the VG's desired dm state (dvm.dm/1) on stdout.
 import { statSync } from 'node:fs';
 import { parser, handledByYargs } from '../lib/cli.js';
+import { quickParse, withOptions, type CommandLine } from '../lib/args.js';
 import { readDocument, writeDocument, readDocumentFile } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
 import { environmentError, causeOf } from '../lib/errors.js';
@@ -26,27 +27,44 @@ Example:
   tm read vg0 /dev/loop0 | vol-activate --deactivate data | dmactivate | dmexec
   discover vg0 | xargs tm read vg0 | vol-activate --none | dmactivate | dmexec     # vgchange -an`;
 
-export async function main(argv: string[]): Promise<void> {
-  const args = await (await parser('vol-activate', argv, USAGE))
-    .option('all', { type: 'boolean', describe: 'activate every LV' })
-    .option('active', { type: 'boolean', describe: 'keep active exactly the LVs active now (default)' })
-    .option('none', { type: 'boolean', describe: 'start from no LV: deactivates every LV but those given with --lv (as vgchange -an)' })
-    .option('lv', { type: 'string', array: true, describe: 'also activate these LVs', requiresArg: true })
-    .option('deactivate', { type: 'string', array: true, describe: 'deactivate these LVs', requiresArg: true })
-    .option('partial', { type: 'boolean', describe: 'map areas on missing PVs to the error target' })
-    .option('current', { type: 'string', describe: 'the current dm state (dvm.dm/1) from FILE instead of asking the kernel', requiresArg: true })
+export const LINE: CommandLine = {
+  options: {
+    all: { type: 'boolean', describe: 'activate every LV', checked: true },
+    active: { type: 'boolean', describe: 'keep active exactly the LVs active now (default)', checked: true },
+    none: { type: 'boolean', describe: 'start from no LV: deactivates every LV but those given with --lv (as vgchange -an)', checked: true },
+    lv: { type: 'string', array: true, describe: 'also activate these LVs', requiresArg: true },
+    deactivate: { type: 'string', array: true, describe: 'deactivate these LVs', requiresArg: true },
+    partial: { type: 'boolean', describe: 'map areas on missing PVs to the error target' },
+    current: { type: 'string', describe: 'the current dm state (dvm.dm/1) from FILE instead of asking the kernel', requiresArg: true },
+  },
+  maxWords: 0,
+};
+
+/** What the tool runs with: quickParse's result, or yargs'. null: yargs printed help or the version. */
+async function parse(argv: string[]): Promise<(Record<string, unknown> & { _: (string | number)[] }) | null> {
+  return quickParse(argv, LINE) ?? (await viaYargs(argv));
+}
+
+/** The parse by yargs itself, built from the same table (help, usage errors, whatever quickParse leaves to it). */
+export async function viaYargs(argv: string[]): Promise<(Record<string, unknown> & { _: (string | number)[] }) | null> {
+  const args = await withOptions(await parser('vol-activate', argv, USAGE), LINE.options)
     .conflicts({ all: ['active', 'none'], active: 'none' })
     .check((a) => {
       if (a._.length) throw new Error(`unexpected argument '${a._[0]}'`);
       return true;
     })
     .parseAsync();
-  if (handledByYargs(args)) return;
+  return handledByYargs(args) ? null : args;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const args = await parse(argv);
+  if (!args) return;
 
   const env = await readDocument<Envelope>([FORMATS.envelope]);
   const doc = desiredState(
     env,
-    { all: Boolean(args.all), none: Boolean(args.none), lvs: (args.lv ?? []).map(String), deactivate: (args.deactivate ?? []).map(String), partial: Boolean(args.partial) },
+    { all: Boolean(args.all), none: Boolean(args.none), lvs: ((args.lv as unknown[] | undefined) ?? []).map(String), deactivate: ((args.deactivate as unknown[] | undefined) ?? []).map(String), partial: Boolean(args.partial) },
     {
       devOf: (path) => {
         let st;
@@ -58,7 +76,7 @@ export async function main(argv: string[]): Promise<void> {
         if (!st.isBlockDevice()) throw environmentError('PV device', path, 'not a block device (activation needs one: attach a file with losetup)');
         return splitDev(st.rdev);
       },
-      current: (scope) => (args.current ? readDocumentFile<DmDoc>(args.current, [FORMATS.dm]) : queryKernel(scope)),
+      current: (scope) => (args.current ? readDocumentFile<DmDoc>(String(args.current), [FORMATS.dm]) : queryKernel(scope)),
     },
   );
   await writeDocument(doc);

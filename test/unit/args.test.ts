@@ -8,6 +8,9 @@ import { quickParse, type CommandLine } from '../../src/lib/args.js';
 import * as tm from '../../src/transaction-manager/main.js';
 import * as discover from '../../src/discovery/main.js';
 import * as report from '../../src/report/main.js';
+import * as volActivate from '../../src/vol-activate/main.js';
+import * as dmactivate from '../../src/dmactivate/main.js';
+import * as dmexec from '../../src/dmexec/main.js';
 import { SPECS } from '../../src/metadata-manip/specs.js';
 import { mutatorLine, mutatorViaYargs, negativesAsWords } from '../../src/metadata-manip/cli.js';
 
@@ -74,6 +77,18 @@ test('report: quickParse answers as yargs does; checked and conflicting options 
     [[], ['vg0'], ['--nosuffix', '-a', 'vg0'], ['--noheadings', '--all'], ['--dm'], ['vg0', '--no-nosuffix']],
     [['--units', 'm'], ['-o', 'lv_name'], ['--json'], ['--pvs'], ['--segments'], ['a', 'b'], ['--reportformat', 'json'], ['-S', 'lv_size>1'], ['--help'], ['--bogus'], ['-o']],
   );
+});
+
+test('vol-activate, dmactivate, dmexec: quickParse answers as yargs does; conflicting and checked options go to yargs', async () => {
+  await agree(
+    'vol-activate',
+    volActivate.LINE,
+    volActivate.viaYargs,
+    [[], ['--partial'], ['--no-partial']],
+    [['--all'], ['--active'], ['--none'], ['--lv', 'a'], ['--deactivate', 'a'], ['--current', 'f'], ['x'], ['--help'], ['--bogus']],
+  );
+  await agree('dmactivate', dmactivate.LINE, dmactivate.viaYargs, [[], ['--stage'], ['--no-stage']], [['--current', 'f'], ['x'], ['--version'], ['--bogus']]);
+  await agree('dmexec', dmexec.LINE, dmexec.viaYargs, [[]], [['--query'], ['--dry-run'], ['--scope', 'DVM-'], ['--lock', 'mlockall'], ['x'], ['-h'], ['--bogus']]);
 });
 
 test('mutators: quickParse answers as yargs does, for every spec', async () => {
