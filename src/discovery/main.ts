@@ -1,6 +1,6 @@
 // discover: which devices carry dvm PVs, by VG (docs/architecture.md, docs/contracts.md).
-import { parser, handledByYargs } from '../lib/cli.js';
-import { quickParse, withOptions, type CommandLine } from '../lib/args.js';
+import { lineParser } from '../lib/cli.js';
+import type { CommandLine } from '../lib/args.js';
 import { failed, usageError } from '../lib/errors.js';
 import { writeDocument, writeStdout } from '../lib/io.js';
 import { isValidName } from '../lib/names.js';
@@ -32,17 +32,7 @@ export const LINE: CommandLine = {
   maxWords: 1,
 };
 
-/** What the tool runs with: quickParse's result, or yargs'. null: yargs printed help or the version. */
-async function parse(argv: string[]): Promise<Record<string, unknown> | null> {
-  return quickParse(argv, LINE) ?? (await viaYargs(argv));
-}
-
-/** The parse by yargs itself, built from the same table (help, usage errors, whatever quickParse leaves to it). */
-export async function viaYargs(argv: string[]): Promise<Record<string, unknown> | null> {
-  const y = (await parser('discover', argv, USAGE)).command('$0 [vg]', 'see above').positional('vg', { type: 'string' });
-  const args = await withOptions(y, LINE.options).parseAsync();
-  return handledByYargs(args) ? null : args;
-}
+export const { parse, viaYargs } = lineParser('discover', USAGE, LINE, (y) => y.command('$0 [vg]', 'see above').positional('vg', { type: 'string' }));
 
 export async function main(argv: string[]): Promise<void> {
   const args = await parse(argv);

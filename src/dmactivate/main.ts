@@ -1,6 +1,6 @@
 // dmactivate: the desired dm state on stdin → a dvm.dmexec/1 program on stdout.
-import { parser, handledByYargs } from '../lib/cli.js';
-import { quickParse, withOptions, type CommandLine } from '../lib/args.js';
+import { lineParser } from '../lib/cli.js';
+import type { CommandLine } from '../lib/args.js';
 import { readDocument, writeDocument, readDocumentFile } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
 import { queryKernel } from '../dmexec/client.js';
@@ -29,21 +29,12 @@ export const LINE: CommandLine = {
   maxWords: 0,
 };
 
-/** What the tool runs with: quickParse's result, or yargs'. null: yargs printed help or the version. */
-async function parse(argv: string[]): Promise<(Record<string, unknown> & { _: (string | number)[] }) | null> {
-  return quickParse(argv, LINE) ?? (await viaYargs(argv));
-}
-
-/** The parse by yargs itself, built from the same table (help, usage errors, whatever quickParse leaves to it). */
-export async function viaYargs(argv: string[]): Promise<(Record<string, unknown> & { _: (string | number)[] }) | null> {
-  const args = await withOptions(await parser('dmactivate', argv, USAGE), LINE.options)
-    .check((a) => {
-      if (a._.length) throw new Error(`unexpected argument '${a._[0]}'`);
-      return true;
-    })
-    .parseAsync();
-  return handledByYargs(args) ? null : args;
-}
+export const { parse, viaYargs } = lineParser('dmactivate', USAGE, LINE, (y) =>
+  y.check((a) => {
+    if (a._.length) throw new Error(`unexpected argument '${a._[0]}'`);
+    return true;
+  }),
+);
 
 export async function main(argv: string[]): Promise<void> {
   const args = await parse(argv);

@@ -1,6 +1,6 @@
 // dmexec: run a dvm.dmexec/1 program against the kernel, or --query it.
-import { parser, handledByYargs } from '../lib/cli.js';
-import { quickParse, withOptions, type CommandLine } from '../lib/args.js';
+import { lineParser } from '../lib/cli.js';
+import type { CommandLine } from '../lib/args.js';
 import { readDocument, writeDocument } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
 import { EXIT } from '../lib/exit-codes.js';
@@ -38,23 +38,13 @@ export const LINE: CommandLine = {
   maxWords: 0,
 };
 
-/** What the tool runs with: quickParse's result, or yargs'. null: yargs printed help or the version. */
-async function parse(argv: string[]): Promise<(Record<string, unknown> & { _: (string | number)[] }) | null> {
-  return quickParse(argv, LINE) ?? (await viaYargs(argv));
-}
-
-/** The parse by yargs itself, built from the same table (help, usage errors, whatever quickParse leaves to it). */
-export async function viaYargs(argv: string[]): Promise<(Record<string, unknown> & { _: (string | number)[] }) | null> {
-  const args = await withOptions(await parser('dmexec', argv, USAGE), LINE.options)
-    .conflicts('query', 'dry-run')
-    .check((a) => {
-      if (a.scope !== undefined && !a.query) throw new Error('--scope goes with --query');
-      if (a._.length) throw new Error(`unexpected argument '${a._[0]}'`);
-      return true;
-    })
-    .parseAsync();
-  return handledByYargs(args) ? null : args;
-}
+export const { parse, viaYargs } = lineParser('dmexec', USAGE, LINE, (y) =>
+  y.conflicts('query', 'dry-run').check((a) => {
+    if (a.scope !== undefined && !a.query) throw new Error('--scope goes with --query');
+    if (a._.length) throw new Error(`unexpected argument '${a._[0]}'`);
+    return true;
+  }),
+);
 
 export async function main(argv: string[]): Promise<void> {
   const args = await parse(argv);

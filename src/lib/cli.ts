@@ -4,6 +4,7 @@ import { LINE_MAX, ToolError, quoteText, usageError } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { PATHS } from './paths.js';
 import { onStdoutFailure } from './io.js';
+import { quickParse, withOptions, type CommandLine } from './args.js';
 
 /** The package's version, written into the bundle at build (scripts/bundle.mjs); unbundled, read from package.json. */
 declare const DVM_BUNDLED_VERSION: string | undefined;
@@ -37,6 +38,24 @@ export async function parser(tool: string, argv: string[], usage: string): Promi
       if (err instanceof ToolError) throw err;
       throw usageError('usage', undefined, (msg ?? err?.message ?? 'invalid arguments').split('\n')[0] + ` (see '${tool} --help')`);
     });
+}
+
+/** A parsed command line: the options by name, the words in `_`. */
+export type ParsedLine = Record<string, unknown> & { _: (string | number)[] };
+
+/**
+ * A tool's parse, from its table: quickParse's answer, or yargs' where yargs
+ * must judge (src/lib/args.ts). `more` adds to yargs what the table does not
+ * hold: a default command's positionals, conflicts, a check, examples.
+ * Both give null when yargs printed help or the version.
+ */
+export function lineParser(tool: string, usage: string, line: CommandLine, more: (y: Argv) => Argv = (y) => y) {
+  const viaYargs = async (argv: string[]): Promise<ParsedLine | null> => {
+    const args = (await withOptions(more(await parser(tool, argv, usage)), line.options).parseAsync()) as ParsedLine;
+    return handledByYargs(args) ? null : args;
+  };
+  const parse = async (argv: string[]): Promise<ParsedLine | null> => quickParse(argv, line) ?? (await viaYargs(argv));
+  return { parse, viaYargs };
 }
 
 /** True when yargs already printed help or version and the tool should stop. */
@@ -87,18 +106,10 @@ export function afterCommit(tool: string, failure: string): string {
 
 /**
  * Run a tool's main. Errors become one stderr line and an exit code, set in
- * process.exitCode. EPIPE on stdout (a reader that went away, e.g. `| head`)
- * is silent.
- *
- * The one process.exit(), deliberately: from 'beforeExit', which Node emits
- * only once the event loop is empty, when the process is about to end
- * anyway. Nothing is pending then (no write, no child, no timer: each would
- * keep the loop alive), so nothing can be cut off, which is the reason for
- * the usual rule of never calling it; what it skips is V8's heap teardown,
- * 2-4 ms of every short run (docs/startup.md). 'exit' listeners still run.
+ * process.exitCode; nothing calls process.exit, so stdout is always flushed.
+ * EPIPE on stdout (a reader that went away, e.g. `| head`) is silent.
  */
 export function runTool(tool: string, main: (argv: string[]) => Promise<void>, argv = process.argv.slice(2)): void {
-  process.once('beforeExit', () => process.exit());
   onStdoutFailure((err: NodeJS.ErrnoException) => {
     const failure = `write 'stdout': ${quoteText(String(err.code ?? err.message))}`;
     if (committed !== null) {

@@ -1,5 +1,5 @@
-import { handledByYargs, parser } from '../lib/cli.js';
-import { quickParse, withOptions, type CommandLine, type OptionTable } from '../lib/args.js';
+import { lineParser } from '../lib/cli.js';
+import type { CommandLine, OptionTable } from '../lib/args.js';
 import { usageError } from '../lib/errors.js';
 import { readDocument, writeDocument } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
@@ -31,26 +31,27 @@ export function negativesAsWords(argv: string[]): string[] {
   return negative.length ? (dd >= 0 ? [...rest, ...negative] : [...rest, '--', ...negative]) : rest;
 }
 
+/** Every word of a mutator stays a string (a size such as 010 or 1e3 is the mutator's to read). */
+const CONFIGURATION = { 'parse-positional-numbers': false, 'parse-numbers': false };
+
 /** A mutator's command line; strict about options only: positionals are ours to count. */
-export const mutatorLine = (spec: MutatorSpec): CommandLine => ({ options: spec.options ?? {}, configuration: { 'parse-positional-numbers': false, 'parse-numbers': false } });
+export const mutatorLine = (spec: MutatorSpec): CommandLine => ({ options: spec.options ?? {}, configuration: CONFIGURATION });
+
+/** A mutator's parse: quickParse's answer, or yargs' (help, usage errors, whatever quickParse leaves to it). */
+export const mutatorParser = (spec: MutatorSpec) =>
+  lineParser(spec.tool, spec.usage, mutatorLine(spec), (y) => {
+    y = y.strict(false).strictOptions().parserConfiguration(CONFIGURATION);
+    for (const [cmd, what] of spec.examples) y = y.example(cmd, what);
+    return y;
+  });
 
 export async function parseMutatorArgs(spec: MutatorSpec, argv: string[]): Promise<ParsedArgs | null> {
-  const normalized = negativesAsWords(argv);
-  const args = quickParse(normalized, mutatorLine(spec)) ?? (await mutatorViaYargs(spec, normalized));
+  const args = await mutatorParser(spec).parse(negativesAsWords(argv));
   if (!args) return null;
   const pos = args._.map(String);
   if (spec.variadic ? pos.length < spec.positionals.length : pos.length !== spec.positionals.length)
     throw usageError('usage', undefined, `expected ${spec.positionals.join(' ')}, got ${pos.length} argument${pos.length === 1 ? '' : 's'} (see '${spec.tool} --help')`);
   return { pos, args };
-}
-
-/** The parse by yargs itself (help, usage errors, whatever quickParse leaves to it); null when it printed help or the version. */
-export async function mutatorViaYargs(spec: MutatorSpec, argv: string[]): Promise<(Record<string, unknown> & { _: (string | number)[] }) | null> {
-  const line = mutatorLine(spec);
-  let y = (await parser(spec.tool, argv, spec.usage)).strict(false).strictOptions().parserConfiguration(line.configuration!);
-  for (const [cmd, what] of spec.examples) y = y.example(cmd, what);
-  const args = (await withOptions(y, line.options).parse()) as Record<string, unknown> & { _: (string | number)[] };
-  return handledByYargs(args) ? null : args;
 }
 
 /** The change itself, made the same way by the CLI and by tm update in-process. */

@@ -1,6 +1,6 @@
 // report: lvs/pvs/vgs-style tables (or JSON) from a dvm.envelope/1.
-import { parser, handledByYargs } from '../lib/cli.js';
-import { quickParse, withOptions, type CommandLine } from '../lib/args.js';
+import { lineParser } from '../lib/cli.js';
+import type { CommandLine } from '../lib/args.js';
 import { readDocument, writeDocument, writeStdout, readDocumentFile } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
 import { invalidInput } from '../lib/errors.js';
@@ -55,24 +55,16 @@ export const LINE: CommandLine = {
   maxWords: 1,
 };
 
-/** What the tool runs with: quickParse's result, or yargs'. null: yargs printed help or the version. */
-async function parse(argv: string[]): Promise<Record<string, unknown> & { _: (string | number)[] } | null> {
-  return quickParse(argv, LINE) ?? (await viaYargs(argv));
-}
-
-/** The parse by yargs itself, built from the same table (help, usage errors, whatever quickParse leaves to it). */
-export async function viaYargs(argv: string[]): Promise<Record<string, unknown> & { _: (string | number)[] } | null> {
-  const args = await withOptions(await parser('report', argv, USAGE), LINE.options)
+export const { parse, viaYargs } = lineParser('report', USAGE, LINE, (y) =>
+  y
     .conflicts({ lvs: ['pvs', 'vgs', 'segments'], pvs: ['vgs', 'segments'], vgs: ['segments'] })
     .conflicts('json', 'reportformat')
     .check((a) => {
       if (a._.length > 1) throw new Error(`unexpected argument '${a._[1]}'`);
       if (!/^[hHsSbBkKmMgGtTpPeE]$/.test(String(a.units))) throw new Error(`invalid --units '${a.units}'`);
       return true;
-    })
-    .parseAsync();
-  return handledByYargs(args) ? null : args;
-}
+    }),
+);
 
 export async function main(argv: string[]): Promise<void> {
   const args = await parse(joinSortArgs(argv));

@@ -2,8 +2,8 @@
 // docs/commit-protocol.md). It only parses: the option
 // table is options.ts, the commands (locking, output) commands.ts, the
 // cores ops.ts.
-import { parser, handledByYargs } from '../lib/cli.js';
-import { quickParse, withOptions, type CommandLine } from '../lib/args.js';
+import { lineParser } from '../lib/cli.js';
+import type { CommandLine } from '../lib/args.js';
 import { runCommand } from './commands.js';
 import { OPTIONS, checkCommand } from './options.js';
 
@@ -37,21 +37,13 @@ Example:
 /** tm's words and options, for yargs and for quickParse alike. */
 export const LINE: CommandLine = { options: OPTIONS, positionals: ['<command>', '<vg>', '[devs..]'] };
 
-/** What the tool runs with: quickParse's result, or yargs'. null: yargs printed help or the version. */
-async function parse(own: string[]): Promise<Record<string, unknown> | null> {
-  return quickParse(own, LINE) ?? (await viaYargs(own));
-}
-
-/** The parse by yargs itself, built from the same table (help, usage errors, whatever quickParse leaves to it). */
-export async function viaYargs(own: string[]): Promise<Record<string, unknown> | null> {
-  const y = (await parser('tm', own, USAGE))
+export const { parse, viaYargs } = lineParser('tm', USAGE, LINE, (y) =>
+  y
     .command('$0 <command> <vg> [devs..]', 'see above')
     .positional('command', { type: 'string' })
     .positional('vg', { type: 'string' })
-    .positional('devs', { type: 'string', array: true });
-  const args = await withOptions(y, OPTIONS).parseAsync();
-  return handledByYargs(args) ? null : args;
-}
+    .positional('devs', { type: 'string', array: true }),
+);
 
 export async function main(argv: string[]): Promise<void> {
   const dd = argv.indexOf('--');

@@ -1,7 +1,7 @@
 // vol-activate: an envelope on stdin → the VG's desired dm state (dvm.dm/1) on stdout.
 import { statSync } from 'node:fs';
-import { parser, handledByYargs } from '../lib/cli.js';
-import { quickParse, withOptions, type CommandLine } from '../lib/args.js';
+import { lineParser } from '../lib/cli.js';
+import type { CommandLine } from '../lib/args.js';
 import { readDocument, writeDocument, readDocumentFile } from '../lib/io.js';
 import { FORMATS } from '../lib/schema.js';
 import { environmentError, causeOf } from '../lib/errors.js';
@@ -40,22 +40,12 @@ export const LINE: CommandLine = {
   maxWords: 0,
 };
 
-/** What the tool runs with: quickParse's result, or yargs'. null: yargs printed help or the version. */
-async function parse(argv: string[]): Promise<(Record<string, unknown> & { _: (string | number)[] }) | null> {
-  return quickParse(argv, LINE) ?? (await viaYargs(argv));
-}
-
-/** The parse by yargs itself, built from the same table (help, usage errors, whatever quickParse leaves to it). */
-export async function viaYargs(argv: string[]): Promise<(Record<string, unknown> & { _: (string | number)[] }) | null> {
-  const args = await withOptions(await parser('vol-activate', argv, USAGE), LINE.options)
-    .conflicts({ all: ['active', 'none'], active: 'none' })
-    .check((a) => {
-      if (a._.length) throw new Error(`unexpected argument '${a._[0]}'`);
-      return true;
-    })
-    .parseAsync();
-  return handledByYargs(args) ? null : args;
-}
+export const { parse, viaYargs } = lineParser('vol-activate', USAGE, LINE, (y) =>
+  y.conflicts({ all: ['active', 'none'], active: 'none' }).check((a) => {
+    if (a._.length) throw new Error(`unexpected argument '${a._[0]}'`);
+    return true;
+  }),
+);
 
 export async function main(argv: string[]): Promise<void> {
   const args = await parse(argv);

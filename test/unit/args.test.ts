@@ -12,7 +12,7 @@ import * as volActivate from '../../src/vol-activate/main.js';
 import * as dmactivate from '../../src/dmactivate/main.js';
 import * as dmexec from '../../src/dmexec/main.js';
 import { SPECS } from '../../src/metadata-manip/specs.js';
-import { mutatorLine, mutatorViaYargs, negativesAsWords } from '../../src/metadata-manip/cli.js';
+import { mutatorLine, mutatorParser, negativesAsWords } from '../../src/metadata-manip/cli.js';
 
 const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
@@ -107,7 +107,7 @@ test('mutators: quickParse answers as yargs does, for every spec', async () => {
     'pv-change': { fast: [['pv0', '-x', 'y'], ['pv0', '--allocatable', 'n']], slow: [['pv0'], ['pv0', '--help']] },
   };
   assert.equal(Object.keys(cases).sort(), Object.keys(SPECS).sort(), 'a case for every mutator');
-  for (const [tool, c] of Object.entries(cases)) await agree(tool, mutatorLine(SPECS[tool]), (argv) => mutatorViaYargs(SPECS[tool], argv), c.fast, c.slow);
+  for (const [tool, c] of Object.entries(cases)) await agree(tool, mutatorLine(SPECS[tool]), mutatorParser(SPECS[tool]).viaYargs, c.fast, c.slow);
 });
 
 test.run();
